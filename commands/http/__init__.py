@@ -1,0 +1,1 @@
+"""The write API: one router per resource, thin over the command handlers."""

@@ -1,0 +1,130 @@
+"""Registration, verification, sessions and passwords."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from commands.http.deps import CurrentUser, IdempotencyKey, Services, client_address, enforce_limits
+from commands.http.responses import respond, respond_written, written_body
+from commands.http.schemas import (
+    Credentials,
+    EmailBody,
+    LinkTokenBody,
+    PasswordChange,
+    PasswordResetConfirmation,
+    RefreshBody,
+    Registration,
+    TokensOut,
+    WrittenOut,
+)
+from commands.ports import StoredResponse
+from commands.users import LoggedIn
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/register", status_code=201, response_model=WrittenOut)
+def register(body: Registration, services: Services, idempotency: IdempotencyKey) -> JSONResponse:
+    """Create a customer account; a verification link goes to the address."""
+
+    def create() -> StoredResponse:
+        written = services.users.register(
+            idempotency.new_id(), body.email, body.password, body.name
+        )
+        return StoredResponse(201, written_body(written))
+
+    response, replayed = idempotency.run(body.model_dump(mode="json"), create)
+    return respond(response, replayed=replayed)
+
+
+@router.post("/verify-email", response_model=WrittenOut)
+def verify_email(body: LinkTokenBody, services: Services) -> JSONResponse:
+    return respond_written(services.users.verify_email(body.token))
+
+
+@router.post("/verify-email/resend", status_code=202)
+def resend_verification(body: EmailBody, request: Request, services: Services) -> Response:
+    """Always 202, whether or not the address has an account."""
+    limits = services.limits
+    enforce_limits(
+        services.rate_limiter,
+        limits.window_seconds,
+        {
+            f"verify:account:{body.email.lower()}": limits.reset_per_account,
+            f"verify:address:{client_address(request)}": limits.reset_per_address,
+        },
+    )
+    services.users.resend_verification(body.email)
+    return Response(status_code=202)
+
+
+@router.post("/login", response_model=TokensOut)
+def login(body: Credentials, request: Request, services: Services) -> JSONResponse:
+    limits = services.limits
+    enforce_limits(
+        services.rate_limiter,
+        limits.window_seconds,
+        {
+            f"login:account:{body.email.lower()}": limits.login_per_account,
+            f"login:address:{client_address(request)}": limits.login_per_address,
+        },
+    )
+    return _tokens(services.users.login(body.email, body.password))
+
+
+@router.post("/refresh", response_model=TokensOut)
+def refresh(body: RefreshBody, services: Services) -> JSONResponse:
+    """Exchange a refresh token for new tokens. Each refresh token works once:
+    presenting a used one signs the whole session out."""
+    return _tokens(services.users.refresh(body.refresh_token))
+
+
+@router.post("/logout", response_model=WrittenOut)
+def logout(principal: CurrentUser, services: Services) -> JSONResponse:
+    """End this session: its access and refresh tokens stop working."""
+    return respond_written(services.users.logout(principal.session_id))
+
+
+@router.post("/password-reset", status_code=202)
+def request_password_reset(body: EmailBody, request: Request, services: Services) -> Response:
+    """Always 202, whether or not the address has an account."""
+    limits = services.limits
+    enforce_limits(
+        services.rate_limiter,
+        limits.window_seconds,
+        {
+            f"reset:account:{body.email.lower()}": limits.reset_per_account,
+            f"reset:address:{client_address(request)}": limits.reset_per_address,
+        },
+    )
+    services.users.request_password_reset(body.email)
+    return Response(status_code=202)
+
+
+@router.post("/password-reset/confirm", response_model=WrittenOut)
+def reset_password(body: PasswordResetConfirmation, services: Services) -> JSONResponse:
+    """Set a new password with the emailed token; every session signs out."""
+    return respond_written(services.users.reset_password(body.token, body.new_password))
+
+
+@router.post("/password", response_model=WrittenOut)
+def change_password(
+    body: PasswordChange, principal: CurrentUser, services: Services
+) -> JSONResponse:
+    """Change the password (the current one is asked again); other sessions sign out."""
+    return respond_written(
+        services.users.change_password(principal.user_id, body.current_password, body.new_password)
+    )
+
+
+def _tokens(logged_in: LoggedIn) -> JSONResponse:
+    tokens = logged_in.tokens
+    body = TokensOut(
+        user_id=str(logged_in.user_id),
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        position=None if logged_in.position is None else str(logged_in.position),
+    )
+    return respond(StoredResponse(200, body.model_dump()))

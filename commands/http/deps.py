@@ -1,0 +1,99 @@
+"""Dependencies of the write API, provided by the process's bootstrap through
+``app.state.write`` (nothing is built at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from commands.errors import RateLimited
+from commands.idempotency import Idempotency
+from commands.ports import IdempotencyStore, RateLimiter
+from commands.users import UserCommands
+from domain.access import Principal
+from domain.users import Role
+
+Authenticate = Callable[[str | None], Awaitable[Principal]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    login_per_account: int
+    login_per_address: int
+    reset_per_account: int
+    reset_per_address: int
+    window_seconds: float
+
+
+@dataclass(frozen=True)
+class WriteServices:
+    users: UserCommands
+    idempotency: IdempotencyStore
+    rate_limiter: RateLimiter
+    limits: Limits
+    authenticate: Authenticate
+
+
+def _services(request: Request) -> WriteServices:
+    services: WriteServices = request.app.state.write
+    return services
+
+
+Services = Annotated[WriteServices, Depends(_services)]
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def _principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    return await _services(request).authenticate(credentials.credentials if credentials else None)
+
+
+CurrentUser = Annotated[Principal, Depends(_principal)]
+
+
+async def _admin(principal: CurrentUser) -> Principal:
+    principal.require_role(Role.ADMIN)
+    return principal
+
+
+CurrentAdmin = Annotated[Principal, Depends(_admin)]
+
+
+def _idempotency(
+    request: Request,
+    services: Services,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retry safely: the same key and body return the first answer",
+        ),
+    ] = None,
+) -> Idempotency:
+    route = request.scope.get("route")
+    scope = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    return Idempotency(services.idempotency, scope, key)
+
+
+IdempotencyKey = Annotated[Idempotency, Depends(_idempotency)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def enforce_limits(limiter: RateLimiter, window: float, checks: dict[str, int]) -> None:
+    """Count one attempt against every key; refuse with the longest wait if any is over."""
+    waits = [limiter.hit(key, limit, window) for key, limit in checks.items()]
+    refused = [w for w in waits if w is not None]
+    if refused:
+        raise RateLimited("too many attempts: wait before trying again", max(refused))

@@ -1,0 +1,35 @@
+"""Answers of the write API: what was written and where, with the position also in
+the ``X-Consistency-Token`` header."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from commands.application import Written
+from commands.ports import StoredResponse
+from domain.positions import Position
+
+CONSISTENCY_HEADER = "X-Consistency-Token"
+
+
+def written_body(written: Written) -> dict[str, Any]:
+    return {"id": str(written.id), "position": _token(written.position)}
+
+
+def respond(response: StoredResponse, *, replayed: bool = False) -> JSONResponse:
+    headers = {}
+    if response.body.get("position"):
+        headers[CONSISTENCY_HEADER] = str(response.body["position"])
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(response.body, status_code=response.status, headers=headers)
+
+
+def respond_written(written: Written, status: int = 200) -> JSONResponse:
+    return respond(StoredResponse(status, written_body(written)))
+
+
+def _token(position: Position | None) -> str | None:
+    return None if position is None else str(position)

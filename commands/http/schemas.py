@@ -1,0 +1,116 @@
+"""Request and response bodies of the write API. Unknown fields are refused (422):
+a typo must not be silently ignored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+from domain.users import Role
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Long enough for any real password; the strength policy says why a password is refused.
+Password = Annotated[str, Field(min_length=1, max_length=1024)]
+LinkToken = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Registration(Body):
+    email: EmailStr
+    password: Password
+    name: Name
+
+
+class LinkTokenBody(Body):
+    token: LinkToken
+
+
+class EmailBody(Body):
+    email: EmailStr
+
+
+class Credentials(Body):
+    email: EmailStr
+    password: Password
+
+
+class RefreshBody(Body):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class PasswordResetConfirmation(Body):
+    token: LinkToken
+    new_password: Password
+
+
+class PasswordChange(Body):
+    current_password: Password
+    new_password: Password
+
+
+class Address(Body):
+    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+    line1: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    line2: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    postal_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
+    ]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2 code"
+    )
+
+
+class NotificationPreferences(Body):
+    order_updates_email: bool = True
+    order_updates_sms: bool = False
+    marketing_email: bool = False
+
+
+class ProfileChanges(Body):
+    name: Name | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = Field(
+        default=None, description="E.164, e.g. +441632960961"
+    )
+    addresses: Annotated[list[Address], Field(max_length=20)] | None = None
+    notification_preferences: NotificationPreferences | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> ProfileChanges:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be removed")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class RoleBody(Body):
+    role: Role
+
+
+class Deactivation(Body):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class WrittenOut(BaseModel):
+    id: str
+    position: str | None = Field(
+        description="Consistency token: pass it to queries as X-Consistency-Token"
+    )
+
+
+class TokensOut(BaseModel):
+    user_id: str
+    access_token: str
+    refresh_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    position: str | None

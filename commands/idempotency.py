@@ -1,0 +1,57 @@
+"""Idempotency keys: the same key and body get the first answer again; the same key
+with another body is refused (422). Creations derive their new id from the key, so
+even a retry after a crash between saving and answering finds what it made."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+import orjson
+
+from commands.errors import IdempotencyKeyReused, RequestInProgress
+from commands.ports import IdempotencyStore, StoredResponse
+
+ABANDONED_AFTER_SECONDS = 30.0
+
+
+class Idempotency:
+    def __init__(self, store: IdempotencyStore, scope: str, key: str | None) -> None:
+        self._store = store
+        self._scope = scope
+        self.key = key
+
+    def new_id(self) -> UUID:
+        if self.key is None:
+            return uuid4()
+        return uuid5(NAMESPACE_URL, f"/eventshop/idempotency/{self._scope}/{self.key}")
+
+    def run(
+        self, body: dict[str, Any], handler: Callable[[], StoredResponse]
+    ) -> tuple[StoredResponse, bool]:
+        """The response, and whether it is a replay of an earlier one."""
+        if self.key is None:
+            return handler(), False
+        fingerprint = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        record = self._store.claim(self._scope, self.key, fingerprint)
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was used with a different request body"
+                )
+            if record.response is not None:
+                return record.response, True
+            if not self._store.take_over(self._scope, self.key, ABANDONED_AFTER_SECONDS):
+                raise RequestInProgress(
+                    "a request with this Idempotency-Key is still in progress",
+                    headers={"Retry-After": "1"},
+                )
+        try:
+            response = handler()
+        except BaseException:
+            self._store.release(self._scope, self.key)
+            raise
+        self._store.complete(self._scope, self.key, response)
+        return response, False

@@ -1,0 +1,64 @@
+"""The ports the write side needs from the outside world. Adapters live in infra/;
+tests use the same contract suite against each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.positions import Position
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Email:
+    message_id: str  # stable per triggering event: redelivery sends nothing twice
+    to: str
+    subject: str
+    body: str
+
+
+class Mailer(Protocol):
+    def send(self, email: Email) -> None:
+        """Deliver, at most once per message_id."""
+
+
+class RateLimiter(Protocol):
+    def hit(self, key: str, limit: int, window_seconds: float) -> float | None:
+        """Count one attempt against ``key``. None when allowed; otherwise the
+        seconds until the oldest attempt in the window expires."""
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    fingerprint: str
+    response: StoredResponse | None  # None while the first request is in progress
+    age_seconds: float
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        """Claim the key. None when this call claimed it; otherwise what is stored."""
+
+    def complete(self, scope: str, key: str, response: StoredResponse) -> None: ...
+
+    def release(self, scope: str, key: str) -> None:
+        """Forget a claim whose request failed, so a retry may run."""
+
+    def take_over(self, scope: str, key: str, older_than_seconds: float) -> bool:
+        """Re-claim a claim abandoned by a crashed request."""
+
+
+class ProjectionWaiter(Protocol):
+    def wait(self, projection: str, positions: list[Position], timeout: float) -> bool:
+        """Block until the projection has processed every position, or the timeout
+        passes (False)."""

@@ -1,0 +1,222 @@
+"""The User aggregate: identity, credentials, profile and roles.
+
+Event payloads hold only JSON-friendly primitives (str, int, bool, list, dict,
+datetime, UUID): events are a published contract, read by projections, relayed to
+Kafka and kept forever, so they must not depend on Python classes that may change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import AccountInactive, EmailNotVerified, InvalidToken, NotPermitted
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    SELLER = "seller"
+    ADMIN = "admin"
+
+
+class TokenPurpose(StrEnum):
+    VERIFY_EMAIL = "verify-email"
+    RESET_PASSWORD = "reset-password"
+
+
+PROFILE_FIELDS = frozenset({"name", "phone", "addresses", "notification_preferences"})
+
+DEFAULT_NOTIFICATION_PREFERENCES: dict[str, bool] = {
+    "order_updates_email": True,
+    "order_updates_sms": False,
+    "marketing_email": False,
+}
+
+
+def normalise_email(email: str) -> str:
+    """Email addresses compare case-insensitively (RFC 5321 allows a case-sensitive
+    local part, but no mail service in practice treats it so)."""
+    return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class PendingToken:
+    token_id: UUID
+    expires_at: datetime
+
+
+class User(Aggregate):
+    """A shopper, seller or admin account. Created by registration."""
+
+    @event("Registered")
+    def __init__(self, id: UUID, email: str, password_hash: str, name: str) -> None:
+        self.email = normalise_email(email)
+        self.password_hash = password_hash
+        self.name = name
+        self.phone: str | None = None
+        self.addresses: list[dict[str, Any]] = []
+        self.notification_preferences: dict[str, bool] = dict(DEFAULT_NOTIFICATION_PREFERENCES)
+        self.roles: list[str] = [Role.CUSTOMER.value]
+        self.email_verified = False
+        self.active = True
+        # Bumped by every password change: sessions started under an older
+        # version can no longer refresh.
+        self.credentials_version = 1
+        self.pending_tokens: dict[str, PendingToken] = {}
+
+    # --- email verification -------------------------------------------------
+
+    def request_email_verification(self, token_id: UUID, expires_at: datetime) -> None:
+        self._require_active()
+        if self.email_verified:
+            return
+        self._issue_token(TokenPurpose.VERIFY_EMAIL.value, token_id, expires_at)
+
+    def verify_email(self, token_id: UUID, now: datetime) -> None:
+        self._require_active()
+        self._check_token(TokenPurpose.VERIFY_EMAIL, token_id, now)
+        self._email_verified(token_id=token_id)
+
+    @event("EmailVerified")
+    def _email_verified(self, token_id: UUID) -> None:
+        self.email_verified = True
+        self.pending_tokens.pop(TokenPurpose.VERIFY_EMAIL.value, None)
+
+    # --- credentials --------------------------------------------------------
+
+    def check_can_log_in(self) -> None:
+        self._require_active()
+        if not self.email_verified:
+            raise EmailNotVerified("verify your email address before logging in")
+
+    def request_password_reset(self, token_id: UUID, expires_at: datetime) -> None:
+        self._require_active()
+        self._issue_token(TokenPurpose.RESET_PASSWORD.value, token_id, expires_at)
+
+    def reset_password(self, token_id: UUID, password_hash: str, now: datetime) -> None:
+        self._require_active()
+        self._check_token(TokenPurpose.RESET_PASSWORD, token_id, now)
+        self._password_reset(token_id=token_id, password_hash=password_hash)
+
+    @event("PasswordReset")
+    def _password_reset(self, token_id: UUID, password_hash: str) -> None:
+        self.password_hash = password_hash
+        self.credentials_version += 1
+        self.pending_tokens.pop(TokenPurpose.RESET_PASSWORD.value, None)
+        # Proving control of the mailbox also verifies the address.
+        self.email_verified = True
+
+    def change_password(self, password_hash: str) -> None:
+        self._require_active()
+        self._password_changed(password_hash=password_hash)
+
+    @event("PasswordChanged")
+    def _password_changed(self, password_hash: str) -> None:
+        self.password_hash = password_hash
+        self.credentials_version += 1
+
+    def rehash_password(self, password_hash: str) -> None:
+        """Store a stronger hash of the same password (hash parameters were raised).
+        Sessions stay valid: the credentials did not change."""
+        self._password_rehashed(password_hash=password_hash)
+
+    @event("PasswordRehashed")
+    def _password_rehashed(self, password_hash: str) -> None:
+        self.password_hash = password_hash
+
+    # --- profile ------------------------------------------------------------
+
+    def update_profile(self, changes: dict[str, Any]) -> None:
+        self._require_active()
+        unknown = set(changes) - PROFILE_FIELDS
+        if unknown:
+            raise ValueError(f"not profile fields: {sorted(unknown)}")
+        effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
+        if effective:
+            self._profile_updated(changes=effective)
+
+    @event("ProfileUpdated")
+    def _profile_updated(self, changes: dict[str, Any]) -> None:
+        for field, value in changes.items():
+            setattr(self, field, value)
+
+    # --- roles and status ---------------------------------------------------
+
+    def grant_role(self, role: Role, by: UUID) -> None:
+        self._require_active()
+        if role.value not in self.roles:
+            self._role_granted(role=role.value, by=by)
+
+    @event("RoleGranted")
+    def _role_granted(self, role: str, by: UUID) -> None:
+        self.roles = [*self.roles, role]
+
+    def revoke_role(self, role: Role, by: UUID) -> None:
+        if role is Role.CUSTOMER:
+            raise NotPermitted("every account keeps the customer role")
+        if role is Role.ADMIN and by == self.id:
+            raise NotPermitted("an admin cannot revoke their own admin role")
+        if role.value in self.roles:
+            self._role_revoked(role=role.value, by=by)
+
+    @event("RoleRevoked")
+    def _role_revoked(self, role: str, by: UUID) -> None:
+        self.roles = [r for r in self.roles if r != role]
+
+    def deactivate(self, reason: str, by: UUID) -> None:
+        if self.active:
+            self._deactivated(reason=reason, by=by)
+
+    @event("Deactivated")
+    def _deactivated(self, reason: str, by: UUID) -> None:
+        self.active = False
+        self.pending_tokens = {}
+
+    # --- helpers ------------------------------------------------------------
+
+    def has_role(self, role: Role) -> bool:
+        return role.value in self.roles
+
+    def _require_active(self) -> None:
+        if not self.active:
+            raise AccountInactive("this account has been deactivated")
+
+    def _issue_token(self, purpose: str, token_id: UUID, expires_at: datetime) -> None:
+        self._token_issued(purpose=purpose, token_id=token_id, expires_at=expires_at)
+
+    @event("TokenIssued")
+    def _token_issued(self, purpose: str, token_id: UUID, expires_at: datetime) -> None:
+        # A newer token of the same purpose replaces (and so invalidates) the older.
+        self.pending_tokens[purpose] = PendingToken(token_id, expires_at)
+
+    def _check_token(self, purpose: TokenPurpose, token_id: UUID, now: datetime) -> None:
+        pending = self.pending_tokens.get(purpose.value)
+        if pending is None or pending.token_id != token_id:
+            raise InvalidToken("this link is invalid or has already been used")
+        if now >= pending.expires_at:
+            raise InvalidToken("this link has expired: ask for a new one")
+
+
+class EmailIndex(Aggregate):
+    """Claims an email address for one user. Saved atomically with the User it
+    names, its id derived from the address, so a second registration of the same
+    address fails on the event store's uniqueness constraint: no read model, no
+    race."""
+
+    @staticmethod
+    def create_id(email: str) -> UUID:
+        return email_index_id(email)
+
+    @event("Claimed")
+    def __init__(self, email: str, user_id: UUID) -> None:
+        self.email = normalise_email(email)
+        self.user_id = user_id
+
+
+def email_index_id(email: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"/eventshop/emails/{normalise_email(email)}")

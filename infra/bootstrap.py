@@ -1,0 +1,228 @@
+"""Wiring: the one place that chooses adapters and builds the object graph for a
+process. Nothing is built at import time; ``bootstrap`` builds, ``close`` ends."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from psycopg import AsyncConnection, Connection
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from commands.http.deps import Limits, WriteServices
+from commands.passwords import PasswordHasher
+from commands.ports import RateLimiter
+from commands.tokens import TokenCodec
+from commands.user_emails import UserEmails
+from commands.users import UserCommands, UsersApplication
+from infra import idempotency, mailbox
+from infra.auth import Authenticator
+from infra.idempotency import PostgresIdempotencyStore
+from infra.mailbox import PostgresMailbox
+from infra.postgres import database_conninfo, eventsourcing_env, view_datastore
+from infra.ratelimit import InProcessRateLimiter, RedisRateLimiter
+from infra.settings import Settings
+from infra.waiting import PollingWaiter
+from projections import generations
+from projections.engine import TRACKING_TABLE, View, ViewProjection, generation_schema
+from projections.users import (
+    AdminUsersProjection,
+    AdminUsersView,
+    UserAccessProjection,
+    UserAccessView,
+    UserProfilesProjection,
+    UserProfilesView,
+)
+from read_api.deps import ReadServices
+from streams.embedded import EmbeddedRunner, ProjectionSpec
+
+log = logging.getLogger(__name__)
+
+VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
+    (UserProfilesView, UserProfilesProjection),
+    (AdminUsersView, AdminUsersProjection),
+    (UserAccessView, UserAccessProjection),
+]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    conninfo: str
+    app_env: dict[str, str]
+    pool: ConnectionPool[Connection[Any]]
+    read_pool: AsyncConnectionPool[AsyncConnection[Any]]
+    users_app: UsersApplication
+    tokens: TokenCodec
+    user_commands: UserCommands
+    mailbox: PostgresMailbox
+    idempotency: PostgresIdempotencyStore
+    rate_limiter: RateLimiter
+    specs: list[ProjectionSpec] = field(default_factory=list)
+    runner: EmbeddedRunner | None = None
+
+    def write_services(self) -> WriteServices:
+        s = self.settings
+        return WriteServices(
+            users=self.user_commands,
+            idempotency=self.idempotency,
+            rate_limiter=self.rate_limiter,
+            limits=Limits(
+                login_per_account=s.login_attempts_per_account,
+                login_per_address=s.login_attempts_per_address,
+                reset_per_account=s.reset_requests_per_account,
+                reset_per_address=s.reset_requests_per_address,
+                window_seconds=s.rate_window_seconds,
+            ),
+            authenticate=Authenticator(self.tokens, self.read_pool),
+        )
+
+    def read_services(self) -> ReadServices:
+        return ReadServices(
+            pool=self.read_pool,
+            authenticate=Authenticator(self.tokens, self.read_pool),
+            read_your_writes_timeout=self.settings.read_your_writes_timeout,
+        )
+
+    def migrate(self) -> None:
+        """Create every table that is missing (event store tables are created by the
+        Applications themselves), and a first generation of each projection."""
+        with self.pool.connection() as conn:
+            conn.execute(mailbox.DDL)
+            conn.execute(idempotency.DDL)
+            generations.create_registry(conn)
+        for spec in self.specs:
+            self.ensure_generation(spec)
+
+    def ensure_generation(self, spec: ProjectionSpec) -> int:
+        with self.pool.connection() as conn:
+            active = generations.active_generations(conn).get(spec.name)
+            if active is not None:
+                return active
+            view = spec.make_view(1)
+            view.datastore.close()  # type: ignore[attr-defined]
+            generations.activate(conn, spec.name, spec.tables, 1)
+        return 1
+
+    def active_generations(self) -> dict[str, int]:
+        with self.pool.connection() as conn:
+            return generations.active_generations(conn)
+
+    def start_projections(self) -> None:
+        self.runner = EmbeddedRunner(
+            specs=self.specs,
+            app_env=self.app_env,
+            active_generations=self.active_generations,
+            ensure_generation=self.ensure_generation,
+        )
+        self.runner.start()
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+        self.users_app.close()
+        self.pool.close()
+
+
+def make_view(conninfo: str, view_class: type[View], generation: int) -> View:
+    view = view_class(view_datastore(conninfo, generation_schema(view_class.name, generation)))
+    view.create_table()
+    return view
+
+
+def projection_specs(c: Container) -> list[ProjectionSpec]:
+    """Every projection and policy this process runs, and how to build each."""
+    conninfo = c.conninfo
+    specs = [
+        ProjectionSpec(
+            name=view_class.name,
+            tables=list(view_class.tables),
+            upstream=(UsersApplication,),
+            make_view=lambda g, vc=view_class: make_view(conninfo, vc, g),  # type: ignore[misc]
+            make_projection=projection_class,
+        )
+        for view_class, projection_class in VIEWS
+    ]
+
+    def policy_tracking(generation: int) -> TrackingRecorder:
+        datastore = view_datastore(conninfo, generation_schema(UserEmails.name, generation))
+        datastore.pool.open()
+        with datastore.transaction(commit=True) as cursor:
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {datastore.schema}")
+        recorder = PostgresTrackingRecorder(datastore, tracking_table_name=TRACKING_TABLE)
+        recorder.create_table()
+        return recorder
+
+    def user_emails(view: TrackingRecorder) -> UserEmails:
+        return UserEmails(
+            view,
+            users=c.users_app,
+            mailer=c.mailbox,
+            tokens=c.tokens,
+            public_url=c.settings.public_url,
+        )
+
+    specs.append(
+        ProjectionSpec(
+            name=UserEmails.name,
+            tables=[],
+            upstream=(UsersApplication,),
+            make_view=policy_tracking,
+            make_projection=user_emails,
+            rebuildable=False,
+        )
+    )
+    return specs
+
+
+def bootstrap(settings: Settings | None = None) -> Container:
+    settings = settings or Settings()
+    conninfo = database_conninfo(settings)
+    app_env = eventsourcing_env(conninfo, settings)
+    pool: ConnectionPool[Connection[Any]] = ConnectionPool(
+        conninfo, min_size=1, max_size=settings.db_pool_size, kwargs={"autocommit": True}, open=True
+    )
+    read_pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=settings.db_pool_size,
+        kwargs={"autocommit": True},
+        open=False,
+    )
+    users_app = UsersApplication(env=app_env)
+    tokens = TokenCodec(
+        settings.resolved_secret(),
+        access_ttl=timedelta(minutes=settings.access_token_minutes),
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
+    )
+    rate_limiter: RateLimiter = (
+        RedisRateLimiter(redis.Redis.from_url(settings.redis_url))
+        if settings.redis_url
+        else InProcessRateLimiter()
+    )
+    container = Container(
+        settings=settings,
+        conninfo=conninfo,
+        app_env=app_env,
+        pool=pool,
+        read_pool=read_pool,
+        users_app=users_app,
+        tokens=tokens,
+        user_commands=UserCommands(
+            users_app, PasswordHasher(), tokens, utc_now, PollingWaiter(pool)
+        ),
+        mailbox=PostgresMailbox(pool),
+        idempotency=PostgresIdempotencyStore(pool),
+        rate_limiter=rate_limiter,
+    )
+    container.specs = projection_specs(container)
+    return container

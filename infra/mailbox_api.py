@@ -1,0 +1,23 @@
+"""The embedded mailbox, for admins: read what the system has 'sent'."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from commands.http.deps import CurrentAdmin
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/admin/mailbox")
+def mailbox(
+    _: CurrentAdmin,
+    request: Request,
+    to: Annotated[str | None, Query(max_length=320)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Messages delivered to the local mailbox, newest first."""
+    messages = request.app.state.container.mailbox.messages(to.lower() if to else None, limit)
+    return {"items": messages}

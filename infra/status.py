@@ -1,0 +1,55 @@
+"""Projection lag: per projection and upstream log, the position reached, the log's
+head and the difference. Read from the database, so the CLI, /metrics and any
+process agree. (Ids can have gaps, so lag counts ids, an upper bound on events.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import Connection
+from psycopg.errors import UndefinedTable
+from psycopg.sql import SQL, Identifier
+
+from projections.generations import active_generations
+from projections.positions import tracked_position
+from streams.embedded import ProjectionSpec
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    log: str
+    generation: int | None
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.position)
+
+
+def log_head(conn: Connection[Any], log: str) -> int:
+    row = conn.execute(
+        SQL("SELECT max(notification_id) FROM {0}").format(Identifier(f"{log}_events"))
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def projection_status(conn: Connection[Any], specs: list[ProjectionSpec]) -> list[ProjectionStatus]:
+    generations = active_generations(conn)
+    statuses = []
+    for spec in specs:
+        for app_class in spec.upstream:
+            log = app_class.name
+            try:
+                position = tracked_position(conn, spec.name, log) if spec.name in generations else 0
+            except UndefinedTable:
+                conn.rollback()
+                position = 0
+            statuses.append(
+                ProjectionStatus(
+                    spec.name, log, generations.get(spec.name), position, log_head(conn, log)
+                )
+            )
+    return statuses

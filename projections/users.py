@@ -1,0 +1,206 @@
+"""Read models of the users context: what a user sees of their profile, what an
+admin lists, and the access view that authentication checks on every request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composable, Identifier
+from psycopg.types.json import Jsonb
+
+from domain.sessions import Session
+from domain.users import DEFAULT_NOTIFICATION_PREFERENCES, PROFILE_FIELDS, User
+from projections.engine import View, ViewProjection
+
+
+class UserProfilesView(View):
+    name = "user_profiles"
+    tables = {
+        "user_profiles": """
+            user_id uuid PRIMARY KEY,
+            email text NOT NULL,
+            name text NOT NULL,
+            phone text,
+            addresses jsonb NOT NULL,
+            notification_preferences jsonb NOT NULL,
+            roles text[] NOT NULL,
+            email_verified boolean NOT NULL,
+            active boolean NOT NULL,
+            registered_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL
+        """
+    }
+
+
+class UserProfilesProjection(ViewProjection[UserProfilesView]):
+    name = "user_profiles"
+
+    def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
+        match event:
+            case User.Registered():
+                cursor.execute(
+                    "INSERT INTO user_profiles VALUES "
+                    "(%s, %s, %s, NULL, '[]', %s, ARRAY['customer'], false, true, %s, %s)",
+                    (
+                        event.originator_id,
+                        event.email,
+                        event.name,
+                        Jsonb(DEFAULT_NOTIFICATION_PREFERENCES),
+                        event.timestamp,
+                        event.timestamp,
+                    ),
+                )
+            case User.ProfileUpdated():
+                changes = {k: v for k, v in event.changes.items() if k in PROFILE_FIELDS}
+                values = [
+                    Jsonb(v) if k in ("addresses", "notification_preferences") else v
+                    for k, v in changes.items()
+                ]
+                assignments = SQL(", ").join(
+                    SQL("{0} = %s").format(Identifier(column)) for column in changes
+                )
+                self._update(cursor, event, assignments, values)
+            case User.EmailVerified() | User.PasswordReset():
+                self._update(cursor, event, "email_verified = true", [])
+            case User.RoleGranted():
+                self._update(cursor, event, "roles = array_append(roles, %s)", [event.role])
+            case User.RoleRevoked():
+                self._update(cursor, event, "roles = array_remove(roles, %s)", [event.role])
+            case User.Deactivated():
+                self._update(cursor, event, "active = false", [])
+
+    def _update(
+        self, cursor: Cursor[DictRow], event: Any, assignments: str | Composable, values: list[Any]
+    ) -> None:
+        statement = SQL("UPDATE user_profiles SET {0}, updated_at = %s WHERE user_id = %s").format(
+            SQL(assignments) if isinstance(assignments, str) else assignments
+        )
+        cursor.execute(statement, (*values, event.timestamp, event.originator_id))
+
+
+class AdminUsersView(View):
+    name = "admin_users"
+    tables = {
+        "admin_users": """
+            user_id uuid PRIMARY KEY,
+            email text NOT NULL,
+            name text NOT NULL,
+            roles text[] NOT NULL,
+            email_verified boolean NOT NULL,
+            active boolean NOT NULL,
+            deactivation_reason text,
+            registered_at timestamptz NOT NULL,
+            last_login_at timestamptz,
+            login_count integer NOT NULL
+        """
+    }
+    indexes = [
+        "CREATE INDEX IF NOT EXISTS admin_users_newest ON {schema}.admin_users "
+        "(registered_at DESC, user_id DESC)",
+        "CREATE INDEX IF NOT EXISTS admin_users_email ON {schema}.admin_users (email text_pattern_ops)",
+        "CREATE INDEX IF NOT EXISTS admin_users_roles ON {schema}.admin_users USING gin (roles)",
+    ]
+
+
+class AdminUsersProjection(ViewProjection[AdminUsersView]):
+    name = "admin_users"
+
+    def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
+        match event:
+            case User.Registered():
+                cursor.execute(
+                    "INSERT INTO admin_users VALUES "
+                    "(%s, %s, %s, ARRAY['customer'], false, true, NULL, %s, NULL, 0)",
+                    (event.originator_id, event.email, event.name, event.timestamp),
+                )
+            case User.ProfileUpdated() if "name" in event.changes:
+                self._set(cursor, event.originator_id, "name = %s", event.changes["name"])
+            case User.EmailVerified() | User.PasswordReset():
+                self._set(cursor, event.originator_id, "email_verified = %s", True)
+            case User.RoleGranted():
+                self._set(
+                    cursor, event.originator_id, "roles = array_append(roles, %s)", event.role
+                )
+            case User.RoleRevoked():
+                self._set(
+                    cursor, event.originator_id, "roles = array_remove(roles, %s)", event.role
+                )
+            case User.Deactivated():
+                cursor.execute(
+                    "UPDATE admin_users SET active = false, deactivation_reason = %s "
+                    "WHERE user_id = %s",
+                    (event.reason, event.originator_id),
+                )
+            case Session.Started():
+                cursor.execute(
+                    "UPDATE admin_users SET last_login_at = %s, login_count = login_count + 1 "
+                    "WHERE user_id = %s",
+                    (event.timestamp, event.user_id),
+                )
+
+    def _set(self, cursor: Cursor[DictRow], user_id: Any, assignment: str, value: Any) -> None:
+        statement = SQL("UPDATE admin_users SET {0} WHERE user_id = %s").format(SQL(assignment))
+        cursor.execute(statement, (value, user_id))
+
+
+class UserAccessView(View):
+    name = "user_access"
+    tables = {
+        "access_users": """
+            user_id uuid PRIMARY KEY,
+            roles text[] NOT NULL,
+            active boolean NOT NULL,
+            credentials_version integer NOT NULL
+        """,
+        "access_sessions": """
+            session_id uuid PRIMARY KEY,
+            user_id uuid NOT NULL,
+            credentials_version integer NOT NULL,
+            revoked boolean NOT NULL,
+            expires_at timestamptz NOT NULL
+        """,
+    }
+
+
+class UserAccessProjection(ViewProjection[UserAccessView]):
+    """Authentication's view: a token is honoured only while its session is live,
+    its user active, and no password change has happened since it started."""
+
+    name = "user_access"
+
+    def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
+        match event:
+            case User.Registered():
+                cursor.execute(
+                    "INSERT INTO access_users VALUES (%s, ARRAY['customer'], true, 1)",
+                    (event.originator_id,),
+                )
+            case User.RoleGranted():
+                self._user(cursor, event, "roles = array_append(roles, %s)", event.role)
+            case User.RoleRevoked():
+                self._user(cursor, event, "roles = array_remove(roles, %s)", event.role)
+            case User.Deactivated():
+                self._user(cursor, event, "active = %s", False)
+            case User.PasswordReset() | User.PasswordChanged():
+                self._user(cursor, event, "credentials_version = credentials_version + %s", 1)
+            case Session.Started():
+                cursor.execute(
+                    "INSERT INTO access_sessions VALUES (%s, %s, %s, false, %s)",
+                    (
+                        event.originator_id,
+                        event.user_id,
+                        event.credentials_version,
+                        event.expires_at,
+                    ),
+                )
+            case Session.Revoked():
+                cursor.execute(
+                    "UPDATE access_sessions SET revoked = true WHERE session_id = %s",
+                    (event.originator_id,),
+                )
+
+    def _user(self, cursor: Cursor[DictRow], event: Any, assignment: str, value: Any) -> None:
+        statement = SQL("UPDATE access_users SET {0} WHERE user_id = %s").format(SQL(assignment))
+        cursor.execute(statement, (value, event.originator_id))

@@ -1,0 +1,1 @@
+"""The read API: thin FastAPI query endpoints over the projections."""

@@ -1,0 +1,113 @@
+"""Dependencies of the read API, provided by the bootstrap through ``app.state.read``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from domain.access import Principal
+from domain.positions import MalformedToken, Position, parse_positions
+from domain.users import Role
+from projections.positions import reached, tracked_position_async
+from read_api.errors import ProjectionLagging, QueryRefused
+
+Authenticate = Callable[[str | None], Awaitable[Principal]]
+_FIRST_POLL, _MAX_POLL = 0.002, 0.05
+
+
+@dataclass(frozen=True)
+class ReadServices:
+    pool: AsyncConnectionPool[AsyncConnection[Any]]
+    authenticate: Authenticate
+    read_your_writes_timeout: float
+
+
+def _services(request: Request) -> ReadServices:
+    services: ReadServices = request.app.state.read
+    return services
+
+
+Services = Annotated[ReadServices, Depends(_services)]
+
+
+async def _connection(services: Services) -> AsyncIterator[AsyncConnection[Any]]:
+    async with services.pool.connection() as conn:
+        yield conn
+
+
+Connection = Annotated[AsyncConnection[Any], Depends(_connection)]
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def _principal(
+    services: Services,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    return await services.authenticate(credentials.credentials if credentials else None)
+
+
+CurrentUser = Annotated[Principal, Depends(_principal)]
+
+
+async def _admin(principal: CurrentUser) -> Principal:
+    principal.require_role(Role.ADMIN)
+    return principal
+
+
+CurrentAdmin = Annotated[Principal, Depends(_admin)]
+
+
+def _positions(
+    header: Annotated[
+        str | None,
+        Header(
+            alias="X-Consistency-Token",
+            max_length=1000,
+            description="Answer only once the view has processed this position",
+        ),
+    ] = None,
+    after: Annotated[
+        str | None, Query(max_length=1000, description="Same as the X-Consistency-Token header")
+    ] = None,
+) -> list[Position]:
+    token = header or after
+    if not token:
+        return []
+    try:
+        return parse_positions(token)
+    except MalformedToken as error:
+        raise QueryRefused(str(error)) from error
+
+
+Positions = Annotated[list[Position], Depends(_positions)]
+
+
+async def wait_for(
+    conn: AsyncConnection[Any], projection: str, positions: list[Position], timeout: float
+) -> None:
+    """Read-your-writes: return once ``projection`` has processed every position;
+    503 with Retry-After when the bound passes first."""
+    if not positions:
+        return
+    deadline = time.monotonic() + timeout
+    pause = _FIRST_POLL
+    logs = {p.log for p in positions}
+    while True:
+        tracked = {log: await tracked_position_async(conn, projection, log) for log in logs}
+        if reached(tracked, positions):
+            return
+        if time.monotonic() + pause > deadline:
+            raise ProjectionLagging(
+                f"the {projection} view has not caught up with your change yet",
+                headers={"Retry-After": "1"},
+            )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _MAX_POLL)
