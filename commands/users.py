@@ -220,7 +220,7 @@ class UserCommands:
 
     def _get(self, cls: type[User] | type[Session], aggregate_id: UUID) -> Any:
         try:
-            aggregate = self.app.repository.get(aggregate_id)
+            aggregate: Any = self.app.repository.get(aggregate_id)
         except AggregateNotFoundError as error:
             raise UnknownEntity(f"no such {cls.__name__.lower()}") from error
         if not isinstance(aggregate, cls):
@@ -229,7 +229,7 @@ class UserCommands:
 
     def _find_by_email(self, email: str) -> User | None:
         try:
-            claim = self.app.repository.get(email_index_id(email))
+            claim: EmailIndex = self.app.repository.get(email_index_id(email))
         except AggregateNotFoundError:
             return None
         user: User = self._get(User, claim.user_id)

@@ -23,7 +23,18 @@ class Rotation(StrEnum):
 
 
 class Session(Aggregate):
-    @event("Started")
+    class Started(Aggregate.Created):
+        user_id: UUID
+        credentials_version: int
+        expires_at: datetime
+
+    class Rotated(Aggregate.Event):
+        generation: int
+
+    class Revoked(Aggregate.Event):
+        reason: str
+
+    @event(Started)
     def __init__(
         self, id: UUID, user_id: UUID, credentials_version: int, expires_at: datetime
     ) -> None:
@@ -54,7 +65,7 @@ class Session(Aggregate):
         self.revoke(outcome.value)
         return outcome
 
-    @event("Rotated")
+    @event(Rotated)
     def _rotated(self, generation: int) -> None:
         self.generation = generation
 
@@ -62,7 +73,7 @@ class Session(Aggregate):
         if not self.revoked:
             self._revoked(reason=reason)
 
-    @event("Revoked")
+    @event(Revoked)
     def _revoked(self, reason: str) -> None:
         self.revoked = True
         self.revoked_reason = reason

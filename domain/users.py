@@ -53,7 +53,47 @@ class PendingToken:
 class User(Aggregate):
     """A shopper, seller or admin account. Created by registration."""
 
-    @event("Registered")
+    # Events: facts in the past tense, part of the published contract.
+
+    class Registered(Aggregate.Created):
+        email: str
+        password_hash: str
+        name: str
+
+    class EmailVerified(Aggregate.Event):
+        token_id: UUID
+
+    class PasswordReset(Aggregate.Event):
+        token_id: UUID
+        password_hash: str
+
+    class PasswordChanged(Aggregate.Event):
+        password_hash: str
+
+    class PasswordRehashed(Aggregate.Event):
+        password_hash: str
+
+    class ProfileUpdated(Aggregate.Event):
+        changes: dict[str, Any]
+
+    class RoleGranted(Aggregate.Event):
+        role: str
+        by: UUID
+
+    class RoleRevoked(Aggregate.Event):
+        role: str
+        by: UUID
+
+    class Deactivated(Aggregate.Event):
+        reason: str
+        by: UUID
+
+    class TokenIssued(Aggregate.Event):
+        purpose: str
+        token_id: UUID
+        expires_at: datetime
+
+    @event(Registered)
     def __init__(self, id: UUID, email: str, password_hash: str, name: str) -> None:
         self.email = normalise_email(email)
         self.password_hash = password_hash
@@ -82,7 +122,7 @@ class User(Aggregate):
         self._check_token(TokenPurpose.VERIFY_EMAIL, token_id, now)
         self._email_verified(token_id=token_id)
 
-    @event("EmailVerified")
+    @event(EmailVerified)
     def _email_verified(self, token_id: UUID) -> None:
         self.email_verified = True
         self.pending_tokens.pop(TokenPurpose.VERIFY_EMAIL.value, None)
@@ -103,7 +143,7 @@ class User(Aggregate):
         self._check_token(TokenPurpose.RESET_PASSWORD, token_id, now)
         self._password_reset(token_id=token_id, password_hash=password_hash)
 
-    @event("PasswordReset")
+    @event(PasswordReset)
     def _password_reset(self, token_id: UUID, password_hash: str) -> None:
         self.password_hash = password_hash
         self.credentials_version += 1
@@ -115,7 +155,7 @@ class User(Aggregate):
         self._require_active()
         self._password_changed(password_hash=password_hash)
 
-    @event("PasswordChanged")
+    @event(PasswordChanged)
     def _password_changed(self, password_hash: str) -> None:
         self.password_hash = password_hash
         self.credentials_version += 1
@@ -125,7 +165,7 @@ class User(Aggregate):
         Sessions stay valid: the credentials did not change."""
         self._password_rehashed(password_hash=password_hash)
 
-    @event("PasswordRehashed")
+    @event(PasswordRehashed)
     def _password_rehashed(self, password_hash: str) -> None:
         self.password_hash = password_hash
 
@@ -140,7 +180,7 @@ class User(Aggregate):
         if effective:
             self._profile_updated(changes=effective)
 
-    @event("ProfileUpdated")
+    @event(ProfileUpdated)
     def _profile_updated(self, changes: dict[str, Any]) -> None:
         for field, value in changes.items():
             setattr(self, field, value)
@@ -152,7 +192,7 @@ class User(Aggregate):
         if role.value not in self.roles:
             self._role_granted(role=role.value, by=by)
 
-    @event("RoleGranted")
+    @event(RoleGranted)
     def _role_granted(self, role: str, by: UUID) -> None:
         self.roles = [*self.roles, role]
 
@@ -164,7 +204,7 @@ class User(Aggregate):
         if role.value in self.roles:
             self._role_revoked(role=role.value, by=by)
 
-    @event("RoleRevoked")
+    @event(RoleRevoked)
     def _role_revoked(self, role: str, by: UUID) -> None:
         self.roles = [r for r in self.roles if r != role]
 
@@ -172,7 +212,7 @@ class User(Aggregate):
         if self.active:
             self._deactivated(reason=reason, by=by)
 
-    @event("Deactivated")
+    @event(Deactivated)
     def _deactivated(self, reason: str, by: UUID) -> None:
         self.active = False
         self.pending_tokens = {}
@@ -189,7 +229,7 @@ class User(Aggregate):
     def _issue_token(self, purpose: str, token_id: UUID, expires_at: datetime) -> None:
         self._token_issued(purpose=purpose, token_id=token_id, expires_at=expires_at)
 
-    @event("TokenIssued")
+    @event(TokenIssued)
     def _token_issued(self, purpose: str, token_id: UUID, expires_at: datetime) -> None:
         # A newer token of the same purpose replaces (and so invalidates) the older.
         self.pending_tokens[purpose] = PendingToken(token_id, expires_at)
@@ -212,7 +252,11 @@ class EmailIndex(Aggregate):
     def create_id(email: str) -> UUID:
         return email_index_id(email)
 
-    @event("Claimed")
+    class Claimed(Aggregate.Created):
+        email: str
+        user_id: UUID
+
+    @event(Claimed)
     def __init__(self, email: str, user_id: UUID) -> None:
         self.email = normalise_email(email)
         self.user_id = user_id

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
 from infra.bootstrap import Container, bootstrap
@@ -91,7 +91,7 @@ def projections_rebuild(name: str) -> None:
             TimeElapsedColumn(),
             console=console,
         ) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(log: str, position: int, head: int) -> None:
                 if log not in tasks:

@@ -75,8 +75,9 @@ class PostgresIdempotencyStore:
 
     def purge_expired(self) -> int:
         with self._pool.connection() as conn:
-            return conn.execute(
+            deleted: int = conn.execute(
                 "DELETE FROM public.idempotency_keys "
                 "WHERE claimed_at < now() - make_interval(hours => %s)",
                 (RETENTION_HOURS,),
             ).rowcount
+            return deleted

@@ -44,4 +44,5 @@ class PostgresMailbox:
                 "ORDER BY sent_at DESC LIMIT %(limit)s",
                 {"recipient": recipient, "limit": limit},
             )
-            return cursor.fetchall()
+            rows: list[dict[str, Any]] = cursor.fetchall()
+            return rows

