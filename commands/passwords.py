@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import argon2
 from zxcvbn import zxcvbn
 
@@ -49,7 +51,9 @@ def check_password_strength(password: str, *, email: str, name: str) -> None:
         raise WeakPassword(f"use at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
         raise WeakPassword(f"use at most {MAX_LENGTH} characters")
-    result = zxcvbn(password[:_ESTIMATE_CHARS], user_inputs=[email, *email.split("@"), name])
+    local_part = email.split("@")[0]
+    personal = [email, local_part, *re.split(r"[.\-_+]", local_part), name, *name.split()]
+    result = zxcvbn(password[:_ESTIMATE_CHARS], user_inputs=personal)
     if result["score"] < MIN_SCORE:
         feedback = result.get("feedback") or {}
         hints = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]

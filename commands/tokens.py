@@ -110,7 +110,8 @@ class TokenCodec:
             user_id, token_id = UUID(parts[0]), UUID(parts[1])
         except ValueError as error:
             raise InvalidToken("this link is invalid") from error
-        if not hmac.compare_digest(parts[2], self._link_mac(purpose, user_id, token_id)):
+        expected = self._link_mac(purpose, user_id, token_id)
+        if not hmac.compare_digest(parts[2].encode(), expected.encode()):
             raise InvalidToken("this link is invalid")
         return user_id, token_id
 

@@ -209,6 +209,8 @@ class User(Aggregate):
         self.roles = [r for r in self.roles if r != role]
 
     def deactivate(self, reason: str, by: UUID) -> None:
+        if by == self.id and self.has_role(Role.ADMIN):
+            raise NotPermitted("an admin cannot deactivate their own account")
         if self.active:
             self._deactivated(reason=reason, by=by)
 

@@ -91,6 +91,9 @@ class Container:
             pool=self.read_pool,
             authenticate=Authenticator(self.tokens, self.read_pool),
             read_your_writes_timeout=self.settings.read_your_writes_timeout,
+            followed_logs={
+                spec.name: frozenset(app.name for app in spec.upstream) for spec in self.specs
+            },
         )
 
     def migrate(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from commands.http import admin as admin_commands
@@ -41,7 +41,6 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
         version="0.1.0",
         description="Event-sourced commerce backend. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.container = container
     app.state.write = container.write_services()

@@ -37,7 +37,12 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotPermitted: 403,
     UnknownEntity: 404,
 }
-_HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
+_HTTP_CODES = {
+    400: "malformed-body",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "body-too-large",
+}
 
 
 def problem(

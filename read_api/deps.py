@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -28,6 +28,8 @@ class ReadServices:
     pool: AsyncConnectionPool[AsyncConnection[Any]]
     authenticate: Authenticate
     read_your_writes_timeout: float
+    followed_logs: dict[str, frozenset[str]]
+    """Projection name -> the logs it follows."""
 
 
 def _services(request: Request) -> ReadServices:
@@ -38,12 +40,6 @@ def _services(request: Request) -> ReadServices:
 Services = Annotated[ReadServices, Depends(_services)]
 
 
-async def _connection(services: Services) -> AsyncIterator[AsyncConnection[Any]]:
-    async with services.pool.connection() as conn:
-        yield conn
-
-
-Connection = Annotated[AsyncConnection[Any], Depends(_connection)]
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -90,18 +86,21 @@ def _positions(
 Positions = Annotated[list[Position], Depends(_positions)]
 
 
-async def wait_for(
-    conn: AsyncConnection[Any], projection: str, positions: list[Position], timeout: float
-) -> None:
+async def wait_for(services: ReadServices, projection: str, positions: list[Position]) -> None:
     """Read-your-writes: return once ``projection`` has processed every position;
-    503 with Retry-After when the bound passes first."""
+    503 with Retry-After when the bound passes first. A connection is held only
+    for each poll, never across the pauses."""
     if not positions:
         return
-    deadline = time.monotonic() + timeout
-    pause = _FIRST_POLL
     logs = {p.log for p in positions}
+    unknown = logs - services.followed_logs.get(projection, frozenset())
+    if unknown:
+        raise QueryRefused(f"this view does not follow the log(s) {', '.join(sorted(unknown))}")
+    deadline = time.monotonic() + services.read_your_writes_timeout
+    pause = _FIRST_POLL
     while True:
-        tracked = {log: await tracked_position_async(conn, projection, log) for log in logs}
+        async with services.pool.connection() as conn:
+            tracked = {log: await tracked_position_async(conn, projection, log) for log in logs}
         if reached(tracked, positions):
             return
         if time.monotonic() + pause > deadline:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from domain.errors import UnknownEntity
 from domain.users import Role
 from projections.user_queries import BadCursor, UserFilter, list_users, user_profile
-from read_api.deps import Connection, CurrentAdmin, CurrentUser, Positions, Services, wait_for
+from read_api.deps import CurrentAdmin, CurrentUser, Positions, Services, wait_for
 from read_api.errors import QueryRefused
 
 router = APIRouter(tags=["users"])
@@ -18,16 +18,15 @@ router = APIRouter(tags=["users"])
 
 @router.get("/users/me")
 async def my_profile(
-    principal: CurrentUser, conn: Connection, services: Services, positions: Positions
+    principal: CurrentUser, services: Services, positions: Positions
 ) -> dict[str, Any]:
-    return await _profile(principal.user_id, conn, services, positions)
+    return await _profile(principal.user_id, services, positions)
 
 
 @router.get("/users/{user_id}")
 async def profile(
     user_id: UUID,
     principal: CurrentUser,
-    conn: Connection,
     services: Services,
     positions: Positions,
 ) -> dict[str, Any]:
@@ -35,13 +34,12 @@ async def profile(
     for an unknown id: who has an account is not disclosed."""
     if not principal.may_see_user(user_id):
         raise UnknownEntity("no such user")
-    return await _profile(user_id, conn, services, positions)
+    return await _profile(user_id, services, positions)
 
 
 @router.get("/admin/users")
 async def admin_user_list(
     _: CurrentAdmin,
-    conn: Connection,
     services: Services,
     positions: Positions,
     role: Role | None = None,
@@ -51,20 +49,20 @@ async def admin_user_list(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Newest first. Pass ``next_cursor`` back as ``cursor`` for the next page."""
-    await wait_for(conn, "admin_users", positions, services.read_your_writes_timeout)
+    await wait_for(services, "admin_users", positions)
     where = UserFilter(role=role.value if role else None, active=active, email_prefix=email_prefix)
     try:
-        rows, next_cursor = await list_users(conn, where, cursor, limit)
+        async with services.pool.connection() as conn:
+            rows, next_cursor = await list_users(conn, where, cursor, limit)
     except BadCursor as error:
         raise QueryRefused(str(error)) from error
     return {"items": rows, "next_cursor": next_cursor}
 
 
-async def _profile(
-    user_id: UUID, conn: Connection, services: Services, positions: Positions
-) -> dict[str, Any]:
-    await wait_for(conn, "user_profiles", positions, services.read_your_writes_timeout)
-    row = await user_profile(conn, user_id)
+async def _profile(user_id: UUID, services: Services, positions: Positions) -> dict[str, Any]:
+    await wait_for(services, "user_profiles", positions)
+    async with services.pool.connection() as conn:
+        row = await user_profile(conn, user_id)
     if row is None:
         raise UnknownEntity("no such user")
     return row
