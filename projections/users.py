@@ -99,7 +99,8 @@ class AdminUsersView(View):
     indexes = [
         "CREATE INDEX IF NOT EXISTS admin_users_newest ON {schema}.admin_users "
         "(registered_at DESC, user_id DESC)",
-        "CREATE INDEX IF NOT EXISTS admin_users_email ON {schema}.admin_users (email text_pattern_ops)",
+        "CREATE INDEX IF NOT EXISTS admin_users_email ON {schema}.admin_users "
+        "(email text_pattern_ops)",
         "CREATE INDEX IF NOT EXISTS admin_users_roles ON {schema}.admin_users USING gin (roles)",
     ]
 
