@@ -7,7 +7,6 @@ Kafka and kept forever, so they must not depend on Python classes that may chang
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -42,12 +41,6 @@ def normalise_email(email: str) -> str:
     """Email addresses compare case-insensitively (RFC 5321 allows a case-sensitive
     local part, but no mail service in practice treats it so)."""
     return email.strip().lower()
-
-
-@dataclass(frozen=True)
-class PendingToken:
-    token_id: UUID
-    expires_at: datetime
 
 
 class User(Aggregate):
@@ -107,7 +100,9 @@ class User(Aggregate):
         # Bumped by every password change: sessions started under an older
         # version can no longer refresh.
         self.credentials_version = 1
-        self.pending_tokens: dict[str, PendingToken] = {}
+        # purpose -> {"token_id": UUID, "expires_at": datetime}: plain values, so that
+        # snapshots need no custom transcoding.
+        self.pending_tokens: dict[str, dict[str, Any]] = {}
 
     # --- email verification -------------------------------------------------
 
@@ -197,6 +192,7 @@ class User(Aggregate):
         self.roles = [*self.roles, role]
 
     def revoke_role(self, role: Role, by: UUID) -> None:
+        self._require_active()
         if role is Role.CUSTOMER:
             raise NotPermitted("every account keeps the customer role")
         if role is Role.ADMIN and by == self.id:
@@ -234,13 +230,13 @@ class User(Aggregate):
     @event(TokenIssued)
     def _token_issued(self, purpose: str, token_id: UUID, expires_at: datetime) -> None:
         # A newer token of the same purpose replaces (and so invalidates) the older.
-        self.pending_tokens[purpose] = PendingToken(token_id, expires_at)
+        self.pending_tokens[purpose] = {"token_id": token_id, "expires_at": expires_at}
 
     def _check_token(self, purpose: TokenPurpose, token_id: UUID, now: datetime) -> None:
         pending = self.pending_tokens.get(purpose.value)
-        if pending is None or pending.token_id != token_id:
+        if pending is None or pending["token_id"] != token_id:
             raise InvalidToken("this link is invalid or has already been used")
-        if now >= pending.expires_at:
+        if now >= pending["expires_at"]:
             raise InvalidToken("this link has expired: ask for a new one")
 
 
