@@ -1,0 +1,826 @@
+"""Command throughput through HTTP, open-loop, against the raw ``eventsourcing``
+Application in the same run.
+
+What it does, in order (see bench/README.md):
+
+1. Raw baseline, in a database of its own: ``UsersApplication.save`` of a new User
+   with a verification token (2 events per save) from a few threads; and, as a
+   second reference, the library's own cost of the PATCH command (get from the
+   cache + update_profile + save, 1 event).
+2. A fresh database; N verified users written in-process (the events registration
+   and verification write, with one precomputed argon2 hash); ``shop run`` started
+   as a subprocess; every user logged in over HTTP for an access token.
+3. Open-loop load (asyncio + httpx): request i is due at ``start + i / rate`` and
+   its latency counts from that moment, so a slow server cannot slow the sender
+   down and hide its queueing (no coordinated omission). ``PATCH /users/me`` over
+   a ladder of rates (the highest with p95 < 50 ms, no errors and >= 95% of the
+   rate achieved is "sustainable"), then ``--runs`` runs at ``--rate``.
+4. ``POST /auth/register`` and ``POST /auth/login`` at ``--auth-rate``.
+
+Run: ``uv run python -m bench.commands [--rate 400 --duration 15 --runs 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import psycopg
+
+from bench._common import (
+    DEFAULT_SERVER,
+    CpuMeter,
+    CpuShares,
+    Table,
+    count_rows,
+    create_database,
+    database_backends,
+    drop_database,
+    fmt,
+    log,
+    machine_lines,
+    median,
+    percentile,
+    wait_for_quiet,
+)
+from commands.passwords import PasswordHasher
+from commands.users import UsersApplication
+from domain.users import EmailIndex, User
+from infra.bootstrap import bootstrap
+from infra.postgres import eventsourcing_env
+from infra.settings import Settings
+from infra.status import log_head
+from projections.positions import tracked_position
+
+REPO = Path(__file__).resolve().parent.parent
+FOLLOWERS = ("user_profiles", "admin_users", "user_access", "user_emails")
+P95_TARGET_MS = 50.0
+RATIO_TARGET = 0.5
+EVENTS_TABLE = "users_events"
+
+
+# --- arguments ------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.commands",
+        description="Open-loop HTTP command throughput vs the raw eventsourcing Application.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--postgres", default=DEFAULT_SERVER, help="maintenance conninfo")
+    p.add_argument("--users", type=int, default=200, help="users sharing the PATCH load")
+    p.add_argument("--rate", type=float, default=400, help="PATCH /users/me rate (req/s)")
+    p.add_argument("--duration", type=float, default=15, help="seconds per PATCH run")
+    p.add_argument("--runs", type=int, default=3, help="PATCH runs at --rate")
+    p.add_argument(
+        "--ladder",
+        default="200,300,400,500,600",
+        help="rates to climb (comma-separated; empty: skip); stops at the first failing rate",
+    )
+    p.add_argument("--ladder-duration", type=float, default=6, help="seconds per ladder step")
+    p.add_argument("--auth-rate", type=float, default=30, help="register and login rate (req/s)")
+    p.add_argument("--auth-duration", type=float, default=6, help="seconds per auth run")
+    p.add_argument("--auth-runs", type=int, default=2, help="runs of register, then of login")
+    p.add_argument("--raw-threads", type=int, default=4, help="threads of the raw baseline")
+    p.add_argument("--raw-seconds", type=float, default=3, help="seconds per raw baseline run")
+    p.add_argument("--raw-runs", type=int, default=3, help="raw baseline runs")
+    p.add_argument(
+        "--connections", type=int, default=32, help="requests on the wire at most (httpx pool size)"
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=20,
+        help="before each measured run, wait up to this long for others' CPU use to drop",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the databases and server log")
+    return p.parse_args(argv)
+
+
+# --- results ---------------------------------------------------------------------
+
+
+@dataclass
+class LoadRun:
+    """One open-loop run."""
+
+    label: str
+    rate: float
+    duration: float
+    sent: int = 0
+    ok: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    wall: float = 0.0
+    events: int = 0
+    cpu: CpuShares = field(default_factory=lambda: CpuShares(0, 0, 0, 0))
+    loadavg: float = 0.0
+    max_send_lag_ms: float = 0.0
+    lag_at_end: int = 0
+    catch_up_s: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.sent - self.ok
+
+    @property
+    def achieved(self) -> float:
+        return self.ok / self.wall if self.wall else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies_ms, q)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall if self.wall else 0.0
+
+    def sustainable(self) -> bool:
+        return self.errors == 0 and self.p(95) < P95_TARGET_MS and self.achieved >= 0.95 * self.rate
+
+
+@dataclass
+class RawRun:
+    label: str
+    threads: int
+    seconds: float
+    saves: int
+    events: int
+    cpu: CpuShares
+
+    @property
+    def saves_per_s(self) -> float:
+        return self.saves / self.seconds
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+
+# --- raw baseline ------------------------------------------------------------------
+
+
+def _threads_for(
+    seconds: float, threads: int, work: Callable[[int, int], int]
+) -> tuple[int, float]:
+    """Run ``work(thread, n)`` in a loop on ``threads`` threads for ``seconds``;
+    returns the number of calls and the measured wall time."""
+    stop = threading.Event()
+    counts = [0] * threads
+
+    def loop(k: int) -> None:
+        n = 0
+        while not stop.is_set():
+            work(k, n)
+            n += 1
+        counts[k] = n
+
+    workers = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    time.sleep(seconds)
+    stop.set()
+    for w in workers:
+        w.join()
+    return sum(counts), time.perf_counter() - start
+
+
+def raw_baseline(args: argparse.Namespace, settings: Settings, password_hash: str) -> list[RawRun]:
+    """The eventsourcing Application on its own, in a database of its own."""
+    name, conninfo = create_database(args.postgres, "bench_raw")
+    log(f"raw baseline in database {name}")
+    app = UsersApplication(env=eventsourcing_env(conninfo, settings))
+    runs: list[RawRun] = []
+    try:
+        expires = datetime.now(UTC) + timedelta(days=1)
+        tag = uuid4().hex[:6]
+
+        def register(k: int, n: int) -> int:
+            user = User(
+                id=uuid4(),
+                email=f"raw-{tag}-{k}-{n}@example.com",
+                password_hash=password_hash,
+                name="Raw Bench",
+            )
+            user.request_email_verification(uuid4(), expires)
+            app.save(user)
+            return 2
+
+        ids: list[UUID] = []
+        for n in range(args.users):  # users for the update_profile reference
+            user = User(
+                id=uuid4(),
+                email=f"rawp-{tag}-{n}@example.com",
+                password_hash=password_hash,
+                name="R",
+            )
+            ids.append(user.id)
+            app.save(user)
+
+        def update_profile(k: int, n: int) -> int:
+            # Each thread its own users: no conflicts, as in the HTTP run (round-robin).
+            user_id = ids[(n * args.raw_threads + k) % len(ids)]
+            user: User = app.repository.get(user_id)
+            user.update_profile({"name": f"Raw {k} {n}"})
+            app.save(user)
+            return 1
+
+        _threads_for(0.5, args.raw_threads, register)  # warm-up: pool, prepared statements
+        for label, work, events_per_call in (
+            ("save(User: Registered + TokenIssued)", register, 2),
+            ("get + update_profile + save (1 event)", update_profile, 1),
+        ):
+            for i in range(args.raw_runs):
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    backends = database_backends(conn)
+                if args.quiet_wait > 0:
+                    wait_for_quiet(args.quiet_wait)
+                meter = CpuMeter(None, backends)
+                calls, wall = _threads_for(args.raw_seconds, args.raw_threads, work)
+                run = RawRun(
+                    label, args.raw_threads, wall, calls, calls * events_per_call, meter.shares()
+                )
+                runs.append(run)
+                log(f"  raw {label} run {i + 1}: {run.saves_per_s:,.0f} saves/s")
+    finally:
+        app.close()
+        if not args.keep:
+            drop_database(args.postgres, name)
+    return runs
+
+
+# --- preparing users -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchUser:
+    id: UUID
+    email: str
+
+
+def prepare_users(settings: Settings, count: int, password_hash: str) -> list[BenchUser]:
+    """Verified users, written in bulk: the events ``register`` and ``verify_email``
+    write (Registered, TokenIssued, EmailVerified, and the EmailIndex claim), with one
+    precomputed hash instead of one argon2 run per user."""
+    container = bootstrap(settings)
+    try:
+        container.migrate()
+        now = datetime.now(UTC)
+        tag = uuid4().hex[:6]
+        users: list[BenchUser] = []
+        batch: list[Any] = []
+        for n in range(count):
+            email = f"bench-{tag}-{n}@example.com"
+            user = User(id=uuid4(), email=email, password_hash=password_hash, name=f"Bench {n}")
+            token_id = uuid4()
+            user.request_email_verification(token_id, now + timedelta(days=1))
+            user.verify_email(token_id, now)
+            batch += [user, EmailIndex(email=email, user_id=user.id)]
+            users.append(BenchUser(user.id, email))
+            if len(batch) >= 100:
+                container.users_app.save(*batch)
+                batch = []
+        if batch:
+            container.users_app.save(*batch)
+    finally:
+        container.close()
+    return users
+
+
+# --- the server ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def shop_server(
+    conninfo: str, data_dir: Path, secret: str, log_path: Path
+) -> Iterator[tuple[str, int]]:
+    """``shop run`` as a subprocess: yields its base URL and pid; stops it at the end."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SHOP_DATABASE_URL": conninfo,
+        "SHOP_DATA_DIR": str(data_dir),
+        "SHOP_SECRET_KEY": secret,
+        "SHOP_PUBLIC_URL": base,
+        "SHOP_LOGIN_ATTEMPTS_PER_ACCOUNT": "1000000000",
+        "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "1000000000",
+    }
+    shop = Path(sys.executable).parent / "shop"
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(shop), "run", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"shop run exited ({proc.returncode}):\n{log_path.read_text()}"
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"shop run did not answer:\n{log_path.read_text()}")
+                time.sleep(0.2)
+            log(f"shop run (pid {proc.pid}) answers at {base}")
+            yield base, proc.pid
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # uvicorn: graceful shutdown
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+# --- projections -------------------------------------------------------------------------
+
+
+def projection_lag(conn: psycopg.Connection[Any]) -> int:
+    """The largest distance (in ids) of any follower from the head of the users log."""
+    head = log_head(conn, "users")
+    return max(head - tracked_position(conn, name, "users") for name in FOLLOWERS)
+
+
+def wait_for_projections(conn: psycopg.Connection[Any], timeout: float = 120) -> float:
+    start = time.monotonic()
+    while projection_lag(conn) > 0:
+        if time.monotonic() - start > timeout:
+            raise RuntimeError("projections did not catch up")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+# --- open-loop load --------------------------------------------------------------------------
+
+
+Send = Callable[[int], Awaitable[int]]
+
+
+async def open_loop(
+    run: LoadRun,
+    send: Send,
+    *,
+    server_pid: int,
+    conn: psycopg.Connection[Any],
+    concurrency: int,
+    quiet_wait: float = 0.0,
+) -> LoadRun:
+    """Send ``run.rate * run.duration`` requests, request i due at start + i / rate,
+    whatever happened to the earlier ones; latency from the due time. At most
+    ``concurrency`` requests are on the wire (like wrk2's connections): the others
+    wait, in order, on the client side, and that wait counts in their latency."""
+    if quiet_wait > 0:
+        wait_for_quiet(quiet_wait)
+    loop = asyncio.get_running_loop()
+    total = max(1, round(run.rate * run.duration))
+    tasks: list[asyncio.Task[None]] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int, due: float) -> None:
+        try:
+            async with gate:
+                status = await send(i)
+            key = str(status)
+        except Exception as error:  # noqa: BLE001 - counted as an error of this run
+            status, key = 0, type(error).__name__
+        run.statuses[key] += 1
+        if 200 <= status < 300:
+            run.ok += 1
+            run.latencies_ms.append((loop.time() - due) * 1000)
+
+    events0 = count_rows_conn(conn)
+    meter = CpuMeter(server_pid, database_backends(conn))
+    start = loop.time() + 0.005
+    for i in range(total):
+        due = start + i / run.rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            run.max_send_lag_ms = max(run.max_send_lag_ms, -delay * 1000)
+        tasks.append(asyncio.create_task(one(i, due)))
+    # An overloaded server: stop waiting after a while, the rest count as errors.
+    _, pending = await asyncio.wait(tasks, timeout=max(10.0, run.duration))
+    for task in pending:
+        task.cancel()
+    run.statuses["unfinished"] += len(pending)
+    end = loop.time()
+    run.wall = end - start
+    run.cpu = meter.shares()
+    run.sent = total
+    run.events = count_rows_conn(conn) - events0
+    run.lag_at_end = projection_lag(conn)
+    run.catch_up_s = wait_for_projections(conn)
+    run.loadavg = os.getloadavg()[0]
+    return run
+
+
+def count_rows_conn(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def describe(run: LoadRun) -> str:
+    errors = "" if not run.errors else f" errors {dict(run.statuses)}"
+    return (
+        f"{run.label} @ {run.rate:g}/s: {run.achieved:,.0f}/s ok, p50 {run.p(50):.1f} "
+        f"p95 {run.p(95):.1f} p99 {run.p(99):.1f} ms; CPU: generator {run.cpu.own:.0%}, "
+        f"server {run.cpu.server:.0%}, postgres {run.cpu.postgres:.0%}, "
+        f"other {run.cpu.other:.0%}; load {run.loadavg:.1f}{errors}"
+    )
+
+
+@dataclass
+class HttpResults:
+    logins: int = 0
+    login_setup_s: float = 0.0
+    ladder: list[LoadRun] = field(default_factory=list)
+    main: list[LoadRun] = field(default_factory=list)
+    register: list[LoadRun] = field(default_factory=list)
+    login: list[LoadRun] = field(default_factory=list)
+
+
+async def http_phase(
+    args: argparse.Namespace,
+    base: str,
+    server_pid: int,
+    conninfo: str,
+    users: list[BenchUser],
+    password: str,
+) -> HttpResults:
+    results = HttpResults()
+    limits = httpx.Limits(
+        max_connections=args.connections, max_keepalive_connections=args.connections
+    )
+    timeout = httpx.Timeout(30.0)
+    conn = psycopg.connect(conninfo, autocommit=True)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        # Log every user in (closed loop, a few at a time: argon2 costs ~19 ms each).
+        started = time.perf_counter()
+        tokens: list[str] = []
+        gate = asyncio.Semaphore(4)
+
+        async def login(user: BenchUser) -> str:
+            async with gate:
+                r = await client.post(
+                    "/auth/login", json={"email": user.email, "password": password}
+                )
+            r.raise_for_status()
+            return str(r.json()["access_token"])
+
+        tokens = list(await asyncio.gather(*(login(u) for u in users)))
+        results.logins = len(tokens)
+        results.login_setup_s = time.perf_counter() - started
+        log(f"{len(tokens)} users logged in over HTTP in {results.login_setup_s:.1f}s")
+        headers = [{"Authorization": f"Bearer {t}"} for t in tokens]
+        serial = iter(range(10**12))
+
+        async def patch(i: int) -> int:
+            r = await client.patch(
+                "/users/me",
+                json={"name": f"Bench {next(serial)}"},
+                headers=headers[i % len(headers)],
+            )
+            return r.status_code
+
+        # Warm-up (discarded): connections, prepared statements, caches.
+        await open_loop(
+            LoadRun("warm-up", 100, 3),
+            patch,
+            server_pid=server_pid,
+            conn=conn,
+            concurrency=args.connections,
+        )
+
+        for rate in [float(r) for r in args.ladder.split(",") if r.strip()]:
+            run = await open_loop(
+                LoadRun("PATCH /users/me", rate, args.ladder_duration),
+                patch,
+                server_pid=server_pid,
+                conn=conn,
+                concurrency=args.connections,
+                quiet_wait=args.quiet_wait,
+            )
+            results.ladder.append(run)
+            log(f"ladder: {describe(run)}")
+            if not run.sustainable():
+                break
+            time.sleep(1)
+
+        for i in range(args.runs):
+            run = await open_loop(
+                LoadRun("PATCH /users/me", args.rate, args.duration),
+                patch,
+                server_pid=server_pid,
+                conn=conn,
+                concurrency=args.connections,
+                quiet_wait=args.quiet_wait,
+            )
+            results.main.append(run)
+            log(f"run {i + 1}/{args.runs}: {describe(run)}")
+            time.sleep(1)
+
+        tag = uuid4().hex[:6]
+        reg_password = "Bench-" + secrets.token_urlsafe(16)
+
+        async def register(i: int) -> int:
+            r = await client.post(
+                "/auth/register",
+                json={
+                    "email": f"reg-{tag}-{i}-{next(serial)}@example.com",
+                    "password": reg_password,
+                    "name": "Reg Bench",
+                },
+            )
+            return r.status_code
+
+        async def login_one(i: int) -> int:
+            user = users[i % len(users)]
+            r = await client.post("/auth/login", json={"email": user.email, "password": password})
+            return r.status_code
+
+        for label, send, into in (
+            ("POST /auth/register", register, results.register),
+            ("POST /auth/login", login_one, results.login),
+        ):
+            for i in range(args.auth_runs):
+                run = await open_loop(
+                    LoadRun(label, args.auth_rate, args.auth_duration),
+                    send,
+                    server_pid=server_pid,
+                    conn=conn,
+                    concurrency=args.connections,
+                    quiet_wait=args.quiet_wait,
+                )
+                into.append(run)
+                log(f"{label} run {i + 1}/{args.auth_runs}: {describe(run)}")
+                time.sleep(1)
+    conn.close()
+    return results
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+LOAD_HEADERS = [
+    "run",
+    "target/s",
+    "achieved/s",
+    "ok",
+    "errors",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "max ms",
+    "events/s",
+    "gen CPU",
+    "server CPU",
+    "postgres CPU",
+    "other CPU",
+    "lag at end",
+]
+
+
+def load_row(name: str, run: LoadRun) -> list[str]:
+    return [
+        name,
+        fmt(run.rate, 0),
+        fmt(run.achieved, 0),
+        str(run.ok),
+        str(run.errors),
+        fmt(run.p(50)),
+        fmt(run.p(95)),
+        fmt(run.p(99)),
+        fmt(max(run.latencies_ms, default=float("nan"))),
+        fmt(run.events_per_s, 0),
+        f"{run.cpu.own:.0%}",
+        f"{run.cpu.server:.0%}",
+        f"{run.cpu.postgres:.0%}",
+        f"{run.cpu.other:.0%}",
+        str(run.lag_at_end),
+    ]
+
+
+def median_row(runs: list[LoadRun]) -> list[str]:
+    if not runs:
+        return []
+    return [
+        "**median**",
+        fmt(runs[0].rate, 0),
+        f"**{fmt(median(r.achieved for r in runs), 0)}**",
+        fmt(median(r.ok for r in runs), 0),
+        fmt(median(r.errors for r in runs), 0),
+        f"**{fmt(median(r.p(50) for r in runs))}**",
+        f"**{fmt(median(r.p(95) for r in runs))}**",
+        f"**{fmt(median(r.p(99) for r in runs))}**",
+        fmt(median(max(r.latencies_ms, default=float("nan")) for r in runs)),
+        fmt(median(r.events_per_s for r in runs), 0),
+        f"{median(r.cpu.own for r in runs):.0%}",
+        f"{median(r.cpu.server for r in runs):.0%}",
+        f"{median(r.cpu.postgres for r in runs):.0%}",
+        f"{median(r.cpu.other for r in runs):.0%}",
+        fmt(median(r.lag_at_end for r in runs), 0),
+    ]
+
+
+def load_table(runs: list[LoadRun]) -> str:
+    rows = [load_row(str(i + 1), r) for i, r in enumerate(runs)]
+    if len(runs) > 1:
+        rows.append(median_row(runs))
+    return Table(LOAD_HEADERS, rows).markdown()
+
+
+def report(
+    args: argparse.Namespace, machine: list[str], raw: list[RawRun], http: HttpResults
+) -> str:
+    out = ["# Command throughput (open-loop HTTP) vs the raw eventsourcing Application", ""]
+    out += machine
+    out += [
+        f"- {args.users} users; PATCH runs {args.duration:g} s x {args.runs}; ladder steps "
+        f"{args.ladder_duration:g} s; auth runs {args.auth_duration:g} s x {args.auth_runs}; "
+        f"raw {args.raw_threads} threads x {args.raw_seconds:g} s x {args.raw_runs}",
+        "- open-loop: fixed arrival rate, latency from each request's due time; "
+        "CPU shares are of one core (200% = both cores), the generator's from "
+        "time.process_time, the server's and Postgres's from /proc",
+        "",
+        "## Raw eventsourcing Application (no HTTP, no projections running)",
+        "",
+    ]
+    labels = list(dict.fromkeys(r.label for r in raw))
+    rows = []
+    for label in labels:
+        runs = [r for r in raw if r.label == label]
+        rows.append(
+            [
+                label,
+                str(runs[0].threads),
+                " / ".join(fmt(r.saves_per_s, 0) for r in runs),
+                f"**{fmt(median(r.saves_per_s for r in runs), 0)}**",
+                fmt(median(r.events_per_s for r in runs), 0),
+                f"{median(r.cpu.own for r in runs):.0%}",
+                f"{median(r.cpu.postgres for r in runs):.0%}",
+                f"{median(r.cpu.other for r in runs):.0%}",
+            ]
+        )
+    out.append(
+        Table(
+            [
+                "operation",
+                "threads",
+                "saves/s per run",
+                "median saves/s",
+                "events/s",
+                "client CPU",
+                "postgres CPU",
+                "other CPU",
+            ],
+            rows,
+        ).markdown()
+    )
+    raw_saves = (
+        median(r.saves_per_s for r in raw if r.label == labels[0]) if labels else float("nan")
+    )
+    raw_cmd = (
+        median(r.saves_per_s for r in raw if r.label == labels[-1]) if labels else float("nan")
+    )
+
+    out += [
+        "",
+        f"## PATCH /users/me at {args.rate:g}/s (1 event per command)",
+        "",
+        load_table(http.main),
+    ]
+    if http.ladder:
+        out += [
+            "",
+            "## Rate ladder (PATCH /users/me, one run per rate; stops at the first failure)",
+            "",
+        ]
+        out.append(
+            Table(
+                [*LOAD_HEADERS, "sustainable"],
+                [
+                    [*load_row(f"{r.rate:g}/s", r), "yes" if r.sustainable() else "**no**"]
+                    for r in http.ladder
+                ],
+            ).markdown()
+        )
+    for title, auth_runs in (
+        ("POST /auth/register", http.register),
+        ("POST /auth/login", http.login),
+    ):
+        if auth_runs:
+            out += ["", f"## {title} at {args.auth_rate:g}/s", "", load_table(auth_runs)]
+
+    main_rate = median(r.achieved for r in http.main) if http.main else float("nan")
+    main_p95 = median(r.p(95) for r in http.main) if http.main else float("nan")
+    passing = [r for r in http.ladder if r.sustainable()]
+    best = max(passing, key=lambda r: r.achieved) if passing else None
+    ratio = main_rate / raw_saves if raw_saves else float("nan")
+    out += [
+        "",
+        "## Summary",
+        "",
+        f"- raw saves/s (2-event aggregates, median): **{fmt(raw_saves, 0)}**; "
+        f"raw get+update+save/s: {fmt(raw_cmd, 0)}",
+        f"- HTTP PATCH at {args.rate:g}/s: **{fmt(main_rate, 0)}/s** achieved, p95 "
+        f"**{fmt(main_p95)} ms** (median of {len(http.main)})",
+        f"- ratio HTTP commands/s / raw saves/s: **{ratio:.2f}** (target >= {RATIO_TARGET} "
+        f"with p95 < {P95_TARGET_MS:g} ms: "
+        f"{'met' if ratio >= RATIO_TARGET and main_p95 < P95_TARGET_MS else 'MISSED'})",
+    ]
+    if best is not None:
+        out.append(
+            f"- highest sustainable rate on the ladder (p95 < {P95_TARGET_MS:g} ms, no errors, "
+            f">= 95% achieved): **{best.rate:g}/s** (p95 {fmt(best.p(95))} ms), ratio "
+            f"{best.achieved / raw_saves:.2f}"
+        )
+    elif http.ladder:
+        out.append("- no ladder rate was sustainable")
+    if http.ladder and http.ladder[-1].sustainable():
+        out.append("- (the top of the ladder passed: the limit is higher; extend --ladder)")
+    out.append(
+        f"- setup: {http.logins} logins over HTTP took {http.login_setup_s:.1f} s "
+        "(closed loop, 4 at a time)"
+    )
+    return "\n".join(out)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # clean up (database, server) on kill too
+    machine = machine_lines(args.postgres)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-commands-"))
+    secret = secrets.token_urlsafe(36)  # 48 characters
+    password = "Bench-" + secrets.token_urlsafe(16)
+    db_name, conninfo = create_database(args.postgres)
+    log(f"database {db_name}, data dir {tmp}")
+    try:
+        settings = Settings(
+            database_url=conninfo,
+            data_dir=tmp / "var",
+            secret_key=secret,  # type: ignore[arg-type]
+        )
+        started = time.perf_counter()
+        password_hash = PasswordHasher().hash(password)
+        raw = raw_baseline(args, settings, password_hash)
+        users = prepare_users(settings, args.users, password_hash)
+        log(f"{len(users)} verified users written in {time.perf_counter() - started:.1f}s")
+        with shop_server(conninfo, tmp / "var", secret, tmp / "server.log") as (base, pid):
+            http = asyncio.run(http_phase(args, base, pid, conninfo, users, password))
+        print(report(args, machine, raw, http))
+        print(
+            f"\n(total {time.perf_counter() - started:.0f} s; events in the log: "
+            f"{count_rows(conninfo, EVENTS_TABLE)})"
+        )
+    finally:
+        if args.keep:
+            log(f"kept database {db_name} and {tmp}")
+        else:
+            drop_database(args.postgres, db_name)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
