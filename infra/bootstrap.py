@@ -215,7 +215,10 @@ def bootstrap(settings: Settings | None = None) -> Container:
     container = Container(
         settings=settings,
         conninfo=conninfo,
-        app_env=app_env,
+        # Followers (runners, rebuilds) open more Applications on these stores: no
+        # DDL from them, since concurrent CREATE OR REPLACE FUNCTION fails with
+        # "tuple concurrently updated". users_app above created the tables.
+        app_env={**app_env, "CREATE_TABLE": "false"},
         pool=pool,
         read_pool=read_pool,
         users_app=users_app,

@@ -13,6 +13,7 @@ write (rebuild and catch-up run at batch speed, live processing per event).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,7 +63,8 @@ class View(PostgresTrackingRecorder):
             SQL(index.replace("{schema}", "{0}")).format(schema) for index in self.indexes
         ]
         self.sql_create_statements[:0] = statements
-        self._batch: _Batch | None = None
+        # Per thread: a batch on one thread must not swallow live events of another.
+        self._local = threading.local()
 
     @property
     def schema(self) -> str:
@@ -72,7 +74,7 @@ class View(PostgresTrackingRecorder):
     def changes(self, tracking: Tracking) -> Iterator[Cursor[DictRow] | None]:
         """A cursor in which to apply the event ``tracking`` names, or None when the
         view has already applied it (a redelivery: change nothing)."""
-        batch = self._batch
+        batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is not None:
             if (
                 tracking.application_name != batch.application_name
@@ -99,15 +101,15 @@ class View(PostgresTrackingRecorder):
     @contextmanager
     def batch(self, application_name: str) -> Iterator[None]:
         """Apply many events of one upstream log in a single transaction, tracking
-        only the last. Not for concurrent use: one batch at a time per view."""
+        only the last. One batch at a time per thread."""
         with self.datastore.transaction(commit=True) as cursor:
             self._use_schema(cursor)
             start = self._max_tracking_id(application_name, cursor) or 0
-            self._batch = _Batch(cursor, application_name, start)
+            batch = self._local.batch = _Batch(cursor, application_name, start)
             try:
                 yield
             finally:
-                batch, self._batch = self._batch, None
+                self._local.batch = None
             if batch.position > start:
                 self._insert_tracking(cursor, Tracking(application_name, batch.position))
 

@@ -93,14 +93,16 @@ class EmbeddedRunner:
     def _start(self, spec: ProjectionSpec, generation: int) -> list[BaseProjectionRunner[Any]]:
         view = spec.make_view(generation)
         projection = spec.make_projection(view)
-        runners: list[BaseProjectionRunner[Any]] = []
-        for app_class in spec.upstream:
-            if isinstance(view, View):
+        if isinstance(view, View):
+            # Every log first, so that no live runner feeds the view during a batch.
+            for app_class in spec.upstream:
                 app = app_class(self.app_env)
                 try:
                     catch_up(app, view, projection)
                 finally:
                     app.close()
+        runners: list[BaseProjectionRunner[Any]] = []
+        for app_class in spec.upstream:
             runner: BaseProjectionRunner[Any] = BaseProjectionRunner(
                 projection=projection,
                 application_class=app_class,

