@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -24,6 +26,17 @@ console = Console()
 def _container() -> Container:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return bootstrap(Settings())
+
+
+@contextmanager
+def _migrated() -> Iterator[Container]:
+    """A container for one command: tables up to date, closed at the end."""
+    container = _container()
+    try:
+        container.migrate()
+        yield container
+    finally:
+        container.close()
 
 
 @app.command()
@@ -50,12 +63,8 @@ def run(
 @app.command()
 def migrate() -> None:
     """Create or upgrade every table."""
-    container = _container()
-    try:
-        container.migrate()
+    with _migrated():
         console.print("[green]database is up to date[/green]")
-    finally:
-        container.close()
 
 
 @projections_app.command("status")
@@ -63,13 +72,8 @@ def projections_status() -> None:
     """Per projection and log: position reached, head of the log, lag."""
     from infra.status import projection_status
 
-    container = _container()
-    try:
-        container.migrate()
-        with container.pool.connection() as conn:
-            statuses = projection_status(conn, container.specs)
-    finally:
-        container.close()
+    with _migrated() as container, container.pool.connection() as conn:
+        statuses = projection_status(conn, container.specs)
     table = Table("projection", "log", "generation", "position", "head", "lag")
     for s in statuses:
         table.add_row(s.name, s.log, str(s.generation), str(s.position), str(s.head), str(s.lag))
@@ -81,9 +85,7 @@ def projections_rebuild(name: str) -> None:
     """Replay from position 0 into a fresh copy and swap it in; the API keeps serving."""
     from infra.rebuild import NotRebuildable, rebuild
 
-    container = _container()
-    try:
-        container.migrate()
+    with _migrated() as container:
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -98,13 +100,12 @@ def projections_rebuild(name: str) -> None:
                     tasks[log] = bar.add_task(f"{name} <- {log}", total=head)
                 bar.update(tasks[log], completed=position, total=max(head, position))
 
-            generation = rebuild(container, name, progress)
+            try:
+                generation = rebuild(container, name, progress)
+            except NotRebuildable as error:
+                console.print(f"[red]{error}[/red]")
+                raise typer.Exit(2) from error
         console.print(f"[green]{name}: generation {generation} is now served[/green]")
-    except NotRebuildable as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
-    finally:
-        container.close()
 
 
 @users_app.command("create-admin")
@@ -116,16 +117,13 @@ def create_admin(
     """Create a verified account with the admin role."""
     from commands.errors import CommandRefused
 
-    container = _container()
-    try:
-        container.migrate()
-        written = container.user_commands.create_admin(email, password, name)
+    with _migrated() as container:
+        try:
+            written = container.user_commands.create_admin(email, password, name)
+        except CommandRefused as error:
+            console.print(f"[red]{error.detail}[/red]")
+            raise typer.Exit(2) from error
         console.print(f"[green]admin created: {written.id}[/green]")
-    except CommandRefused as error:
-        console.print(f"[red]{error.detail}[/red]")
-        raise typer.Exit(2) from error
-    finally:
-        container.close()
 
 
 @app.command()
@@ -134,11 +132,8 @@ def mailbox(
     limit: int = 10,
 ) -> None:
     """Show the newest mail in the embedded mailbox."""
-    container = _container()
-    try:
-        container.migrate()
-        for message in reversed(container.mailbox.messages(to.lower() if to else None, limit)):
-            console.rule(f"{message['sent_at']:%Y-%m-%d %H:%M:%S} to {message['recipient']}")
-            console.print(f"[bold]{message['subject']}[/bold]\n{message['body']}")
-    finally:
-        container.close()
+    with _migrated() as container:
+        messages = container.mailbox.messages(to.lower() if to else None, limit)
+    for message in reversed(messages):
+        console.rule(f"{message['sent_at']:%Y-%m-%d %H:%M:%S} to {message['recipient']}")
+        console.print(f"[bold]{message['subject']}[/bold]\n{message['body']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from commands.http.deps import CurrentUser, IdempotencyKey, Services, client_address, enforce_limits
+from commands.http.deps import CurrentUser, IdempotencyKey, Services, limit_attempts
 from commands.http.responses import respond, respond_written, written_body
 from commands.http.schemas import (
     Credentials,
@@ -47,13 +47,8 @@ def verify_email(body: LinkTokenBody, services: Services) -> JSONResponse:
 def resend_verification(body: EmailBody, request: Request, services: Services) -> Response:
     """Always 202, whether or not the address has an account."""
     limits = services.limits
-    enforce_limits(
-        services.rate_limiter,
-        limits.window_seconds,
-        {
-            f"verify:account:{body.email.lower()}": limits.reset_per_account,
-            f"verify:address:{client_address(request)}": limits.reset_per_address,
-        },
+    limit_attempts(
+        request, services, "verify", body.email, limits.reset_per_account, limits.reset_per_address
     )
     services.users.resend_verification(body.email)
     return Response(status_code=202)
@@ -62,13 +57,8 @@ def resend_verification(body: EmailBody, request: Request, services: Services) -
 @router.post("/login", response_model=TokensOut)
 def login(body: Credentials, request: Request, services: Services) -> JSONResponse:
     limits = services.limits
-    enforce_limits(
-        services.rate_limiter,
-        limits.window_seconds,
-        {
-            f"login:account:{body.email.lower()}": limits.login_per_account,
-            f"login:address:{client_address(request)}": limits.login_per_address,
-        },
+    limit_attempts(
+        request, services, "login", body.email, limits.login_per_account, limits.login_per_address
     )
     return _tokens(services.users.login(body.email, body.password))
 
@@ -90,13 +80,8 @@ def logout(principal: CurrentUser, services: Services) -> JSONResponse:
 def request_password_reset(body: EmailBody, request: Request, services: Services) -> Response:
     """Always 202, whether or not the address has an account."""
     limits = services.limits
-    enforce_limits(
-        services.rate_limiter,
-        limits.window_seconds,
-        {
-            f"reset:account:{body.email.lower()}": limits.reset_per_account,
-            f"reset:address:{client_address(request)}": limits.reset_per_address,
-        },
+    limit_attempts(
+        request, services, "reset", body.email, limits.reset_per_account, limits.reset_per_address
     )
     services.users.request_password_reset(body.email)
     return Response(status_code=202)

@@ -91,9 +91,21 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def enforce_limits(limiter: RateLimiter, window: float, checks: dict[str, int]) -> None:
-    """Count one attempt against every key; refuse with the longest wait if any is over."""
-    waits = [limiter.hit(key, limit, window) for key, limit in checks.items()]
+def limit_attempts(
+    request: Request,
+    services: WriteServices,
+    action: str,
+    account: str,
+    per_account: int,
+    per_address: int,
+) -> None:
+    """Count one attempt at ``action`` against the account and against the client
+    address; 429 with the longer wait if either is over its limit."""
+    limiter, window = services.rate_limiter, services.limits.window_seconds
+    waits = [
+        limiter.hit(f"{action}:account:{account.lower()}", per_account, window),
+        limiter.hit(f"{action}:address:{client_address(request)}", per_address, window),
+    ]
     refused = [w for w in waits if w is not None]
     if refused:
         raise RateLimited("too many attempts: wait before trying again", max(refused))
