@@ -52,7 +52,7 @@ def run(
     container = _container()
     settings = container.settings
     uvicorn.run(
-        create_app(container),
+        create_app(container, run_projections=settings.projections),
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",

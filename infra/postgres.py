@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from infra.settings import Settings
 
@@ -77,12 +76,3 @@ def view_datastore(conninfo: str, schema: str, pool_size: int = 1) -> PostgresDa
         max_overflow=2,
         schema=schema,
     )
-
-
-def with_database(conninfo: str, dbname: str) -> str:
-    return make_conninfo(conninfo, dbname=dbname)
-
-
-def socket_dir(conninfo: str) -> Path | None:
-    host = str(conninfo_to_dict(conninfo).get("host", ""))
-    return Path(host) if host.startswith("/") else None
