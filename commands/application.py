@@ -3,6 +3,8 @@ back, and the bounded retry of optimistic-concurrency conflicts."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -41,22 +43,32 @@ class ContextApplication(Application[UUID]):
         return Position(self.name, max(r.notification.id for r in recordings))
 
 
-def retry_on_conflict(handler: Callable[P, R]) -> Callable[P, R]:
+def retrying_conflicts(
+    attempts: int = CONFLICT_ATTEMPTS, backoff_seconds: float = 0.0
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Load-decide-save again when another writer saved the same aggregate first;
-    after a few attempts, answer 409."""
+    after ``attempts``, answer 409. With ``backoff_seconds``, losers pause a random
+    time (doubling up to 25x) so that they do not collide again in lockstep."""
 
-    @wraps(handler)
-    def retrying(*args: P.args, **kwargs: P.kwargs) -> R:
-        for _ in range(CONFLICT_ATTEMPTS - 1):
-            try:
-                return handler(*args, **kwargs)
-            except IntegrityError:
-                continue
-        try:
-            return handler(*args, **kwargs)
-        except IntegrityError as error:
-            raise ConcurrencyConflict(
-                "the resource was changed by another request at the same time; retry"
-            ) from error
+    def decorate(handler: Callable[P, R]) -> Callable[P, R]:
+        @wraps(handler)
+        def retrying(*args: P.args, **kwargs: P.kwargs) -> R:
+            for attempt in range(attempts):
+                try:
+                    return handler(*args, **kwargs)
+                except IntegrityError as error:
+                    if attempt == attempts - 1:
+                        raise ConcurrencyConflict(
+                            "the resource was changed by other requests at the same time; retry"
+                        ) from error
+                    if backoff_seconds:
+                        ceiling = backoff_seconds * min(25, 2**attempt)
+                        time.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not secrecy
+            raise AssertionError("unreachable")
 
-    return retrying
+        return retrying
+
+    return decorate
+
+
+retry_on_conflict = retrying_conflicts()

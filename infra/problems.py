@@ -60,7 +60,10 @@ def problem(
 
 def _domain(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
-    status = next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), 409)
+    # A domain error that is also a ValueError is invalid input (422); any other
+    # refusal conflicts with the current state (409).
+    default = 422 if isinstance(error, ValueError) else 409
+    status = next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), default)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return problem(status, error.code, str(error), headers)
 
