@@ -69,6 +69,27 @@ def postgres_version(server: str) -> str:
     return str(row[0]) if row else "unknown"
 
 
+def git_revision() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\n")
+    except OSError:
+        return "unknown"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
 def machine_lines(server: str) -> list[str]:
     """Markdown bullet lines saying where and how the figures were measured."""
     argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -78,6 +99,7 @@ def machine_lines(server: str) -> list[str]:
         f"- machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
         f"{cpu_model()}, {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}, PostgreSQL {postgres_version(server)}",
+        f"- code: {git_revision()}",
         f"- command: `{f'uv run python -m bench.{module} {argv}'.strip()}`",
     ]
 
@@ -172,33 +194,39 @@ class CpuShares:
     other: float
     """Everything else busy on the machine: other processes, other databases'
     backends, Postgres's background processes."""
+    extra: float = 0.0
+    """A second process of the system measured (e.g. a projections process)."""
 
 
 class CpuMeter:
-    """Samples this process, an optional server process, the Postgres backends of
-    one database (pids from pg_stat_activity) and the whole machine."""
+    """Samples this process, an optional server process (and a second one), the
+    Postgres backends of one database (pids from pg_stat_activity) and the whole
+    machine."""
 
-    def __init__(self, server_pid: int | None, postgres_pids: list[int]) -> None:
+    def __init__(
+        self, server_pid: int | None, postgres_pids: list[int], extra_pid: int | None = None
+    ) -> None:
         self._server_pid = server_pid
+        self._extra_pid = extra_pid
         self._pg_pids = postgres_pids
         self._start = self._sample()
 
-    def _sample(self) -> tuple[float, float, float, float, float]:
+    def _sample(self) -> tuple[float, float, float, float, float, float]:
         return (
             time.perf_counter(),
             time.process_time(),
             process_cpu_seconds(self._server_pid) if self._server_pid else 0.0,
             pids_cpu_seconds(self._pg_pids),
             machine_busy_seconds(),
+            process_cpu_seconds(self._extra_pid) if self._extra_pid else 0.0,
         )
 
     def shares(self) -> CpuShares:
         end = self._sample()
-        wall, own, server, pg, busy = (b - a for a, b in zip(self._start, end, strict=True))
+        wall, own, server, pg, busy, extra = (b - a for a, b in zip(self._start, end, strict=True))
         wall = max(wall, 1e-9)
-        return CpuShares(
-            own / wall, server / wall, pg / wall, max(0.0, busy - own - server - pg) / wall
-        )
+        rest = max(0.0, busy - own - server - pg - extra)
+        return CpuShares(own / wall, server / wall, pg / wall, rest / wall, extra / wall)
 
 
 def database_backends(conn: psycopg.Connection[Any]) -> list[int]:

@@ -10,14 +10,19 @@ What it does, in order (see bench/README.md):
 2. A fresh database; N verified users written in-process (the events registration
    and verification write, with one precomputed argon2 hash); ``shop run`` started
    as a subprocess; every user logged in over HTTP for an access token.
-3. Open-loop load (asyncio + httpx): request i is due at ``start + i / rate`` and
-   its latency counts from that moment, so a slow server cannot slow the sender
-   down and hide its queueing (no coordinated omission). ``PATCH /users/me`` over
-   a ladder of rates (the highest with p95 < 50 ms, no errors and >= 95% of the
-   rate achieved is "sustainable"), then ``--runs`` runs at ``--rate``.
+3. Open-loop load (asyncio; a minimal keep-alive HTTP/1.1 client by default, or
+   httpx.AsyncClient with ``--client httpx``): request i is due at
+   ``start + i / rate`` and its latency counts from that moment, so a slow server
+   cannot slow the sender down and hide its queueing (no coordinated omission).
+   ``PATCH /users/me`` over a ladder of rates (the highest with p95 < 50 ms, no
+   errors and >= 95% of the rate achieved is "sustainable"), then ``--runs`` runs
+   at ``--rate``.
 4. ``POST /auth/register`` and ``POST /auth/login`` at ``--auth-rate``.
 
-Run: ``uv run python -m bench.commands [--rate 400 --duration 15 --runs 3]``.
+``--split`` is an experiment: HTTP from ``shop run`` with SHOP_PROJECTIONS=false and
+the projections in a second process, instead of ``shop run`` doing both.
+
+Run: ``uv run python -m bench.commands [--rate 400 --duration 10 --runs 3]``.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from bench._common import (
     percentile,
     wait_for_quiet,
 )
+from bench._rawhttp import HttpxClient, RawHttp
 from commands.passwords import PasswordHasher
 from commands.users import UsersApplication
 from domain.users import EmailIndex, User
@@ -76,6 +82,7 @@ FOLLOWERS = ("user_profiles", "admin_users", "user_access", "user_emails")
 P95_TARGET_MS = 50.0
 RATIO_TARGET = 0.5
 EVENTS_TABLE = "users_events"
+DRAIN_FACTOR = 1.0
 
 
 # --- arguments ------------------------------------------------------------------
@@ -90,28 +97,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--postgres", default=DEFAULT_SERVER, help="maintenance conninfo")
     p.add_argument("--users", type=int, default=200, help="users sharing the PATCH load")
     p.add_argument("--rate", type=float, default=400, help="PATCH /users/me rate (req/s)")
-    p.add_argument("--duration", type=float, default=15, help="seconds per PATCH run")
+    p.add_argument("--duration", type=float, default=10, help="seconds per PATCH run")
     p.add_argument("--runs", type=int, default=3, help="PATCH runs at --rate")
     p.add_argument(
         "--ladder",
-        default="200,300,400,500,600",
+        default="50,75,100,125,150,200,300,400",
         help="rates to climb (comma-separated; empty: skip); stops at the first failing rate",
     )
-    p.add_argument("--ladder-duration", type=float, default=6, help="seconds per ladder step")
+    p.add_argument("--ladder-duration", type=float, default=5, help="seconds per ladder step")
     p.add_argument("--auth-rate", type=float, default=30, help="register and login rate (req/s)")
-    p.add_argument("--auth-duration", type=float, default=6, help="seconds per auth run")
+    p.add_argument("--auth-duration", type=float, default=5, help="seconds per auth run")
     p.add_argument("--auth-runs", type=int, default=2, help="runs of register, then of login")
     p.add_argument("--raw-threads", type=int, default=4, help="threads of the raw baseline")
-    p.add_argument("--raw-seconds", type=float, default=3, help="seconds per raw baseline run")
+    p.add_argument("--raw-seconds", type=float, default=2, help="seconds per raw baseline run")
     p.add_argument("--raw-runs", type=int, default=3, help="raw baseline runs")
     p.add_argument(
-        "--connections", type=int, default=32, help="requests on the wire at most (httpx pool size)"
+        "--connections", type=int, default=32, help="keep-alive connections: requests on the wire"
+    )
+    p.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="load client: a minimal asyncio HTTP/1.1 client, or httpx.AsyncClient "
+        "(costs several times more CPU per request, taken from the server's 2 cores)",
     )
     p.add_argument(
         "--quiet-wait",
         type=float,
-        default=20,
+        default=5,
         help="before each measured run, wait up to this long for others' CPU use to drop",
+    )
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="experiment: `shop run` with SHOP_PROJECTIONS=false serves HTTP, and the "
+        "projections run in a second process, instead of `shop run` doing both",
     )
     p.add_argument("--keep", action="store_true", help="keep the databases and server log")
     return p.parse_args(argv)
@@ -134,7 +154,6 @@ class LoadRun:
     wall: float = 0.0
     events: int = 0
     cpu: CpuShares = field(default_factory=lambda: CpuShares(0, 0, 0, 0))
-    loadavg: float = 0.0
     max_send_lag_ms: float = 0.0
     lag_at_end: int = 0
     catch_up_s: float = 0.0
@@ -251,11 +270,10 @@ def raw_baseline(args: argparse.Namespace, settings: Settings, password_hash: st
             ("get + update_profile + save (1 event)", update_profile, 1),
         ):
             for i in range(args.raw_runs):
-                with psycopg.connect(conninfo, autocommit=True) as conn:
-                    backends = database_backends(conn)
                 if args.quiet_wait > 0:
                     wait_for_quiet(args.quiet_wait)
-                meter = CpuMeter(None, backends)
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    meter = CpuMeter(None, database_backends(conn))
                 calls, wall = _threads_for(args.raw_seconds, args.raw_threads, work)
                 run = RawRun(
                     label, args.raw_threads, wall, calls, calls * events_per_call, meter.shares()
@@ -316,11 +334,66 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# --split: ``shop run`` with SHOP_PROJECTIONS=false serves HTTP only, and this runs
+# the projections in a process of their own (there is no CLI command for that yet).
+_PROJECTIONS_ONLY = """
+import signal, threading
+from infra.bootstrap import bootstrap
+from infra.settings import Settings
+container = bootstrap(Settings())
+container.migrate()
+container.start_projections()
+print("projections running", flush=True)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+stop.wait()
+container.close()
+"""
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int
+    """The process serving HTTP."""
+    projections_pid: int | None = None
+    """--split: the process running the projections."""
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # uvicorn and _PROJECTIONS_ONLY: graceful
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_until(
+    proc: subprocess.Popen[bytes], ready: Callable[[], bool], log_path: Path, what: str
+) -> None:
+    deadline = time.monotonic() + 60
+    while not ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited ({proc.returncode}):\n{log_path.read_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} is not ready:\n{log_path.read_text()}")
+        time.sleep(0.2)
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=1).status_code == 200
+    return False
+
+
 @contextlib.contextmanager
 def shop_server(
-    conninfo: str, data_dir: Path, secret: str, log_path: Path
-) -> Iterator[tuple[str, int]]:
-    """``shop run`` as a subprocess: yields its base URL and pid; stops it at the end."""
+    conninfo: str, data_dir: Path, secret: str, logs: Path, *, split: bool = False
+) -> Iterator[Server]:
+    """``shop run`` as a subprocess (or, with ``split``, an API-only process and a
+    projections process); stops them at the end."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -332,38 +405,36 @@ def shop_server(
         "SHOP_LOGIN_ATTEMPTS_PER_ACCOUNT": "1000000000",
         "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "1000000000",
     }
-    shop = Path(sys.executable).parent / "shop"
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(shop), "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"shop run exited ({proc.returncode}):\n{log_path.read_text()}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"shop run did not answer:\n{log_path.read_text()}")
-                time.sleep(0.2)
-            log(f"shop run (pid {proc.pid}) answers at {base}")
-            yield base, proc.pid
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # uvicorn: graceful shutdown
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    with contextlib.ExitStack() as stack:
+        projections: subprocess.Popen[bytes] | None = None
+        if split:
+            proj_log = logs / "projections.log"
+            out = stack.enter_context(proj_log.open("wb"))
+            projections = subprocess.Popen(
+                [sys.executable, "-c", _PROJECTIONS_ONLY],
+                env=env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            stack.callback(_stop, projections)
+            _wait_until(
+                projections,
+                lambda: "projections running" in proj_log.read_text(),
+                proj_log,
+                "the projections process",
+            )
+            env["SHOP_PROJECTIONS"] = "false"
+        shop = Path(sys.executable).parent / "shop"
+        command = [str(shop), "run", "--host", "127.0.0.1", "--port", str(port)]
+        server_log = logs / "server.log"
+        out = stack.enter_context(server_log.open("wb"))
+        proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        stack.callback(_stop, proc)  # stopped first: callbacks run last-in, first-out
+        _wait_until(proc, lambda: _answers(f"{base}/health"), server_log, "the server")
+        what = "shop run (SHOP_PROJECTIONS=false)" if split else "shop run"
+        log(f"{what} (pid {proc.pid}) answers at {base}")
+        yield Server(base, proc.pid, projections.pid if projections else None)
 
 
 # --- projections -------------------------------------------------------------------------
@@ -394,7 +465,7 @@ async def open_loop(
     run: LoadRun,
     send: Send,
     *,
-    server_pid: int,
+    server: Server,
     conn: psycopg.Connection[Any],
     concurrency: int,
     quiet_wait: float = 0.0,
@@ -423,7 +494,7 @@ async def open_loop(
             run.latencies_ms.append((loop.time() - due) * 1000)
 
     events0 = count_rows_conn(conn)
-    meter = CpuMeter(server_pid, database_backends(conn))
+    meter = CpuMeter(server.pid, database_backends(conn), server.projections_pid)
     start = loop.time() + 0.005
     for i in range(total):
         due = start + i / run.rate
@@ -434,7 +505,7 @@ async def open_loop(
             run.max_send_lag_ms = max(run.max_send_lag_ms, -delay * 1000)
         tasks.append(asyncio.create_task(one(i, due)))
     # An overloaded server: stop waiting after a while, the rest count as errors.
-    _, pending = await asyncio.wait(tasks, timeout=max(10.0, run.duration))
+    _, pending = await asyncio.wait(tasks, timeout=max(5.0, DRAIN_FACTOR * run.duration))
     for task in pending:
         task.cancel()
     run.statuses["unfinished"] += len(pending)
@@ -445,7 +516,6 @@ async def open_loop(
     run.events = count_rows_conn(conn) - events0
     run.lag_at_end = projection_lag(conn)
     run.catch_up_s = wait_for_projections(conn)
-    run.loadavg = os.getloadavg()[0]
     return run
 
 
@@ -458,9 +528,11 @@ def describe(run: LoadRun) -> str:
     errors = "" if not run.errors else f" errors {dict(run.statuses)}"
     return (
         f"{run.label} @ {run.rate:g}/s: {run.achieved:,.0f}/s ok, p50 {run.p(50):.1f} "
-        f"p95 {run.p(95):.1f} p99 {run.p(99):.1f} ms; CPU: generator {run.cpu.own:.0%}, "
-        f"server {run.cpu.server:.0%}, postgres {run.cpu.postgres:.0%}, "
-        f"other {run.cpu.other:.0%}; load {run.loadavg:.1f}{errors}"
+        f"p95 {run.p(95):.1f} p99 {run.p(99):.1f} ms; CPU (cores): generator "
+        f"{run.cpu.own:.2f}, server {run.cpu.server:.2f}"
+        + (f", projections process {run.cpu.extra:.2f}" if run.cpu.extra else "")
+        + f", postgres {run.cpu.postgres:.2f}, other {run.cpu.other:.2f}; sends at most "
+        f"{run.max_send_lag_ms:.1f} ms late{errors}"
     )
 
 
@@ -472,123 +544,113 @@ class HttpResults:
     main: list[LoadRun] = field(default_factory=list)
     register: list[LoadRun] = field(default_factory=list)
     login: list[LoadRun] = field(default_factory=list)
+    reconnects: int = 0
+
+
+Client = RawHttp | HttpxClient
 
 
 async def http_phase(
     args: argparse.Namespace,
-    base: str,
-    server_pid: int,
+    server: Server,
     conninfo: str,
     users: list[BenchUser],
     password: str,
 ) -> HttpResults:
     results = HttpResults()
-    limits = httpx.Limits(
-        max_connections=args.connections, max_keepalive_connections=args.connections
-    )
-    timeout = httpx.Timeout(30.0)
     conn = psycopg.connect(conninfo, autocommit=True)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
-        # Log every user in (closed loop, a few at a time: argon2 costs ~19 ms each).
-        started = time.perf_counter()
-        tokens: list[str] = []
+    # Setup logins with httpx (closed loop, a few at a time: argon2 costs ~19 ms each).
+    started = time.perf_counter()
+    base = server.base
+    async with httpx.AsyncClient(base_url=base, timeout=60.0) as setup:
         gate = asyncio.Semaphore(4)
 
         async def login(user: BenchUser) -> str:
             async with gate:
-                r = await client.post(
+                r = await setup.post(
                     "/auth/login", json={"email": user.email, "password": password}
                 )
             r.raise_for_status()
             return str(r.json()["access_token"])
 
         tokens = list(await asyncio.gather(*(login(u) for u in users)))
-        results.logins = len(tokens)
-        results.login_setup_s = time.perf_counter() - started
-        log(f"{len(tokens)} users logged in over HTTP in {results.login_setup_s:.1f}s")
-        headers = [{"Authorization": f"Bearer {t}"} for t in tokens]
-        serial = iter(range(10**12))
+    results.logins = len(tokens)
+    results.login_setup_s = time.perf_counter() - started
+    log(f"{len(tokens)} users logged in over HTTP in {results.login_setup_s:.1f}s")
+    headers = [{"Authorization": f"Bearer {t}"} for t in tokens]
+    serial = iter(range(10**12))
+    port = int(base.rsplit(":", 1)[1])
+    client: Client = (
+        RawHttp("127.0.0.1", port, args.connections)
+        if args.client == "raw"
+        else HttpxClient(base, args.connections)
+    )
+
+    async def run_load(label: str, rate: float, duration: float, send: Send) -> LoadRun:
+        return await open_loop(
+            LoadRun(label, rate, duration),
+            send,
+            server=server,
+            conn=conn,
+            concurrency=args.connections,
+            quiet_wait=args.quiet_wait,
+        )
+
+    async with client:
 
         async def patch(i: int) -> int:
-            r = await client.patch(
-                "/users/me",
-                json={"name": f"Bench {next(serial)}"},
-                headers=headers[i % len(headers)],
+            status, _ = await client.request(
+                "PATCH", "/users/me", {"name": f"Bench {next(serial)}"}, headers[i % len(headers)]
             )
-            return r.status_code
+            return status
 
         # Warm-up (discarded): connections, prepared statements, caches.
         await open_loop(
-            LoadRun("warm-up", 100, 3),
+            LoadRun("warm-up", 50, 3),
             patch,
-            server_pid=server_pid,
+            server=server,
             conn=conn,
             concurrency=args.connections,
         )
 
         for rate in [float(r) for r in args.ladder.split(",") if r.strip()]:
-            run = await open_loop(
-                LoadRun("PATCH /users/me", rate, args.ladder_duration),
-                patch,
-                server_pid=server_pid,
-                conn=conn,
-                concurrency=args.connections,
-                quiet_wait=args.quiet_wait,
-            )
+            run = await run_load("PATCH /users/me", rate, args.ladder_duration, patch)
             results.ladder.append(run)
             log(f"ladder: {describe(run)}")
             if not run.sustainable():
                 break
-            time.sleep(1)
 
         for i in range(args.runs):
-            run = await open_loop(
-                LoadRun("PATCH /users/me", args.rate, args.duration),
-                patch,
-                server_pid=server_pid,
-                conn=conn,
-                concurrency=args.connections,
-                quiet_wait=args.quiet_wait,
-            )
+            run = await run_load("PATCH /users/me", args.rate, args.duration, patch)
             results.main.append(run)
             log(f"run {i + 1}/{args.runs}: {describe(run)}")
-            time.sleep(1)
 
         tag = uuid4().hex[:6]
         reg_password = "Bench-" + secrets.token_urlsafe(16)
 
         async def register(i: int) -> int:
-            r = await client.post(
-                "/auth/register",
-                json={
-                    "email": f"reg-{tag}-{i}-{next(serial)}@example.com",
-                    "password": reg_password,
-                    "name": "Reg Bench",
-                },
-            )
-            return r.status_code
+            body = {
+                "email": f"reg-{tag}-{next(serial)}@example.com",
+                "password": reg_password,
+                "name": "Reg Bench",
+            }
+            status, _ = await client.request("POST", "/auth/register", body)
+            return status
 
         async def login_one(i: int) -> int:
-            user = users[i % len(users)]
-            r = await client.post("/auth/login", json={"email": user.email, "password": password})
-            return r.status_code
+            body = {"email": users[i % len(users)].email, "password": password}
+            status, _ = await client.request("POST", "/auth/login", body)
+            return status
 
         for label, send, into in (
             ("POST /auth/register", register, results.register),
             ("POST /auth/login", login_one, results.login),
         ):
             for i in range(args.auth_runs):
-                run = await open_loop(
-                    LoadRun(label, args.auth_rate, args.auth_duration),
-                    send,
-                    server_pid=server_pid,
-                    conn=conn,
-                    concurrency=args.connections,
-                    quiet_wait=args.quiet_wait,
-                )
+                run = await run_load(label, args.auth_rate, args.auth_duration, send)
                 into.append(run)
                 log(f"{label} run {i + 1}/{args.auth_runs}: {describe(run)}")
-                time.sleep(1)
+        results.reconnects = client.reconnects
     conn.close()
     return results
 
@@ -596,72 +658,57 @@ async def http_phase(
 # --- report -----------------------------------------------------------------------------------
 
 
-LOAD_HEADERS = [
-    "run",
-    "target/s",
-    "achieved/s",
-    "ok",
-    "errors",
-    "p50 ms",
-    "p95 ms",
-    "p99 ms",
-    "max ms",
-    "events/s",
-    "gen CPU",
-    "server CPU",
-    "postgres CPU",
-    "other CPU",
-    "lag at end",
+def _per_request_ms(run: LoadRun, cores: float) -> float:
+    return cores * run.wall / run.ok * 1000 if run.ok else float("nan")
+
+
+# header, value of a run, format (bold in the median row when the flag is set)
+Column = tuple[str, Callable[[LoadRun], float], Callable[[float], str], bool]
+_COLUMNS: list[Column] = [
+    ("target/s", lambda r: r.rate, lambda v: fmt(v, 0), False),
+    ("achieved/s", lambda r: r.achieved, lambda v: fmt(v, 0), True),
+    ("errors", lambda r: r.errors, lambda v: fmt(v, 0), False),
+    ("p50 ms", lambda r: r.p(50), fmt, True),
+    ("p95 ms", lambda r: r.p(95), fmt, True),
+    ("p99 ms", lambda r: r.p(99), fmt, True),
+    ("max ms", lambda r: max(r.latencies_ms, default=float("nan")), fmt, False),
+    ("events/s", lambda r: r.events_per_s, lambda v: fmt(v, 0), False),
+    ("CPU gen", lambda r: r.cpu.own, lambda v: f"{v:.2f}", False),
+    ("CPU server", lambda r: r.cpu.server, lambda v: f"{v:.2f}", False),
+    ("CPU pg", lambda r: r.cpu.postgres, lambda v: f"{v:.2f}", False),
+    ("CPU other", lambda r: r.cpu.other, lambda v: f"{v:.2f}", False),
+    ("CPU proj proc", lambda r: r.cpu.extra, lambda v: f"{v:.2f}", False),
+    ("server ms/req", lambda r: _per_request_ms(r, r.cpu.server), lambda v: fmt(v, 2), False),
+    ("pg ms/req", lambda r: _per_request_ms(r, r.cpu.postgres), lambda v: fmt(v, 2), False),
+    ("lag at end", lambda r: r.lag_at_end, lambda v: fmt(v, 0), False),
 ]
 
 
-def load_row(name: str, run: LoadRun) -> list[str]:
-    return [
-        name,
-        fmt(run.rate, 0),
-        fmt(run.achieved, 0),
-        str(run.ok),
-        str(run.errors),
-        fmt(run.p(50)),
-        fmt(run.p(95)),
-        fmt(run.p(99)),
-        fmt(max(run.latencies_ms, default=float("nan"))),
-        fmt(run.events_per_s, 0),
-        f"{run.cpu.own:.0%}",
-        f"{run.cpu.server:.0%}",
-        f"{run.cpu.postgres:.0%}",
-        f"{run.cpu.other:.0%}",
-        str(run.lag_at_end),
-    ]
+def columns(split: bool) -> list[Column]:
+    return [c for c in _COLUMNS if split or c[0] != "CPU proj proc"]
 
 
-def median_row(runs: list[LoadRun]) -> list[str]:
-    if not runs:
-        return []
-    return [
-        "**median**",
-        fmt(runs[0].rate, 0),
-        f"**{fmt(median(r.achieved for r in runs), 0)}**",
-        fmt(median(r.ok for r in runs), 0),
-        fmt(median(r.errors for r in runs), 0),
-        f"**{fmt(median(r.p(50) for r in runs))}**",
-        f"**{fmt(median(r.p(95) for r in runs))}**",
-        f"**{fmt(median(r.p(99) for r in runs))}**",
-        fmt(median(max(r.latencies_ms, default=float("nan")) for r in runs)),
-        fmt(median(r.events_per_s for r in runs), 0),
-        f"{median(r.cpu.own for r in runs):.0%}",
-        f"{median(r.cpu.server for r in runs):.0%}",
-        f"{median(r.cpu.postgres for r in runs):.0%}",
-        f"{median(r.cpu.other for r in runs):.0%}",
-        fmt(median(r.lag_at_end for r in runs), 0),
-    ]
+def load_headers(split: bool) -> list[str]:
+    return ["run", *(c[0] for c in columns(split))]
 
 
-def load_table(runs: list[LoadRun]) -> str:
-    rows = [load_row(str(i + 1), r) for i, r in enumerate(runs)]
+def load_row(name: str, run: LoadRun, split: bool) -> list[str]:
+    return [name, *(show(value(run)) for _, value, show, _ in columns(split))]
+
+
+def median_row(runs: list[LoadRun], split: bool) -> list[str]:
+    cells = ["**median**"]
+    for _, value, show, bold in columns(split):
+        text = show(median(value(r) for r in runs))
+        cells.append(f"**{text}**" if bold else text)
+    return cells
+
+
+def load_table(runs: list[LoadRun], split: bool) -> str:
+    rows = [load_row(str(i + 1), r, split) for i, r in enumerate(runs)]
     if len(runs) > 1:
-        rows.append(median_row(runs))
-    return Table(LOAD_HEADERS, rows).markdown()
+        rows.append(median_row(runs, split))
+    return Table(load_headers(split), rows).markdown()
 
 
 def report(
@@ -669,13 +716,25 @@ def report(
 ) -> str:
     out = ["# Command throughput (open-loop HTTP) vs the raw eventsourcing Application", ""]
     out += machine
+    if args.split:
+        out.append(
+            "- **--split experiment**: HTTP served by `shop run` with "
+            "SHOP_PROJECTIONS=false, projections in a second process "
+            "(`container.start_projections()`); 'CPU proj proc' is that process"
+        )
     out += [
         f"- {args.users} users; PATCH runs {args.duration:g} s x {args.runs}; ladder steps "
         f"{args.ladder_duration:g} s; auth runs {args.auth_duration:g} s x {args.auth_runs}; "
         f"raw {args.raw_threads} threads x {args.raw_seconds:g} s x {args.raw_runs}",
-        "- open-loop: fixed arrival rate, latency from each request's due time; "
-        "CPU shares are of one core (200% = both cores), the generator's from "
-        "time.process_time, the server's and Postgres's from /proc",
+        f"- open-loop ({args.client} client, {args.connections} keep-alive connections): "
+        "fixed arrival rate, latency from each request's due time (a request waiting for "
+        "a free connection is late, and that counts); a run gives up waiting "
+        f"{DRAIN_FACTOR:g}x its duration after the last send (the rest are errors)",
+        "- CPU in cores (1.00 = one core busy all the time; the machine has "
+        f"{os.cpu_count()}): gen = this load generator (time.process_time), server = the "
+        "`shop run` process, pg = the Postgres backends of the benchmark database, "
+        "other = everything else busy on the machine (other users' work, Postgres "
+        "background processes); from /proc",
         "",
         "## Raw eventsourcing Application (no HTTP, no projections running)",
         "",
@@ -691,9 +750,11 @@ def report(
                 " / ".join(fmt(r.saves_per_s, 0) for r in runs),
                 f"**{fmt(median(r.saves_per_s for r in runs), 0)}**",
                 fmt(median(r.events_per_s for r in runs), 0),
-                f"{median(r.cpu.own for r in runs):.0%}",
-                f"{median(r.cpu.postgres for r in runs):.0%}",
-                f"{median(r.cpu.other for r in runs):.0%}",
+                f"{median(r.cpu.own for r in runs):.2f}",
+                f"{median(r.cpu.postgres for r in runs):.2f}",
+                f"{median(r.cpu.other for r in runs):.2f}",
+                fmt(median(r.cpu.own * r.seconds / r.saves * 1000 for r in runs), 2),
+                fmt(median(r.cpu.postgres * r.seconds / r.saves * 1000 for r in runs), 2),
             ]
         )
     out.append(
@@ -704,9 +765,11 @@ def report(
                 "saves/s per run",
                 "median saves/s",
                 "events/s",
-                "client CPU",
-                "postgres CPU",
-                "other CPU",
+                "CPU client",
+                "CPU pg",
+                "CPU other",
+                "client ms/save",
+                "pg ms/save",
             ],
             rows,
         ).markdown()
@@ -722,7 +785,7 @@ def report(
         "",
         f"## PATCH /users/me at {args.rate:g}/s (1 event per command)",
         "",
-        load_table(http.main),
+        load_table(http.main, args.split),
     ]
     if http.ladder:
         out += [
@@ -732,9 +795,12 @@ def report(
         ]
         out.append(
             Table(
-                [*LOAD_HEADERS, "sustainable"],
+                [*load_headers(args.split), "sustainable"],
                 [
-                    [*load_row(f"{r.rate:g}/s", r), "yes" if r.sustainable() else "**no**"]
+                    [
+                        *load_row(f"{r.rate:g}/s", r, args.split),
+                        "yes" if r.sustainable() else "**no**",
+                    ]
                     for r in http.ladder
                 ],
             ).markdown()
@@ -744,7 +810,12 @@ def report(
         ("POST /auth/login", http.login),
     ):
         if auth_runs:
-            out += ["", f"## {title} at {args.auth_rate:g}/s", "", load_table(auth_runs)]
+            out += [
+                "",
+                f"## {title} at {args.auth_rate:g}/s",
+                "",
+                load_table(auth_runs, args.split),
+            ]
 
     main_rate = median(r.achieved for r in http.main) if http.main else float("nan")
     main_p95 = median(r.p(95) for r in http.main) if http.main else float("nan")
@@ -805,10 +876,11 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         password_hash = PasswordHasher().hash(password)
         raw = raw_baseline(args, settings, password_hash)
+        prepared = time.perf_counter()
         users = prepare_users(settings, args.users, password_hash)
-        log(f"{len(users)} verified users written in {time.perf_counter() - started:.1f}s")
-        with shop_server(conninfo, tmp / "var", secret, tmp / "server.log") as (base, pid):
-            http = asyncio.run(http_phase(args, base, pid, conninfo, users, password))
+        log(f"{len(users)} verified users written in {time.perf_counter() - prepared:.1f}s")
+        with shop_server(conninfo, tmp / "var", secret, tmp, split=args.split) as server:
+            http = asyncio.run(http_phase(args, server, conninfo, users, password))
         print(report(args, machine, raw, http))
         print(
             f"\n(total {time.perf_counter() - started:.0f} s; events in the log: "

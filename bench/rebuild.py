@@ -15,10 +15,12 @@ Run: ``uv run python -m bench.rebuild [--users 2000 --updates 20 --runs 3]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 from uuid import uuid4
 
 import psycopg
+from psycopg.sql import SQL, Identifier
 
 from bench._common import (
     DEFAULT_SERVER,
@@ -45,9 +48,11 @@ from commands.passwords import PasswordHasher
 from commands.users import UsersApplication
 from domain.sessions import Session
 from domain.users import EmailIndex, User
-from infra.bootstrap import Container, bootstrap
+from infra.bootstrap import VIEWS, Container, bootstrap
 from infra.rebuild import rebuild
 from infra.settings import Settings
+from projections.engine import View, generation_schema
+from projections.generations import active_generations
 from streams.replay import BATCH_SIZE
 
 PROJECTIONS = ("user_profiles", "admin_users", "user_access")
@@ -78,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=20,
         help="before each rebuild, wait up to this long for others' CPU use to drop",
+    )
+    p.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="also rebuild with batches sent in psycopg pipeline mode: an experiment that "
+        "patches projections.engine.View.batch in this process only (a proposed fix)",
     )
     p.add_argument("--keep", action="store_true", help="keep the database")
     return p.parse_args(argv)
@@ -192,13 +203,57 @@ def decode_only(container: Container, events: int) -> RebuildRun:
     return RebuildRun("(decode only)", time.perf_counter() - start, count, 0, meter.shares())
 
 
-def rebuild_once(container: Container, name: str, events: int) -> RebuildRun:
+def rebuild_once(container: Container, name: str, events: int, label: str) -> RebuildRun:
     meter = CpuMeter(None, [])
     start = time.perf_counter()
     rebuild(container, name)
     seconds = time.perf_counter() - start
     rows = count_rows(container.conninfo, READ_TABLES[name])
-    return RebuildRun(name, seconds, events, rows, meter.shares())
+    return RebuildRun(label, seconds, events, rows, meter.shares())
+
+
+def same_as_previous(container: Container, name: str) -> bool:
+    """Whether the active generation of ``name`` holds exactly the rows of the one
+    before it (kept by ``rebuild``)."""
+    view_class = next(v for v, _ in VIEWS if v.name == name)
+    with psycopg.connect(container.conninfo, autocommit=True) as conn:
+        active = active_generations(conn)[name]
+        digests = []
+        for generation in (active - 1, active):
+            schema = generation_schema(name, generation)
+            for table in view_class.tables:
+                row = conn.execute(
+                    SQL(
+                        "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {0}.{1} t"
+                    ).format(Identifier(schema), Identifier(table))
+                ).fetchone()
+                digests.append((generation, table, row[0] if row else None))
+    previous = [d[1:] for d in digests if d[0] == active - 1]
+    current = [d[1:] for d in digests if d[0] == active]
+    return previous == current
+
+
+@contextlib.contextmanager
+def pipelined_batches() -> Iterator[None]:
+    """Experiment: run each ``View.batch`` in psycopg pipeline mode, so that the
+    statements of a batch go to Postgres without waiting for each answer (errors
+    then surface at the end of the batch, which rolls back whole as before)."""
+    original = View.batch
+
+    @contextlib.contextmanager
+    def batch(self: View, application_name: str) -> Iterator[None]:
+        with original(self, application_name):
+            current = getattr(getattr(self, "_local", None), "batch", None)
+            if current is None:
+                raise RuntimeError("projections.engine changed: cannot patch View.batch")
+            with current.cursor.connection.pipeline():
+                yield
+
+    View.batch = batch  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        View.batch = original  # type: ignore[method-assign]
 
 
 # --- report --------------------------------------------------------------------------------
@@ -295,13 +350,19 @@ def main(argv: list[str] | None = None) -> None:
                 run = decode_only(container, events)
                 runs.append(run)
                 log(f"run {i + 1}: decode only: {run.events_per_s:,.0f} events/s")
-                for name in names:
+                for name, pipelined in [(n, False) for n in names] + (
+                    [(n, True) for n in names] if args.pipeline else []
+                ):
                     if args.quiet_wait > 0:
                         wait_for_quiet(args.quiet_wait)
-                    run = rebuild_once(container, name, events)
+                    label = f"{name} (pipeline experiment)" if pipelined else name
+                    with pipelined_batches() if pipelined else contextlib.nullcontext():
+                        run = rebuild_once(container, name, events, label)
+                    if pipelined and not same_as_previous(container, name):
+                        raise RuntimeError(f"{label}: rows differ from the plain rebuild")
                     runs.append(run)
                     log(
-                        f"run {i + 1}: {name}: {run.seconds:.2f}s, {run.events_per_s:,.0f} "
+                        f"run {i + 1}: {label}: {run.seconds:.2f}s, {run.events_per_s:,.0f} "
                         f"events/s, {run.rows} rows (CPU: this process {run.cpu.own:.2f}, "
                         f"rest {run.cpu.postgres + run.cpu.other:.2f})"
                     )

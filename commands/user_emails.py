@@ -45,8 +45,9 @@ class UserEmails(Projection[TrackingRecorder]):
         self._public_url = public_url.rstrip("/")
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if self.view.has_tracking_id(tracking.application_name, tracking.notification_id):
-            return
+        # No "already processed?" check first: a redelivered event re-sends a mail
+        # with the same message id, which the mailer drops; the common case saves
+        # a round trip.
         if isinstance(domain_event, User.TokenIssued):
             self._mailer.send(self._link_email(domain_event, tracking))
         # Another delivery of this event may have got there first; the mail is deduped.

@@ -14,9 +14,12 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from commands.catalog import CatalogApplication, CatalogCommands
 from commands.http.deps import Limits, WriteServices
+from commands.inventory import InventoryApplication, InventoryCommands
 from commands.passwords import PasswordHasher
 from commands.ports import RateLimiter
+from commands.reviews import ReviewCommands, ReviewsApplication
 from commands.tokens import TokenCodec
 from commands.user_emails import UserEmails
 from commands.users import UserCommands, UsersApplication
@@ -67,6 +70,12 @@ class Container:
     mailbox: PostgresMailbox
     idempotency: PostgresIdempotencyStore
     rate_limiter: RateLimiter
+    catalog_app: CatalogApplication
+    inventory_app: InventoryApplication
+    reviews_app: ReviewsApplication
+    catalog_commands: CatalogCommands
+    inventory_commands: InventoryCommands
+    review_commands: ReviewCommands
     specs: list[ProjectionSpec] = field(default_factory=list)
     runner: EmbeddedRunner | None = None
 
@@ -84,6 +93,9 @@ class Container:
                 window_seconds=s.rate_window_seconds,
             ),
             authenticate=Authenticator(self.tokens, self.read_pool),
+            catalog=self.catalog_commands,
+            inventory=self.inventory_commands,
+            reviews=self.review_commands,
         )
 
     def read_services(self) -> ReadServices:
@@ -133,6 +145,9 @@ class Container:
         if self.runner is not None:
             self.runner.stop()
         self.users_app.close()
+        self.catalog_app.close()
+        self.inventory_app.close()
+        self.reviews_app.close()
         self.pool.close()
 
 
@@ -202,6 +217,10 @@ def bootstrap(settings: Settings | None = None) -> Container:
         open=False,
     )
     users_app = UsersApplication(env=app_env)
+    catalog_app = CatalogApplication(env=app_env)
+    inventory_app = InventoryApplication(env=app_env)
+    reviews_app = ReviewsApplication(env=app_env)
+    catalog_commands = CatalogCommands(catalog_app)
     tokens = TokenCodec(
         settings.resolved_secret(),
         access_ttl=timedelta(minutes=settings.access_token_minutes),
@@ -217,7 +236,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         conninfo=conninfo,
         # Followers (runners, rebuilds) open more Applications on these stores: no
         # DDL from them, since concurrent CREATE OR REPLACE FUNCTION fails with
-        # "tuple concurrently updated". users_app above created the tables.
+        # "tuple concurrently updated". The Applications above created the tables.
         app_env={**app_env, "CREATE_TABLE": "false"},
         pool=pool,
         read_pool=read_pool,
@@ -229,6 +248,12 @@ def bootstrap(settings: Settings | None = None) -> Container:
         mailbox=PostgresMailbox(pool),
         idempotency=PostgresIdempotencyStore(pool),
         rate_limiter=rate_limiter,
+        catalog_app=catalog_app,
+        inventory_app=inventory_app,
+        reviews_app=reviews_app,
+        catalog_commands=catalog_commands,
+        inventory_commands=InventoryCommands(inventory_app, catalog_commands),
+        review_commands=ReviewCommands(reviews_app, catalog_commands),
     )
     container.specs = projection_specs(container)
     return container

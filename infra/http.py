@@ -14,6 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from commands.http import admin as admin_commands
 from commands.http import auth as auth_commands
+from commands.http import catalog as catalog_commands
+from commands.http import inventory as inventory_commands
+from commands.http import reviews as review_commands
 from commands.http import users as user_commands
 from infra import problems
 from infra.body_limit import BodyLimit
@@ -49,6 +52,11 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
         auth_commands.router,
         user_commands.router,
         admin_commands.router,
+        catalog_commands.products,
+        catalog_commands.categories,
+        inventory_commands.router,
+        review_commands.product_reviews,
+        review_commands.router,
         user_queries.router,
         mailbox_router,
     ):

@@ -4,29 +4,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 
 from infra.settings import Settings
+from projections.engine import ViewDatastore
 
 log = logging.getLogger(__name__)
-
-
-class _ViewDatastore(PostgresDatastore):
-    """Connections for projection writes. ``synchronous_commit = off`` is safe
-    here: a view's rows and its tracking commit together, so a crash that loses
-    the last commits only makes the view replay those events again."""
-
-    def after_connect_func(self) -> Any:
-        inner = super().after_connect_func()
-
-        def after_connect(conn: Any) -> None:
-            inner(conn)
-            conn.cursor().execute("SET synchronous_commit = off")
-
-        return after_connect
 
 
 def database_conninfo(settings: Settings) -> str:
@@ -64,9 +48,9 @@ def eventsourcing_env(conninfo: str, settings: Settings) -> dict[str, str]:
     return env
 
 
-def view_datastore(conninfo: str, schema: str, pool_size: int = 1) -> PostgresDatastore:
+def view_datastore(conninfo: str, schema: str, pool_size: int = 1) -> ViewDatastore:
     params = conninfo_to_dict(conninfo)
-    return _ViewDatastore(
+    return ViewDatastore(
         dbname=str(params.get("dbname", "postgres")),
         host=str(params.get("host", "127.0.0.1")),
         port=str(params.get("port", "5432")),
