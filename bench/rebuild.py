@@ -15,12 +15,10 @@ Run: ``uv run python -m bench.rebuild [--users 2000 --updates 20 --runs 3]``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,7 +49,7 @@ from domain.users import EmailIndex, User
 from infra.bootstrap import VIEWS, Container, bootstrap
 from infra.rebuild import rebuild
 from infra.settings import Settings
-from projections.engine import View, generation_schema
+from projections.engine import generation_schema
 from projections.generations import active_generations
 from streams.replay import BATCH_SIZE
 
@@ -83,12 +81,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=20,
         help="before each rebuild, wait up to this long for others' CPU use to drop",
-    )
-    p.add_argument(
-        "--pipeline",
-        action="store_true",
-        help="also rebuild with batches sent in psycopg pipeline mode: an experiment that "
-        "patches projections.engine.View.batch in this process only (a proposed fix)",
     )
     p.add_argument("--keep", action="store_true", help="keep the database")
     return p.parse_args(argv)
@@ -233,29 +225,6 @@ def same_as_previous(container: Container, name: str) -> bool:
     return previous == current
 
 
-@contextlib.contextmanager
-def pipelined_batches() -> Iterator[None]:
-    """Experiment: run each ``View.batch`` in psycopg pipeline mode, so that the
-    statements of a batch go to Postgres without waiting for each answer (errors
-    then surface at the end of the batch, which rolls back whole as before)."""
-    original = View.batch
-
-    @contextlib.contextmanager
-    def batch(self: View, application_name: str) -> Iterator[None]:
-        with original(self, application_name):
-            current = getattr(getattr(self, "_local", None), "batch", None)
-            if current is None:
-                raise RuntimeError("projections.engine changed: cannot patch View.batch")
-            with current.cursor.connection.pipeline():
-                yield
-
-    View.batch = batch  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        View.batch = original  # type: ignore[method-assign]
-
-
 # --- report --------------------------------------------------------------------------------
 
 
@@ -350,16 +319,13 @@ def main(argv: list[str] | None = None) -> None:
                 run = decode_only(container, events)
                 runs.append(run)
                 log(f"run {i + 1}: decode only: {run.events_per_s:,.0f} events/s")
-                for name, pipelined in [(n, False) for n in names] + (
-                    [(n, True) for n in names] if args.pipeline else []
-                ):
+                for name in names:
                     if args.quiet_wait > 0:
                         wait_for_quiet(args.quiet_wait)
-                    label = f"{name} (pipeline experiment)" if pipelined else name
-                    with pipelined_batches() if pipelined else contextlib.nullcontext():
-                        run = rebuild_once(container, name, events, label)
-                    if pipelined and not same_as_previous(container, name):
-                        raise RuntimeError(f"{label}: rows differ from the plain rebuild")
+                    label = name
+                    run = rebuild_once(container, name, events, label)
+                    if i > 0 and not same_as_previous(container, name):
+                        raise RuntimeError(f"{name}: rows differ from the previous rebuild")
                     runs.append(run)
                     log(
                         f"run {i + 1}: {label}: {run.seconds:.2f}s, {run.events_per_s:,.0f} "

@@ -10,9 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from commands.catalog import CatalogCommands
 from commands.errors import RateLimited
 from commands.idempotency import Idempotency
+from commands.inventory import InventoryCommands
 from commands.ports import IdempotencyStore, RateLimiter
+from commands.reviews import ReviewCommands
 from commands.users import UserCommands
 from domain.access import Principal
 from domain.users import Role
@@ -36,6 +39,9 @@ class WriteServices:
     rate_limiter: RateLimiter
     limits: Limits
     authenticate: Authenticate
+    catalog: CatalogCommands
+    inventory: InventoryCommands
+    reviews: ReviewCommands
 
 
 def _services(request: Request) -> WriteServices:

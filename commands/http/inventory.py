@@ -1,0 +1,80 @@
+"""Stock of a SKU, for its seller and admins: receipts, adjustments with a reason, the
+low-stock threshold. Reserving, releasing and committing are the checkout saga's
+steps and have no endpoint.
+
+Receipts and adjustments honour an ``Idempotency-Key``: a retried receipt must not
+count the same delivery twice."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from commands.http.catalog_schemas import (
+    ExactNumbersRoute,
+    LowStockThreshold,
+    StockAdjustment,
+    StockReceipt,
+)
+from commands.http.deps import CurrentUser, IdempotencyKey, Services
+from commands.http.responses import respond, respond_written, written_body
+from commands.http.schemas import WrittenOut
+from commands.ports import StoredResponse
+from domain.money import normalise_sku
+
+router = APIRouter(prefix="/inventory", tags=["inventory"], route_class=ExactNumbersRoute)
+
+SkuPath = Annotated[str, Path(min_length=1, max_length=64, description="2-64 of A-Z, 0-9 and '-'")]
+
+
+def _fingerprint(sku: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The idempotency scope is the route template: the SKU must be in the fingerprint
+    so that one key cannot replay another SKU's answer."""
+    return {"sku": normalise_sku(sku), **body}
+
+
+@router.post("/{sku}/receipts", response_model=WrittenOut)
+def receive(
+    sku: SkuPath,
+    body: StockReceipt,
+    principal: CurrentUser,
+    services: Services,
+    idempotency: IdempotencyKey,
+) -> JSONResponse:
+    """Units arrived: stock on hand grows by ``quantity`` (1 to 1,000,000)."""
+
+    def run() -> StoredResponse:
+        written = services.inventory.receive(principal, sku, body.quantity)
+        return StoredResponse(200, written_body(written))
+
+    response, replayed = idempotency.run(_fingerprint(sku, body.model_dump(mode="json")), run)
+    return respond(response, replayed=replayed)
+
+
+@router.post("/{sku}/adjustments", response_model=WrittenOut)
+def adjust(
+    sku: SkuPath,
+    body: StockAdjustment,
+    principal: CurrentUser,
+    services: Services,
+    idempotency: IdempotencyKey,
+) -> JSONResponse:
+    """Correct stock on hand (counting, damage, theft...); never below what is reserved."""
+
+    def run() -> StoredResponse:
+        written = services.inventory.adjust(principal, sku, body.delta, body.reason)
+        return StoredResponse(200, written_body(written))
+
+    response, replayed = idempotency.run(_fingerprint(sku, body.model_dump(mode="json")), run)
+    return respond(response, replayed=replayed)
+
+
+@router.put("/{sku}/low-stock-threshold", response_model=WrittenOut)
+def set_low_stock_threshold(
+    sku: SkuPath, body: LowStockThreshold, principal: CurrentUser, services: Services
+) -> JSONResponse:
+    return respond_written(
+        services.inventory.set_low_stock_threshold(principal, sku, body.threshold)
+    )
