@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
+from eventsourcing.application import Application
 from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import AsyncConnection, Connection
@@ -32,6 +33,7 @@ from infra.ratelimit import InProcessRateLimiter, RedisRateLimiter
 from infra.settings import Settings
 from infra.waiting import PollingWaiter
 from projections import generations
+from projections.catalog import CATALOG_VIEWS
 from projections.engine import TRACKING_TABLE, View, ViewProjection, generation_schema
 from projections.users import (
     AdminUsersProjection,
@@ -46,11 +48,21 @@ from streams.embedded import EmbeddedRunner, ProjectionSpec
 
 log = logging.getLogger(__name__)
 
-VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
+USER_VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
     (UserProfilesView, UserProfilesProjection),
     (AdminUsersView, AdminUsersProjection),
     (UserAccessView, UserAccessProjection),
 ]
+VIEWS = USER_VIEWS + CATALOG_VIEWS
+"""Every rebuildable read model with its projection."""
+
+UPSTREAM: dict[str, tuple[type[Application[Any]], ...]] = {
+    "catalog_products": (CatalogApplication, InventoryApplication, ReviewsApplication),
+    "catalog_categories": (CatalogApplication,),
+    "inventory_levels": (InventoryApplication, CatalogApplication),
+    "product_reviews": (ReviewsApplication,),
+}
+"""The logs each view follows; the users views follow the users log."""
 
 
 def utc_now() -> datetime:
@@ -164,7 +176,7 @@ def projection_specs(c: Container) -> list[ProjectionSpec]:
         ProjectionSpec(
             name=view_class.name,
             tables=list(view_class.tables),
-            upstream=(UsersApplication,),
+            upstream=UPSTREAM.get(view_class.name, (UsersApplication,)),
             make_view=lambda g, vc=view_class: make_view(conninfo, vc, g),  # type: ignore[misc]
             make_projection=projection_class,
         )

@@ -23,6 +23,7 @@ from infra.body_limit import BodyLimit
 from infra.bootstrap import Container
 from infra.mailbox_api import router as mailbox_router
 from infra.metrics import ProjectionLagCollector
+from read_api import catalog as catalog_queries
 from read_api import users as user_queries
 
 
@@ -58,6 +59,7 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
         review_commands.product_reviews,
         review_commands.router,
         user_queries.router,
+        catalog_queries.router,
         mailbox_router,
     ):
         app.include_router(router)

@@ -1,0 +1,675 @@
+"""Queries over the catalog read models (``read.catalog_*``, ``read.inventory_levels``,
+``read.product_reviews``), as the read API asks them.
+
+Every list is keyset-paginated (an opaque cursor holds the sort key of the last row
+and its id as tiebreaker), never OFFSET: a deep page costs what the first does.
+
+Search (the PostgreSQL adapter of catalog search):
+
+- The text is reduced to at most ``MAX_TERMS`` words of letters and digits; every
+  word is a prefix (``'word':*``), all must match. Nothing a client sends reaches
+  ``to_tsquery`` unparsed, so no input makes it fail.
+- When that finds nothing and pg_trgm is installed, typo tolerance: each word may
+  also be its most similar word (trigram similarity) in the catalog's vocabulary
+  (``catalog_products_words``: the words of product names and attribute values),
+  and the full-text search runs again with those alternatives, on the same GIN
+  index. The cursor remembers which of the two a result came from.
+- Facets are counted over every match (all filters applied), not just the page:
+  categories (each product counts under its categories and their ancestors), price
+  buckets with fixed edges per currency, and minimum-rating buckets.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.sql import SQL
+from psycopg.types.json import Jsonb
+
+Sort = Literal["price_asc", "price_desc", "newest", "rating", "relevance"]
+SORTS: tuple[str, ...] = ("price_asc", "price_desc", "newest", "rating", "relevance")
+
+MAX_TERMS = 8
+MAX_TERM_LENGTH = 64
+PRICE_EDGES: tuple[Decimal, ...] = tuple(
+    Decimal(e) for e in ("0", "10", "25", "50", "100", "250", "500", "1000")
+)
+"""Price bucket lower bounds, in major units of each currency; the last is open."""
+RATING_BUCKETS: tuple[int, ...] = (4, 3, 2, 1)
+"""Minimum-rating facet: products rated at least this (average of visible reviews)."""
+MAX_CATEGORY_FACETS = 50
+TYPO_SIMILARITY = 0.4
+"""pg_trgm similarity a catalog word needs to stand in for a misspelt search word."""
+MIN_CORRECTED_TERM = 3
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+class BadCursor(ValueError):
+    """A pagination cursor this API did not issue (or issued for another sort)."""
+
+
+class BadSearch(ValueError):
+    """Search text with nothing searchable in it."""
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    category_id: UUID | None = None
+    """Products in this category or any category below it."""
+    currency: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    min_rating: Decimal | None = None
+    in_stock: bool | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    """Each attribute must equal the value given."""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+# --- cursors ---------------------------------------------------------------------------
+
+
+def _encode(kind: str, values: list[Any]) -> str:
+    raw = json.dumps([kind, [str(v) for v in values]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, kind: str, types: list[type]) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        found_kind, raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if found_kind != kind or not isinstance(raw, list) or len(raw) != len(types):
+            raise ValueError("another sort")
+        return [_parse(t, str(v)) for t, v in zip(types, raw, strict=True)]
+    except (ValueError, TypeError, InvalidOperation, UnicodeDecodeError) as error:
+        raise BadCursor("the cursor is not one this API issued for this query") from error
+
+
+def _parse(kind: type, text: str) -> Any:
+    if kind is Decimal:
+        value = Decimal(text)
+        if not value.is_finite():
+            raise ValueError("not finite")
+        return value
+    if kind is datetime:
+        return datetime.fromisoformat(text)
+    if kind is float:
+        number = float(text)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError("not finite")
+        return number
+    if kind is UUID:
+        return UUID(text)
+    if kind is int:
+        return int(text)
+    if kind is str:
+        return text
+    raise ValueError(kind)
+
+
+# --- the sorts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Keyset:
+    columns: list[str]
+    """Sort key expressions, the last one the unique tiebreaker."""
+    types: list[type]
+    descending: bool
+
+
+_RANK = "__rank__"  # replaced by the search's rank expression
+
+_KEYSETS: dict[str, _Keyset] = {
+    "price_asc": _Keyset(["price_amount", "id"], [Decimal, UUID], descending=False),
+    "price_desc": _Keyset(["price_amount", "id"], [Decimal, UUID], descending=True),
+    "newest": _Keyset(["created_at", "id"], [datetime, UUID], descending=True),
+    "rating": _Keyset(["rating_avg", "rating_count", "id"], [Decimal, int, UUID], descending=True),
+    "relevance": _Keyset([_RANK, "id"], [float, UUID], descending=True),
+}
+
+_LIST_COLUMNS = (
+    "id, seller_id, sku, name, attributes, images, price_amount, currency, status, "
+    "category_ids, created_at, updated_at, available, rating_count, rating_avg"
+)
+_DETAIL_COLUMNS = (
+    "id, seller_id, sku, name, description, attributes, images, price_amount, currency, "
+    "status, category_ids, created_at, updated_at, on_hand, reserved, available, "
+    "rating_count, rating_sum, rating_avg, rating_histogram"
+)
+
+
+def _where(where: ProductFilter) -> tuple[list[str], list[Any]]:
+    clauses = ["status = 'published'"]
+    params: list[Any] = []
+    if where.category_id is not None:
+        clauses.append("category_path @> ARRAY[%s]::uuid[]")
+        params.append(where.category_id)
+    if where.currency is not None:
+        clauses.append("currency = %s")
+        params.append(where.currency)
+    if where.min_price is not None:
+        clauses.append("price_amount >= %s")
+        params.append(where.min_price)
+    if where.max_price is not None:
+        clauses.append("price_amount <= %s")
+        params.append(where.max_price)
+    if where.min_rating is not None:
+        clauses.append("rating_count > 0 AND rating_avg >= %s")
+        params.append(where.min_rating)
+    if where.in_stock is True:
+        clauses.append("available > 0")
+    elif where.in_stock is False:
+        clauses.append("available <= 0")
+    if where.attributes:
+        clauses.append("attributes @> %s")
+        params.append(Jsonb(where.attributes))
+    return clauses, params
+
+
+def _product(row: dict[str, Any]) -> dict[str, Any]:
+    """A product as clients see it: money as exact strings, stock and rating summaries."""
+    out = {
+        k: v
+        for k, v in row.items()
+        if k
+        not in {
+            "price_amount",
+            "currency",
+            "on_hand",
+            "reserved",
+            "available",
+            "rating_count",
+            "rating_sum",
+            "rating_avg",
+            "rating_histogram",
+            "rank",
+        }
+    }
+    out["price"] = (
+        {"amount": str(row["price_amount"]), "currency": row["currency"]}
+        if row.get("price_amount") is not None
+        else None
+    )
+    available = int(row["available"])
+    out["stock"] = {"available": max(available, 0), "in_stock": available > 0}
+    if "on_hand" in row:
+        out["stock"].update(on_hand=row["on_hand"], reserved=row["reserved"])
+    count = int(row["rating_count"])
+    out["rating"] = {
+        "count": count,
+        "average": str(row["rating_avg"]) if count else None,
+    }
+    if "rating_histogram" in row:
+        out["rating"]["histogram"] = {
+            str(stars): n for stars, n in enumerate(row["rating_histogram"], 1)
+        }
+    return out
+
+
+# --- product detail and listing --------------------------------------------------------
+
+
+async def product_detail(
+    conn: AsyncConnection[Any],
+    product_id: UUID,
+    *,
+    viewer_id: UUID | None = None,
+    admin: bool = False,
+) -> dict[str, Any] | None:
+    """A published product; any product for an admin or its own seller. None otherwise
+    (unknown and not visible answer the same)."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        SQL("SELECT {0} FROM read.catalog_products WHERE id = %s").format(SQL(_DETAIL_COLUMNS)),
+        (product_id,),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    if row["status"] != "published" and not admin and row["seller_id"] != viewer_id:
+        return None
+    return _product(row)
+
+
+async def list_products(
+    conn: AsyncConnection[Any],
+    where: ProductFilter,
+    sort: str = "newest",
+    after: str | None = None,
+    limit: int = 24,
+) -> Page:
+    """Published products matching ``where``, in ``sort`` order (not ``relevance``:
+    that needs search text)."""
+    if sort not in _KEYSETS or sort == "relevance":
+        raise BadCursor(f"unknown sort {sort!r} for a listing")
+    clauses, params = _where(where)
+    rows = await _page(conn, clauses, params, sort, "list", None, after, limit)
+    return _paged(rows, sort, "list", limit)
+
+
+async def _page(
+    conn: AsyncConnection[Any],
+    clauses: list[str],
+    params: list[Any],
+    sort: str,
+    mode: str,
+    rank: tuple[str, list[Any]] | None,
+    after: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    keyset = _KEYSETS[sort]
+    rank_sql, rank_params = rank if rank is not None else ("0", [])
+    columns = [rank_sql if c == _RANK else c for c in keyset.columns]
+    clauses = list(clauses)
+    params = list(params)
+    if after is not None:
+        values = _decode(after, f"{sort}:{mode}", keyset.types)
+        comparison = "<" if keyset.descending else ">"
+        clauses.append(f"({', '.join(columns)}) {comparison} ({', '.join(['%s'] * len(values))})")
+        for column in keyset.columns:
+            if column == _RANK:
+                params.extend(rank_params)
+        params.extend(values)
+    direction = " DESC" if keyset.descending else ""
+    statement = SQL(
+        "SELECT {columns}, {rank} AS rank FROM read.catalog_products "
+        "WHERE {where} ORDER BY {order} LIMIT %s"
+    ).format(
+        columns=SQL(_LIST_COLUMNS),
+        rank=SQL(rank_sql),
+        where=SQL(" AND ".join(clauses)),
+        order=SQL(", ".join(c + direction for c in columns)),
+    )
+    cursor = conn.cursor(row_factory=dict_row)
+    order_params = rank_params if _RANK in keyset.columns else []
+    await cursor.execute(statement, [*rank_params, *params, *order_params, limit + 1])
+    return await cursor.fetchall()
+
+
+def _paged(rows: list[dict[str, Any]], sort: str, mode: str, limit: int) -> Page:
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        keys = ["rank" if c == _RANK else c for c in _KEYSETS[sort].columns]
+        next_cursor = _encode(f"{sort}:{mode}", [_cursor_value(last[k]) for k in keys])
+    return Page([_product(r) for r in rows], next_cursor)
+
+
+def _cursor_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+# --- search ----------------------------------------------------------------------------
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a search: letters and digits only, lower-cased, at most
+    ``MAX_TERMS`` (longer words are cut to ``MAX_TERM_LENGTH``)."""
+    words = [w.lower()[:MAX_TERM_LENGTH] for w in _WORD.findall(text)]
+    unique = list(dict.fromkeys(words))[:MAX_TERMS]
+    if not unique:
+        raise BadSearch("the search has no words to look for")
+    return unique
+
+
+def prefix_tsquery(terms: list[str]) -> str:
+    """``'red':* & 'sho':*``. Terms hold only letters and digits, so quoting them
+    is enough to make any input a valid tsquery."""
+    return " & ".join(f"'{term}':*" for term in terms)
+
+
+_TRIGRAM_AVAILABLE: dict[tuple[str, int, str], bool] = {}
+
+
+async def _has_trigram(conn: AsyncConnection[Any]) -> bool:
+    """Whether pg_trgm is installed in ``public`` (where the catalog view puts it),
+    asked once per database."""
+    key = (conn.info.host, conn.info.port, conn.info.dbname)
+    if key not in _TRIGRAM_AVAILABLE:
+        cursor = await conn.execute(
+            "SELECT 1 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'pg_trgm' AND n.nspname = 'public'"
+        )
+        _TRIGRAM_AVAILABLE[key] = await cursor.fetchone() is not None
+    return _TRIGRAM_AVAILABLE[key]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    mode: str
+    """``exact`` (every word matched, as a prefix) or ``fuzzy`` (typo tolerance)."""
+    total: int | None
+    facets: dict[str, Any] | None
+
+
+async def search_products(
+    conn: AsyncConnection[Any],
+    text: str,
+    where: ProductFilter,
+    sort: str = "relevance",
+    after: str | None = None,
+    limit: int = 24,
+    *,
+    facets: bool = True,
+) -> SearchResult:
+    """Published products matching ``text`` and ``where``. Facets (and the total)
+    come with the first page only (``after`` None), as a storefront shows them."""
+    if sort not in _KEYSETS:
+        raise BadCursor(f"unknown sort {sort!r}")
+    terms = search_terms(text)
+    query = prefix_tsquery(terms)
+    mode = "exact"
+    if after is not None:
+        mode = _cursor_mode(after)
+    base, params = _where(where)
+    async with conn.transaction():  # one snapshot for the page and its facets
+        rows: list[dict[str, Any]] = []
+        active: str | None = query
+        if mode == "exact":
+            rows = await _search_page(conn, base, params, query, sort, mode, after, limit)
+            if not rows and after is None and await _has_trigram(conn):
+                mode = "fuzzy"
+        if mode == "fuzzy":
+            active = await _corrected_tsquery(conn, terms)
+            if active is not None:
+                rows = await _search_page(conn, base, params, active, sort, mode, after, limit)
+        page = _paged(rows, sort, mode, limit)
+        facet_values: dict[str, Any] | None = None
+        total: int | None = None
+        if facets and after is None:
+            if active is None:
+                total, facet_values = 0, _no_facets()
+            else:
+                clauses, _ = _exact(base, active)
+                total, facet_values = await _facets(conn, clauses, [active, *params])
+    return SearchResult(page.items, page.next_cursor, mode, total, facet_values)
+
+
+async def _search_page(
+    conn: AsyncConnection[Any],
+    base: list[str],
+    params: list[Any],
+    tsquery: str,
+    sort: str,
+    mode: str,
+    after: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    clauses, rank = _exact(base, tsquery)
+    return await _page(conn, clauses, [tsquery, *params], sort, mode, rank, after, limit)
+
+
+async def _corrected_tsquery(conn: AsyncConnection[Any], terms: list[str]) -> str | None:
+    """Typo tolerance: each word of 3 or more characters may also be the most similar
+    word of the catalog's vocabulary (product names and attribute values, pg_trgm
+    similarity at least ``TYPO_SIMILARITY``). None when no word has a correction."""
+    if not await _has_trigram(conn):
+        return None
+    await conn.execute(
+        "SELECT set_config('pg_trgm.similarity_threshold', %s, true)", (str(TYPO_SIMILARITY),)
+    )
+    alternatives: list[str] = []
+    corrected = False
+    for term in terms:
+        options = [f"'{term}':*"]
+        if len(term) >= MIN_CORRECTED_TERM:
+            cursor = await conn.execute(
+                "SELECT word FROM read.catalog_products_words "
+                "WHERE word OPERATOR(public.%%) %s "
+                "ORDER BY public.similarity(word, %s) DESC, word LIMIT 1",
+                (term, term),
+            )
+            found = await cursor.fetchone()
+            if found is not None and found[0] != term and _WORD.fullmatch(found[0]):
+                options.append(f"'{found[0]}'")
+                corrected = True
+        alternatives.append("(" + " | ".join(options) + ")")
+    return " & ".join(alternatives) if corrected else None
+
+
+def _cursor_mode(after: str) -> str:
+    try:
+        padded = after + "=" * (-len(after) % 4)
+        kind = json.loads(base64.urlsafe_b64decode(padded.encode()))[0]
+        mode = str(kind).rsplit(":", 1)[1]
+    except (ValueError, TypeError, IndexError, KeyError) as error:
+        raise BadCursor("the cursor is not one this API issued for this query") from error
+    if mode not in ("exact", "fuzzy"):
+        raise BadCursor("the cursor is not one this API issued for this query")
+    return mode
+
+
+def _exact(base: list[str], query: str) -> tuple[list[str], tuple[str, list[Any]]]:
+    clauses = ["search @@ to_tsquery('simple', %s)", *base]
+    return clauses, ("ts_rank(search, to_tsquery('simple', %s))::float8", [query])
+
+
+async def _facets(
+    conn: AsyncConnection[Any], clauses: list[str], params: list[Any]
+) -> tuple[int, dict[str, Any]]:
+    """Every facet in one scan of the matches."""
+    ratings = ", ".join(
+        f"'r{stars}', count(*) FILTER (WHERE rating_count > 0 AND rating_avg >= {stars})"
+        for stars in RATING_BUCKETS
+    )
+    statement = SQL(
+        "WITH m AS MATERIALIZED (SELECT category_path, currency, price_amount, rating_count, "
+        "rating_avg FROM read.catalog_products WHERE {where}) "
+        "SELECT (SELECT json_build_object('total', count(*), {ratings}) FROM m) AS counts, "
+        "(SELECT coalesce(json_agg(x ORDER BY x.count DESC, x.id), '[]') FROM ("
+        "  SELECT f.id, c.name, f.count FROM ("
+        "    SELECT unnest(category_path) AS id, count(*) AS count FROM m "
+        "    GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s) f "
+        "  LEFT JOIN read.catalog_categories c ON c.id = f.id) x) AS categories, "
+        "(SELECT coalesce(json_agg(y), '[]') FROM ("
+        "  SELECT currency, width_bucket(price_amount, %s::numeric[]) AS bucket, "
+        "  count(*) AS count FROM m GROUP BY 1, 2) y) AS prices"
+    ).format(where=SQL(" AND ".join(clauses)), ratings=SQL(ratings))
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(statement, [*params, MAX_CATEGORY_FACETS, list(PRICE_EDGES)])
+    row = await cursor.fetchone()
+    assert row is not None
+    counts = row["counts"]
+    by_bucket: dict[str, dict[int, int]] = {}
+    for bucket in row["prices"]:
+        by_bucket.setdefault(bucket["currency"], {})[int(bucket["bucket"])] = int(bucket["count"])
+    return int(counts["total"]), {
+        "categories": [
+            {"id": UUID(c["id"]), "name": c["name"], "count": int(c["count"])}
+            for c in row["categories"]
+        ],
+        "price": [_price_buckets(currency, n) for currency, n in sorted(by_bucket.items())],
+        "rating": [{"min": stars, "count": int(counts[f"r{stars}"])} for stars in RATING_BUCKETS],
+    }
+
+
+def _price_buckets(currency: str, counts: dict[int, int]) -> dict[str, Any]:
+    return {
+        "currency": currency,
+        "buckets": [
+            {
+                "min": str(low),
+                "max": str(PRICE_EDGES[i + 1]) if i + 1 < len(PRICE_EDGES) else None,
+                "count": counts.get(i + 1, 0),
+            }
+            for i, low in enumerate(PRICE_EDGES)
+        ],
+    }
+
+
+def _no_facets() -> dict[str, Any]:
+    return {
+        "categories": [],
+        "price": [],
+        "rating": [{"min": stars, "count": 0} for stars in RATING_BUCKETS],
+    }
+
+
+# --- categories ------------------------------------------------------------------------
+
+
+async def category_tree(
+    conn: AsyncConnection[Any], *, include_archived: bool = False
+) -> list[dict[str, Any]]:
+    """The category forest: top-level categories with their ``children``, by name."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        "SELECT id, name, parent_id, path, archived FROM read.catalog_categories "
+        "WHERE %s OR NOT archived ORDER BY lower(name), id",
+        (include_archived,),
+    )
+    rows = await cursor.fetchall()
+    nodes = {
+        r["id"]: {
+            "id": r["id"],
+            "name": r["name"],
+            "parent_id": r["parent_id"],
+            "path": r["path"],
+            "archived": r["archived"],
+            "children": [],
+        }
+        for r in rows
+    }
+    roots: list[dict[str, Any]] = []
+    for r in rows:
+        parent = nodes.get(r["parent_id"]) if r["parent_id"] is not None else None
+        (parent["children"] if parent is not None else roots).append(nodes[r["id"]])
+    return roots
+
+
+# --- inventory -------------------------------------------------------------------------
+
+
+async def inventory_levels(
+    conn: AsyncConnection[Any],
+    seller_id: UUID | None,
+    *,
+    low_only: bool = False,
+    after: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Stock per SKU, by SKU: a seller's (``seller_id``) or every SKU's (None: admins)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if seller_id is not None:
+        clauses.append("seller_id = %s")
+        params.append(seller_id)
+    if low_only:
+        clauses.append("low_stock_threshold IS NOT NULL AND available <= low_stock_threshold")
+    if after is not None:
+        clauses.append("sku > %s")
+        params.extend(_decode(after, "sku", [str]))
+    statement = SQL(
+        "SELECT sku, product_id, seller_id, product_name, on_hand, reserved, available, "
+        "low_stock_threshold, low_since, updated_at FROM read.inventory_levels {0} "
+        "ORDER BY sku LIMIT %s"
+    ).format(SQL("WHERE " + " AND ".join(clauses) if clauses else ""))
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(statement, [*params, limit + 1])
+    rows = await cursor.fetchall()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode("sku", [rows[-1]["sku"]])
+    for row in rows:
+        threshold = row["low_stock_threshold"]
+        row["low_stock"] = threshold is not None and row["available"] <= threshold
+    return Page(rows, next_cursor)
+
+
+# --- reviews ---------------------------------------------------------------------------
+
+
+async def product_reviews(
+    conn: AsyncConnection[Any],
+    product_id: UUID,
+    *,
+    include_hidden: bool = False,
+    after: str | None = None,
+    limit: int = 20,
+) -> dict[str, Any]:
+    """A product's reviews, newest first, with the histogram of visible ratings
+    (the summary with the first page only)."""
+    clauses = ["product_id = %s"]
+    params: list[Any] = [product_id]
+    if not include_hidden:
+        clauses.append("NOT hidden")
+    if after is not None:
+        clauses.append("(created_at, review_id) < (%s, %s)")
+        params.extend(_decode(after, "reviews", [datetime, UUID]))
+    columns = (
+        "review_id, product_id, author_id, rating, title, body, verified_purchase, reply, "
+        "replied_at, created_at, updated_at" + (", hidden, hidden_reason" if include_hidden else "")
+    )
+    statement = SQL(
+        "SELECT {0} FROM read.product_reviews WHERE {1} "
+        "ORDER BY created_at DESC, review_id DESC LIMIT %s"
+    ).format(SQL(columns), SQL(" AND ".join(clauses)))
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(statement, [*params, limit + 1])
+    rows = await cursor.fetchall()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode(
+            "reviews", [rows[-1]["created_at"].isoformat(), rows[-1]["review_id"]]
+        )
+    summary = None
+    if after is None:
+        await cursor.execute(
+            "SELECT rating_count, rating_sum, histogram FROM read.product_rating_summaries "
+            "WHERE product_id = %s",
+            (product_id,),
+        )
+        found = await cursor.fetchone()
+        count = int(found["rating_count"]) if found else 0
+        histogram = list(found["histogram"]) if found else [0, 0, 0, 0, 0]
+        summary = {
+            "count": count,
+            "average": (
+                str((Decimal(found["rating_sum"]) / count).quantize(Decimal("0.01"), ROUND_HALF_UP))
+                if found and count
+                else None
+            ),
+            "histogram": {str(stars): n for stars, n in enumerate(histogram, 1)},
+        }
+    return {"items": rows, "next_cursor": next_cursor, "summary": summary}
+
+
+__all__ = [
+    "SORTS",
+    "BadCursor",
+    "BadSearch",
+    "Page",
+    "ProductFilter",
+    "SearchResult",
+    "category_tree",
+    "inventory_levels",
+    "list_products",
+    "product_detail",
+    "product_reviews",
+    "search_products",
+]

@@ -1,0 +1,237 @@
+"""What shoppers browse and search, and what sellers and admins see of stock.
+
+Every query parameter is bounded; malformed input (a cursor we did not issue, search
+text with no words, a price range without a currency) answers 400 problem+json,
+never 500. ``X-Consistency-Token`` (or ``?after=``) waits for the view to reach a
+position the client wrote, as everywhere in the read API.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from domain.access import Principal
+from domain.errors import NotPermitted, UnknownEntity
+from domain.money import CURRENCY_MINOR_UNITS
+from domain.users import Role
+from projections.catalog_queries import (
+    BadCursor,
+    BadSearch,
+    ProductFilter,
+    category_tree,
+    inventory_levels,
+    list_products,
+    product_detail,
+    product_reviews,
+    search_products,
+)
+from read_api.deps import CurrentUser, Positions, Services, wait_for
+from read_api.errors import QueryRefused
+
+router = APIRouter(tags=["catalog"])
+
+MAX_SEARCH_TEXT = 200
+MAX_ATTRIBUTE_FILTERS = 10
+MAX_CURSOR = 500
+_ATTRIBUTE_FILTER = re.compile(r"([a-z0-9][a-z0-9_-]{0,39}):(.{1,200})", re.DOTALL)
+
+ListSort = Literal["price_asc", "price_desc", "newest", "rating"]
+SearchSort = Literal["relevance", "price_asc", "price_desc", "newest", "rating"]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR, description="next_cursor of the previous page"),
+]
+_optional_bearer = HTTPBearer(auto_error=False)
+
+
+async def _viewer(
+    services: Services,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
+) -> Principal | None:
+    """Who asks, when they say: browsing needs no login, but a token that is sent
+    must be valid."""
+    if credentials is None:
+        return None
+    return await services.authenticate(credentials.credentials)
+
+
+Viewer = Annotated[Principal | None, Depends(_viewer)]
+
+
+def _product_filter(
+    category: Annotated[UUID | None, Query(description="This category or any below it")] = None,
+    currency: Annotated[str | None, Query(min_length=3, max_length=3)] = None,
+    min_price: Annotated[Decimal | None, Query(ge=0, le=10**9, max_digits=16)] = None,
+    max_price: Annotated[Decimal | None, Query(ge=0, le=10**9, max_digits=16)] = None,
+    min_rating: Annotated[Decimal | None, Query(ge=1, le=5, max_digits=3)] = None,
+    in_stock: bool | None = None,
+    attr: Annotated[
+        list[str] | None,
+        Query(description="Attribute equals value, as name:value; repeatable (all must match)"),
+    ] = None,
+) -> ProductFilter:
+    code = currency.upper() if currency is not None else None
+    if code is not None and code not in CURRENCY_MINOR_UNITS:
+        raise QueryRefused(f"unsupported currency: {currency!r}")
+    if (min_price is not None or max_price is not None) and code is None:
+        raise QueryRefused("a price range needs a currency (for example currency=EUR)")
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise QueryRefused("min_price is above max_price")
+    attributes: dict[str, str] = {}
+    for item in attr or []:
+        if len(attributes) >= MAX_ATTRIBUTE_FILTERS:
+            raise QueryRefused(f"at most {MAX_ATTRIBUTE_FILTERS} attribute filters")
+        match = _ATTRIBUTE_FILTER.fullmatch(item.strip())
+        if match is None:
+            raise QueryRefused(f"an attribute filter is name:value, not {item[:60]!r}")
+        attributes[match[1]] = match[2]
+    return ProductFilter(
+        category_id=category,
+        currency=code,
+        min_price=min_price,
+        max_price=max_price,
+        min_rating=min_rating,
+        in_stock=in_stock,
+        attributes=attributes,
+    )
+
+
+Filters = Annotated[ProductFilter, Depends(_product_filter)]
+
+
+@router.get("/products/{product_id}")
+async def product(
+    product_id: UUID, viewer: Viewer, services: Services, positions: Positions
+) -> dict[str, Any]:
+    """A published product with its stock and rating summary. Its seller and admins
+    also see it as a draft, unpublished or archived."""
+    await wait_for(services, "catalog_products", positions)
+    async with services.pool.connection() as conn:
+        found = await product_detail(
+            conn,
+            product_id,
+            viewer_id=viewer.user_id if viewer else None,
+            admin=viewer is not None and viewer.has_role(Role.ADMIN),
+        )
+    if found is None:
+        raise UnknownEntity("no such product")
+    return found
+
+
+@router.get("/products")
+async def products(
+    services: Services,
+    positions: Positions,
+    filters: Filters,
+    sort: ListSort = "newest",
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+) -> dict[str, Any]:
+    """Published products, filtered and sorted. Pass ``next_cursor`` back as
+    ``cursor`` for the next page."""
+    await wait_for(services, "catalog_products", positions)
+    try:
+        async with services.pool.connection() as conn:
+            page = await list_products(conn, filters, sort, cursor, limit)
+    except BadCursor as error:
+        raise QueryRefused(str(error)) from error
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/search")
+async def search(
+    services: Services,
+    positions: Positions,
+    filters: Filters,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_SEARCH_TEXT)],
+    sort: SearchSort = "relevance",
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+    facets: bool = True,
+) -> dict[str, Any]:
+    """Full-text search of published products: every word matches as a prefix;
+    when nothing does, names similar to the text (typos) are answered, with
+    ``mode: fuzzy``. The first page carries the total and the facets."""
+    await wait_for(services, "catalog_products", positions)
+    try:
+        async with services.pool.connection() as conn:
+            result = await search_products(conn, q, filters, sort, cursor, limit, facets=facets)
+    except (BadCursor, BadSearch) as error:
+        raise QueryRefused(str(error)) from error
+    return {
+        "items": result.items,
+        "next_cursor": result.next_cursor,
+        "mode": result.mode,
+        "total": result.total,
+        "facets": result.facets,
+    }
+
+
+@router.get("/categories")
+async def categories(
+    services: Services, positions: Positions, include_archived: bool = False
+) -> dict[str, Any]:
+    """The category tree: top-level categories, each with its ``children``."""
+    await wait_for(services, "catalog_categories", positions)
+    async with services.pool.connection() as conn:
+        tree = await category_tree(conn, include_archived=include_archived)
+    return {"items": tree}
+
+
+@router.get("/inventory")
+async def inventory(
+    principal: CurrentUser,
+    services: Services,
+    positions: Positions,
+    seller_id: Annotated[UUID | None, Query(description="Admins: one seller's SKUs")] = None,
+    low_only: bool = False,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Stock per SKU, by SKU: a seller sees their own products' SKUs, an admin every
+    SKU (or one seller's)."""
+    if not principal.has_role(Role.ADMIN):
+        if not principal.has_role(Role.SELLER):
+            raise NotPermitted("stock levels are for sellers and admins")
+        if seller_id is not None and seller_id != principal.user_id:
+            raise NotPermitted("sellers see the stock of their own products only")
+        seller_id = principal.user_id
+    await wait_for(services, "inventory_levels", positions)
+    try:
+        async with services.pool.connection() as conn:
+            page = await inventory_levels(
+                conn, seller_id, low_only=low_only, after=cursor, limit=limit
+            )
+    except BadCursor as error:
+        raise QueryRefused(str(error)) from error
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/products/{product_id}/reviews")
+async def reviews(
+    product_id: UUID,
+    viewer: Viewer,
+    services: Services,
+    positions: Positions,
+    include_hidden: bool = False,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """A product's reviews, newest first; the first page carries the rating
+    histogram (visible reviews). Admins may ask for hidden reviews too."""
+    if include_hidden and (viewer is None or not viewer.has_role(Role.ADMIN)):
+        raise NotPermitted("only admins see hidden reviews")
+    await wait_for(services, "product_reviews", positions)
+    try:
+        async with services.pool.connection() as conn:
+            return await product_reviews(
+                conn, product_id, include_hidden=include_hidden, after=cursor, limit=limit
+            )
+    except BadCursor as error:
+        raise QueryRefused(str(error)) from error
