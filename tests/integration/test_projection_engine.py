@@ -512,8 +512,8 @@ def test_a_rebuild_yields_the_live_read_model_and_the_runner_follows_the_swap(
 
     for name in REBUILDABLE:
         assert rebuild(container, name) == 2
-    generations = container.active_generations()
-    assert {n: generations[n] for n in [*REBUILDABLE, "user_emails"]} == {
+    served = container.active_generations()
+    assert {n: served[n] for n in [*REBUILDABLE, "user_emails"]} == {
         **dict.fromkeys(REBUILDABLE, 2),
         "user_emails": 1,
     }
