@@ -37,7 +37,7 @@ def eventsourcing_env(conninfo: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_PORT": str(params.get("port", "5432")),
         "POSTGRES_USER": str(params.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(params.get("password", "")),
-        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_POOL_SIZE": "1",  # kept open; more on demand, up to the overflow
         "POSTGRES_MAX_OVERFLOW": str(settings.db_pool_size),
         "POSTGRES_CONN_MAX_AGE": "3600",
         "AGGREGATE_CACHE_MAXSIZE": "10000",

@@ -26,7 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 from uuid import UUID
 
@@ -34,6 +34,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL
 from psycopg.types.json import Jsonb
+
+from projections.cursors import BadCursor, decode_cursor, encode_cursor
 
 Sort = Literal["price_asc", "price_desc", "newest", "rating", "relevance"]
 SORTS: tuple[str, ...] = ("price_asc", "price_desc", "newest", "rating", "relevance")
@@ -52,10 +54,6 @@ TYPO_SIMILARITY = 0.4
 MIN_CORRECTED_TERM = 3
 
 _WORD = re.compile(r"[^\W_]+")
-
-
-class BadCursor(ValueError):
-    """A pagination cursor this API did not issue (or issued for another sort)."""
 
 
 class BadSearch(ValueError):
@@ -79,47 +77,6 @@ class ProductFilter:
 class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None
-
-
-# --- cursors ---------------------------------------------------------------------------
-
-
-def _encode(kind: str, values: list[Any]) -> str:
-    raw = json.dumps([kind, [str(v) for v in values]], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str, kind: str, types: list[type]) -> list[Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        found_kind, raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if found_kind != kind or not isinstance(raw, list) or len(raw) != len(types):
-            raise ValueError("another sort")
-        return [_parse(t, str(v)) for t, v in zip(types, raw, strict=True)]
-    except (ValueError, TypeError, InvalidOperation, UnicodeDecodeError) as error:
-        raise BadCursor("the cursor is not one this API issued for this query") from error
-
-
-def _parse(kind: type, text: str) -> Any:
-    if kind is Decimal:
-        value = Decimal(text)
-        if not value.is_finite():
-            raise ValueError("not finite")
-        return value
-    if kind is datetime:
-        return datetime.fromisoformat(text)
-    if kind is float:
-        number = float(text)
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError("not finite")
-        return number
-    if kind is UUID:
-        return UUID(text)
-    if kind is int:
-        return int(text)
-    if kind is str:
-        return text
-    raise ValueError(kind)
 
 
 # --- the sorts -------------------------------------------------------------------------
@@ -279,7 +236,7 @@ async def _page(
     clauses = list(clauses)
     params = list(params)
     if after is not None:
-        values = _decode(after, f"{sort}:{mode}", keyset.types)
+        values = decode_cursor(after, f"{sort}:{mode}", keyset.types)
         comparison = "<" if keyset.descending else ">"
         clauses.append(f"({', '.join(columns)}) {comparison} ({', '.join(['%s'] * len(values))})")
         for column in keyset.columns:
@@ -308,7 +265,7 @@ def _paged(rows: list[dict[str, Any]], sort: str, mode: str, limit: int) -> Page
         rows = rows[:limit]
         last = rows[-1]
         keys = ["rank" if c == _RANK else c for c in _KEYSETS[sort].columns]
-        next_cursor = _encode(f"{sort}:{mode}", [_cursor_value(last[k]) for k in keys])
+        next_cursor = encode_cursor(f"{sort}:{mode}", [_cursor_value(last[k]) for k in keys])
     return Page([_product(r) for r in rows], next_cursor)
 
 
@@ -581,7 +538,7 @@ async def inventory_levels(
         clauses.append("low_stock_threshold IS NOT NULL AND available <= low_stock_threshold")
     if after is not None:
         clauses.append("sku > %s")
-        params.extend(_decode(after, "sku", [str]))
+        params.extend(decode_cursor(after, "sku", [str]))
     statement = SQL(
         "SELECT sku, product_id, seller_id, product_name, on_hand, reserved, available, "
         "low_stock_threshold, low_since, updated_at FROM read.inventory_levels {0} "
@@ -593,7 +550,7 @@ async def inventory_levels(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode("sku", [rows[-1]["sku"]])
+        next_cursor = encode_cursor("sku", [rows[-1]["sku"]])
     for row in rows:
         threshold = row["low_stock_threshold"]
         row["low_stock"] = threshold is not None and row["available"] <= threshold
@@ -619,7 +576,7 @@ async def product_reviews(
         clauses.append("NOT hidden")
     if after is not None:
         clauses.append("(created_at, review_id) < (%s, %s)")
-        params.extend(_decode(after, "reviews", [datetime, UUID]))
+        params.extend(decode_cursor(after, "reviews", [datetime, UUID]))
     columns = (
         "review_id, product_id, author_id, rating, title, body, verified_purchase, reply, "
         "replied_at, created_at, updated_at" + (", hidden, hidden_reason" if include_hidden else "")
@@ -634,7 +591,7 @@ async def product_reviews(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode(
+        next_cursor = encode_cursor(
             "reviews", [rows[-1]["created_at"].isoformat(), rows[-1]["review_id"]]
         )
     summary = None

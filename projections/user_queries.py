@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,8 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+
+from projections.cursors import decode_cursor, encode_cursor
 
 
 async def user_profile(conn: AsyncConnection[Any], user_id: UUID) -> dict[str, Any] | None:
@@ -45,22 +46,6 @@ class UserFilter:
     email_prefix: str | None = None
 
 
-class BadCursor(ValueError):
-    """A pagination cursor this API did not issue."""
-
-
-def encode_cursor(registered_at: datetime, user_id: UUID) -> str:
-    return base64.urlsafe_b64encode(f"{registered_at.isoformat()}|{user_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        when, _, user_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(when), UUID(user_id)
-    except ValueError as error:
-        raise BadCursor("the cursor is not one this API issued") from error
-
-
 async def list_users(
     conn: AsyncConnection[Any], where: UserFilter, after: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -78,7 +63,7 @@ async def list_users(
         params.append(_escape_like(where.email_prefix.lower()) + "%")
     if after is not None:
         clauses.append("(registered_at, user_id) < (%s, %s)")
-        params.extend(decode_cursor(after))
+        params.extend(decode_cursor(after, "users", [datetime, UUID]))
     sql = "SELECT * FROM read.admin_users"
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
@@ -90,7 +75,7 @@ async def list_users(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1]["registered_at"], rows[-1]["user_id"])
+        next_cursor = encode_cursor("users", [rows[-1]["registered_at"], rows[-1]["user_id"]])
     return rows, next_cursor
 
 

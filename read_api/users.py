@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 
 from domain.errors import UnknownEntity
 from domain.users import Role
-from projections.user_queries import BadCursor, UserFilter, list_users, user_profile
+from projections.cursors import BadCursor
+from projections.user_queries import UserFilter, list_users, user_profile
 from read_api.deps import CurrentAdmin, CurrentUser, Positions, Services, wait_for
 from read_api.errors import QueryRefused
 
