@@ -249,7 +249,8 @@ def bootstrap(settings: Settings | None = None) -> Container:
         # Followers (runners, rebuilds) open more Applications on these stores: no
         # DDL from them, since concurrent CREATE OR REPLACE FUNCTION fails with
         # "tuple concurrently updated". The Applications above created the tables.
-        app_env={**app_env, "CREATE_TABLE": "false"},
+        # A follower needs two connections (LISTEN, and reading the log), no more.
+        app_env={**app_env, "CREATE_TABLE": "false", "POSTGRES_MAX_OVERFLOW": "1"},
         pool=pool,
         read_pool=read_pool,
         users_app=users_app,

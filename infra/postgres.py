@@ -57,6 +57,6 @@ def view_datastore(conninfo: str, schema: str, pool_size: int = 1) -> ViewDatast
         user=str(params.get("user", "postgres")),
         password=str(params.get("password", "")),
         pool_size=pool_size,
-        max_overflow=2,
+        max_overflow=0,  # one thread writes a view: one connection is all it needs
         schema=schema,
     )
