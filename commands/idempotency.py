@@ -18,10 +18,19 @@ ABANDONED_AFTER_SECONDS = 30.0
 
 
 class Idempotency:
-    def __init__(self, store: IdempotencyStore, scope: str, key: str | None) -> None:
+    def __init__(
+        self,
+        store: IdempotencyStore,
+        scope: str,
+        key: str | None,
+        path_params: dict[str, str] | None = None,
+    ) -> None:
         self._store = store
         self._scope = scope
         self.key = key
+        # The scope is the route template, so the request's own path parameters are
+        # part of what must match: one key cannot replay another resource's answer.
+        self._path_params = path_params or {}
 
     def new_id(self) -> UUID:
         if self.key is None:
@@ -34,7 +43,8 @@ class Idempotency:
         """The response, and whether it is a replay of an earlier one."""
         if self.key is None:
             return handler(), False
-        fingerprint = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        request = {"path": self._path_params, "body": body}
+        fingerprint = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
         record = self._store.claim(self._scope, self.key, fingerprint)
         if record is not None:
             if record.fingerprint != fingerprint:

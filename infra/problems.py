@@ -21,6 +21,8 @@ from domain.errors import (
     SessionEnded,
     UnknownEntity,
 )
+from projections.catalog_queries import BadSearch
+from projections.cursors import BadCursor
 from read_api.errors import QueryRefused
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,10 @@ def _validation(_: Request, error: Exception) -> JSONResponse:
     return problem(422, "validation-failed", "the request is not valid", errors=fields)
 
 
+def _bad_query(_: Request, error: Exception) -> JSONResponse:
+    return problem(400, "bad-query", str(error))
+
+
 def _http(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     code = _HTTP_CODES.get(error.status_code, f"http-{error.status_code}")
@@ -104,6 +110,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(CommandRefused, _refused)
     app.add_exception_handler(QueryRefused, _refused)
+    # Query input the projections refuse (a cursor not ours, search text with no words).
+    app.add_exception_handler(BadCursor, _bad_query)
+    app.add_exception_handler(BadSearch, _bad_query)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -21,8 +21,6 @@ from domain.errors import NotPermitted, UnknownEntity
 from domain.money import CURRENCY_MINOR_UNITS
 from domain.users import Role
 from projections.catalog_queries import (
-    BadCursor,
-    BadSearch,
     ProductFilter,
     category_tree,
     inventory_levels,
@@ -136,11 +134,8 @@ async def products(
     """Published products, filtered and sorted. Pass ``next_cursor`` back as
     ``cursor`` for the next page."""
     await wait_for(services, "catalog_products", positions)
-    try:
-        async with services.pool.connection() as conn:
-            page = await list_products(conn, filters, sort, cursor, limit)
-    except BadCursor as error:
-        raise QueryRefused(str(error)) from error
+    async with services.pool.connection() as conn:
+        page = await list_products(conn, filters, sort, cursor, limit)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
@@ -159,11 +154,8 @@ async def search(
     when nothing does, names similar to the text (typos) are answered, with
     ``mode: fuzzy``. The first page carries the total and the facets."""
     await wait_for(services, "catalog_products", positions)
-    try:
-        async with services.pool.connection() as conn:
-            result = await search_products(conn, q, filters, sort, cursor, limit, facets=facets)
-    except (BadCursor, BadSearch) as error:
-        raise QueryRefused(str(error)) from error
+    async with services.pool.connection() as conn:
+        result = await search_products(conn, q, filters, sort, cursor, limit, facets=facets)
     return {
         "items": result.items,
         "next_cursor": result.next_cursor,
@@ -203,13 +195,8 @@ async def inventory(
             raise NotPermitted("sellers see the stock of their own products only")
         seller_id = principal.user_id
     await wait_for(services, "inventory_levels", positions)
-    try:
-        async with services.pool.connection() as conn:
-            page = await inventory_levels(
-                conn, seller_id, low_only=low_only, after=cursor, limit=limit
-            )
-    except BadCursor as error:
-        raise QueryRefused(str(error)) from error
+    async with services.pool.connection() as conn:
+        page = await inventory_levels(conn, seller_id, low_only=low_only, after=cursor, limit=limit)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
@@ -228,10 +215,7 @@ async def reviews(
     if include_hidden and (viewer is None or not viewer.has_role(Role.ADMIN)):
         raise NotPermitted("only admins see hidden reviews")
     await wait_for(services, "product_reviews", positions)
-    try:
-        async with services.pool.connection() as conn:
-            return await product_reviews(
-                conn, product_id, include_hidden=include_hidden, after=cursor, limit=limit
-            )
-    except BadCursor as error:
-        raise QueryRefused(str(error)) from error
+    async with services.pool.connection() as conn:
+        return await product_reviews(
+            conn, product_id, include_hidden=include_hidden, after=cursor, limit=limit
+        )

@@ -9,10 +9,8 @@ from fastapi import APIRouter, Query
 
 from domain.errors import UnknownEntity
 from domain.users import Role
-from projections.cursors import BadCursor
 from projections.user_queries import UserFilter, list_users, user_profile
 from read_api.deps import CurrentAdmin, CurrentUser, Positions, Services, wait_for
-from read_api.errors import QueryRefused
 
 router = APIRouter(tags=["users"])
 
@@ -52,11 +50,8 @@ async def admin_user_list(
     """Newest first. Pass ``next_cursor`` back as ``cursor`` for the next page."""
     await wait_for(services, "admin_users", positions)
     where = UserFilter(role=role.value if role else None, active=active, email_prefix=email_prefix)
-    try:
-        async with services.pool.connection() as conn:
-            rows, next_cursor = await list_users(conn, where, cursor, limit)
-    except BadCursor as error:
-        raise QueryRefused(str(error)) from error
+    async with services.pool.connection() as conn:
+        rows, next_cursor = await list_users(conn, where, cursor, limit)
     return {"items": rows, "next_cursor": next_cursor}
 
 

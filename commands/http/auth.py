@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from commands.http.deps import CurrentUser, IdempotencyKey, Services, limit_attempts
-from commands.http.responses import respond, respond_written, written_body
+from commands.http.responses import respond, respond_idempotently, respond_written
 from commands.http.schemas import (
     Credentials,
     EmailBody,
@@ -28,14 +28,11 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 def register(body: Registration, services: Services, idempotency: IdempotencyKey) -> JSONResponse:
     """Create a customer account; a verification link goes to the address."""
 
-    def create() -> StoredResponse:
-        written = services.users.register(
-            idempotency.new_id(), body.email, body.password, body.name
-        )
-        return StoredResponse(201, written_body(written))
-
-    response, replayed = idempotency.run(body.model_dump(mode="json"), create)
-    return respond(response, replayed=replayed)
+    return respond_idempotently(
+        idempotency,
+        body,
+        lambda: services.users.register(idempotency.new_id(), body.email, body.password, body.name),
+    )
 
 
 @router.post("/verify-email", response_model=WrittenOut)

@@ -20,9 +20,8 @@ from commands.http.catalog_schemas import (
     ProductDetails,
 )
 from commands.http.deps import CurrentAdmin, CurrentUser, IdempotencyKey, Services
-from commands.http.responses import respond, respond_written, written_body
+from commands.http.responses import respond_idempotently, respond_written
 from commands.http.schemas import WrittenOut
-from commands.ports import StoredResponse
 
 products = APIRouter(prefix="/products", tags=["catalog"], route_class=ExactNumbersRoute)
 categories = APIRouter(prefix="/categories", tags=["catalog"], route_class=ExactNumbersRoute)
@@ -38,8 +37,10 @@ def create_product(
     """A draft product for oneself (sellers) or for any seller (admins, ``seller_id``).
     With an ``Idempotency-Key``, a retry answers the first product."""
 
-    def create() -> StoredResponse:
-        written = services.catalog.create_product(
+    return respond_idempotently(
+        idempotency,
+        body,
+        lambda: services.catalog.create_product(
             principal,
             idempotency.new_id(),
             body.seller_id or principal.user_id,
@@ -49,11 +50,8 @@ def create_product(
             body.attributes,
             body.images,
             body.price.money() if body.price is not None else None,
-        )
-        return StoredResponse(201, written_body(written))
-
-    response, replayed = idempotency.run(body.model_dump(mode="json"), create)
-    return respond(response, replayed=replayed)
+        ),
+    )
 
 
 @products.patch("/{product_id}", response_model=WrittenOut)
@@ -115,14 +113,13 @@ def create_category(
 ) -> JSONResponse:
     """A category under ``parent_id`` or at the top level."""
 
-    def create() -> StoredResponse:
-        written = services.catalog.create_category(
+    return respond_idempotently(
+        idempotency,
+        body,
+        lambda: services.catalog.create_category(
             admin, idempotency.new_id(), body.name, body.parent_id
-        )
-        return StoredResponse(201, written_body(written))
-
-    response, replayed = idempotency.run(body.model_dump(mode="json"), create)
-    return respond(response, replayed=replayed)
+        ),
+    )
 
 
 @categories.patch("/{category_id}", response_model=WrittenOut)

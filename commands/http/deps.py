@@ -87,7 +87,7 @@ def _idempotency(
 ) -> Idempotency:
     route = request.scope.get("route")
     scope = f"{request.method} {getattr(route, 'path', request.url.path)}"
-    return Idempotency(services.idempotency, scope, key)
+    return Idempotency(services.idempotency, scope, key, dict(request.path_params))
 
 
 IdempotencyKey = Annotated[Idempotency, Depends(_idempotency)]

@@ -7,7 +7,7 @@ count the same delivery twice."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
@@ -19,20 +19,12 @@ from commands.http.catalog_schemas import (
     StockReceipt,
 )
 from commands.http.deps import CurrentUser, IdempotencyKey, Services
-from commands.http.responses import respond, respond_written, written_body
+from commands.http.responses import respond_idempotently, respond_written
 from commands.http.schemas import WrittenOut
-from commands.ports import StoredResponse
-from domain.money import normalise_sku
 
 router = APIRouter(prefix="/inventory", tags=["inventory"], route_class=ExactNumbersRoute)
 
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, description="2-64 of A-Z, 0-9 and '-'")]
-
-
-def _fingerprint(sku: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The idempotency scope is the route template: the SKU must be in the fingerprint
-    so that one key cannot replay another SKU's answer."""
-    return {"sku": normalise_sku(sku), **body}
 
 
 @router.post("/{sku}/receipts", response_model=WrittenOut)
@@ -45,12 +37,9 @@ def receive(
 ) -> JSONResponse:
     """Units arrived: stock on hand grows by ``quantity`` (1 to 1,000,000)."""
 
-    def run() -> StoredResponse:
-        written = services.inventory.receive(principal, sku, body.quantity)
-        return StoredResponse(200, written_body(written))
-
-    response, replayed = idempotency.run(_fingerprint(sku, body.model_dump(mode="json")), run)
-    return respond(response, replayed=replayed)
+    return respond_idempotently(
+        idempotency, body, lambda: services.inventory.receive(principal, sku, body.quantity), 200
+    )
 
 
 @router.post("/{sku}/adjustments", response_model=WrittenOut)
@@ -63,12 +52,12 @@ def adjust(
 ) -> JSONResponse:
     """Correct stock on hand (counting, damage, theft...); never below what is reserved."""
 
-    def run() -> StoredResponse:
-        written = services.inventory.adjust(principal, sku, body.delta, body.reason)
-        return StoredResponse(200, written_body(written))
-
-    response, replayed = idempotency.run(_fingerprint(sku, body.model_dump(mode="json")), run)
-    return respond(response, replayed=replayed)
+    return respond_idempotently(
+        idempotency,
+        body,
+        lambda: services.inventory.adjust(principal, sku, body.delta, body.reason),
+        200,
+    )
 
 
 @router.put("/{sku}/low-stock-threshold", response_model=WrittenOut)

@@ -16,9 +16,8 @@ from commands.http.catalog_schemas import (
     ReviewReply,
 )
 from commands.http.deps import CurrentAdmin, CurrentUser, IdempotencyKey, Services
-from commands.http.responses import respond, respond_written, written_body
+from commands.http.responses import respond_idempotently, respond_written
 from commands.http.schemas import WrittenOut
-from commands.ports import StoredResponse
 
 product_reviews = APIRouter(prefix="/products", tags=["reviews"], route_class=ExactNumbersRoute)
 router = APIRouter(prefix="/reviews", tags=["reviews"], route_class=ExactNumbersRoute)
@@ -35,14 +34,11 @@ def write_review(
     """One review per customer per product (a second is 409 ``already-reviewed``:
     edit the first). The review's id follows from the product and the author."""
 
-    def create() -> StoredResponse:
-        written = services.reviews.write(principal, product_id, body.rating, body.title, body.body)
-        return StoredResponse(201, written_body(written))
-
-    # The scope is the route template: the product must be in the fingerprint.
-    fingerprint = {"product_id": str(product_id), **body.model_dump(mode="json")}
-    response, replayed = idempotency.run(fingerprint, create)
-    return respond(response, replayed=replayed)
+    return respond_idempotently(
+        idempotency,
+        body,
+        lambda: services.reviews.write(principal, product_id, body.rating, body.title, body.body),
+    )
 
 
 @router.patch("/{review_id}", response_model=WrittenOut)
