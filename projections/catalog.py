@@ -187,6 +187,7 @@ def _price(price: dict[str, str] | None) -> tuple[str | None, str | None]:
 
 class CatalogProductsView(View):
     name = "catalog_products"
+    serialised = True  # its revisions commit in order (see _REVISION_DDL)
     tables = {
         "catalog_products": """
             id uuid PRIMARY KEY,
@@ -211,6 +212,7 @@ class CatalogProductsView(View):
             rating_sum integer NOT NULL,
             rating_avg numeric(3, 2) NOT NULL,
             rating_histogram integer[] NOT NULL,
+            revision bigint NOT NULL DEFAULT 0,
             search tsvector GENERATED ALWAYS AS (
                 setweight(to_tsvector('simple', name || ' ' || sku), 'A')
                 || setweight(jsonb_to_tsvector('simple', attributes, '["string"]'), 'B')
@@ -247,6 +249,9 @@ class CatalogProductsView(View):
     }
     _published = f"WHERE status = '{PUBLISHED}'"
     indexes = [
+        # The change feed (see _REVISION_DDL).
+        "CREATE INDEX IF NOT EXISTS catalog_products_by_revision ON {schema}.catalog_products "
+        "(revision)",
         "CREATE INDEX IF NOT EXISTS catalog_products_stock_item ON {schema}.catalog_products "
         "(stock_item_id)",
         "CREATE INDEX IF NOT EXISTS catalog_products_seller ON {schema}.catalog_products "
@@ -276,6 +281,7 @@ class CatalogProductsView(View):
         # Typo tolerance, only where pg_trgm can be installed; into public, so that
         # dropping a generation schema never drops the extension.
         self.sql_create_statements.append(SQL(_TRIGRAM_DDL).format(Literal(datastore.schema)))
+        self.sql_create_statements.append(SQL(_REVISION_DDL).format(Identifier(datastore.schema)))
 
 
 _TRIGRAM_DDL = """DO $trgm$ BEGIN
@@ -291,6 +297,22 @@ _TRIGRAM_DDL = """DO $trgm$ BEGIN
             || 'USING gin (word public.gin_trgm_ops)';
     END IF;
 END $trgm$"""
+
+
+_REVISION_DDL = """
+CREATE SEQUENCE IF NOT EXISTS {0}.catalog_products_revision;
+CREATE OR REPLACE FUNCTION {0}.catalog_products_next_revision() RETURNS trigger
+LANGUAGE plpgsql AS $rev$ BEGIN
+    NEW.revision := nextval(TG_TABLE_SCHEMA || '.catalog_products_revision');
+    RETURN NEW;
+END $rev$;
+CREATE OR REPLACE TRIGGER catalog_products_revision BEFORE INSERT OR UPDATE
+    ON {0}.catalog_products FOR EACH ROW EXECUTE FUNCTION {0}.catalog_products_next_revision();
+"""
+"""Every insert or update of a product row takes the next ``revision`` of its
+generation: the change feed that the product cache and the OpenSearch index follow
+(``projections.product_feed``). The view's writers take turns (``serialised``), so
+revisions commit in order and "every row with a revision above N" misses nothing."""
 
 
 class CatalogProductsProjection(ViewProjection[CatalogProductsView]):

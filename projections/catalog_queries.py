@@ -104,7 +104,7 @@ _LIST_COLUMNS = (
     "id, seller_id, sku, name, attributes, images, price_amount, currency, status, "
     "category_ids, created_at, updated_at, available, rating_count, rating_avg"
 )
-_DETAIL_COLUMNS = (
+DETAIL_COLUMNS = (
     "id, seller_id, sku, name, description, attributes, images, price_amount, currency, "
     "status, category_ids, created_at, updated_at, on_hand, reserved, available, "
     "rating_count, rating_sum, rating_avg, rating_histogram"
@@ -193,7 +193,7 @@ async def product_detail(
     (unknown and not visible answer the same)."""
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
-        SQL("SELECT {0} FROM read.catalog_products WHERE id = %s").format(SQL(_DETAIL_COLUMNS)),
+        SQL("SELECT {0} FROM read.catalog_products WHERE id = %s").format(SQL(DETAIL_COLUMNS)),
         (product_id,),
     )
     row = await cursor.fetchone()

@@ -67,6 +67,10 @@ class View(PostgresTrackingRecorder):
     """Table name -> column definitions (the text inside ``CREATE TABLE (...)``)."""
     indexes: ClassVar[list[str]] = []
     """``CREATE INDEX`` statements, with ``{schema}`` for the generation schema."""
+    serialised: ClassVar[bool] = False
+    """Whether writes of different upstream logs take turns: each transaction holds
+    a lock on the generation until it commits, so the order in which rows are
+    written (a sequence's values, say) is the order in which they commit."""
 
     def __init__(self, datastore: ViewDatastore) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
@@ -105,6 +109,7 @@ class View(PostgresTrackingRecorder):
             batch.position = tracking.notification_id
             return
         with self.datastore.transaction(commit=True) as cursor:
+            self._take_turn(cursor)
             # Tracking first: if it does not advance, nothing else is written.
             cursor.execute(
                 self.insert_tracking_statement,
@@ -116,11 +121,18 @@ class View(PostgresTrackingRecorder):
             )
             yield cursor if cursor.fetchone() is not None else None
 
+    def _take_turn(self, cursor: Cursor[DictRow]) -> None:
+        if self.serialised:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,), prepare=True
+            )
+
     @contextmanager
     def batch(self, application_name: str) -> Iterator[None]:
         """Apply many events of one upstream log in a single transaction, tracking
         only the last. One batch at a time per thread."""
         with self.datastore.transaction(commit=True) as cursor:
+            self._take_turn(cursor)
             start = self._max_tracking_id(application_name, cursor) or 0
             batch = self._local.batch = _Batch(cursor, application_name, start)
             try:

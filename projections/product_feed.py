@@ -1,0 +1,41 @@
+"""The change feed of ``catalog_products``: every product row in the order its
+changes committed (its ``revision``; see ``projections.catalog``). What follows the
+view without re-implementing it reads this: the product-detail cache and the
+OpenSearch index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Identifier
+
+from projections.catalog_queries import DETAIL_COLUMNS
+
+FEED_COLUMNS = DETAIL_COLUMNS + ", category_path, revision"
+
+
+def changed_products(
+    conn: Connection[Any], schema: str, after: int, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` product rows of the generation ``schema`` changed after
+    revision ``after``, oldest change first (each row as it is now)."""
+    cursor = conn.cursor(row_factory=dict_row)
+    cursor.execute(
+        SQL(
+            "SELECT {0} FROM {1}.catalog_products WHERE revision > %s ORDER BY revision LIMIT %s"
+        ).format(SQL(FEED_COLUMNS), Identifier(schema)),
+        (after, limit),
+    )
+    return cursor.fetchall()
+
+
+def head_revision(conn: Connection[Any], schema: str) -> int:
+    """The last revision committed in the generation ``schema`` (0 when empty)."""
+    row = conn.execute(
+        SQL("SELECT coalesce(max(revision), 0) FROM {0}.catalog_products").format(
+            Identifier(schema)
+        )
+    ).fetchone()
+    return int(row[0]) if row else 0
