@@ -19,13 +19,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
 import pytest
 
 from tests.conftest import TEST_SECRET
+
+if TYPE_CHECKING:
+    from tests.e2e.catalog_support import Cast
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_NAME = "Admin"
@@ -300,3 +303,11 @@ def server(
 def client(server: Server) -> Iterator[httpx.Client]:
     with server.client() as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def cast(server: Server) -> Cast:
+    """An admin, two sellers, a customer and a category, per test module."""
+    from tests.e2e.catalog_support import make_cast  # it imports this module
+
+    return make_cast(server)
