@@ -17,6 +17,12 @@ from commands.ports import IdempotencyStore, StoredResponse
 ABANDONED_AFTER_SECONDS = 30.0
 
 
+def request_fingerprint(request: dict[str, Any]) -> str:
+    """What must match for a key's first answer to be replayed: a digest of the
+    request, independent of key order."""
+    return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 class Idempotency:
     def __init__(
         self,
@@ -43,8 +49,7 @@ class Idempotency:
         """The response, and whether it is a replay of an earlier one."""
         if self.key is None:
             return handler(), False
-        request = {"path": self._path_params, "body": body}
-        fingerprint = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        fingerprint = request_fingerprint({"path": self._path_params, "body": body})
         record = self._store.claim(self._scope, self.key, fingerprint)
         if record is not None:
             if record.fingerprint != fingerprint:

@@ -150,6 +150,14 @@ class Money:
     def zero(cls, currency: str) -> Money:
         return cls(Decimal(0), currency)
 
+    @classmethod
+    def from_minor_units(cls, units: int, currency: str) -> Money:
+        """``from_minor_units(1050, "EUR")`` is ``10.50 EUR`` (how gateways count)."""
+        if isinstance(units, bool) or not isinstance(units, int):
+            raise InvalidMoney("an amount in minor units is a whole number")
+        code = normalise_currency(currency)
+        return cls(Decimal(units).scaleb(-CURRENCY_MINOR_UNITS[code]), code)
+
     @property
     def minor_units(self) -> int:
         """The amount in the currency's smallest unit (cents for EUR, yen for JPY)."""

@@ -255,3 +255,15 @@ def test_invalid_skus_are_refused(sku: str) -> None:
 def test_a_sku_of_another_type_is_refused() -> None:
     with pytest.raises(InvalidSku):
         normalise_sku(123)  # type: ignore[arg-type]
+
+
+@given(
+    units=st.integers(0, 10**9),
+    currency=st.sampled_from(["EUR", "JPY", "KWD", "usd"]),
+)
+def test_minor_units_round_trip(units: int, currency: str) -> None:
+    money = Money.from_minor_units(units, currency)
+    assert money.minor_units == units
+    assert money.currency == currency.upper()
+    assert Money.from_minor_units(1050, "EUR") == Money.of("10.50", "EUR")
+    assert Money.from_minor_units(1050, "JPY") == Money.of("1050", "JPY")

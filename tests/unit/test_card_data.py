@@ -1,0 +1,108 @@
+"""The PAN/CVV guard finds card numbers and security codes anywhere in a payload,
+however formatted, and leaves everything else alone."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from commands.card_data import contains_card_number, find_card_data, luhn_valid
+
+STRIPE_TEST_CARDS = [
+    "4242424242424242",
+    "4000056655665556",
+    "5555555555554444",
+    "2223003122003222",
+    "378282246310005",
+    "6011111111111117",
+    "3056930009020004",
+    "36227206271667",
+    "3566002020360505",
+    "6200000000000005",
+    "4000000000000002",
+    "4000000000009995",
+    "4000002500003155",
+]
+
+
+def with_check_digit(body: str) -> str:
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+pans = st.integers(11, 18).flatmap(
+    lambda n: st.text("0123456789", min_size=n, max_size=n).map(with_check_digit)
+)
+
+
+def formatted(pan: str, separator: str, group: int) -> str:
+    return separator.join(pan[i : i + group] for i in range(0, len(pan), group))
+
+
+@pytest.mark.parametrize("pan", STRIPE_TEST_CARDS)
+def test_every_public_test_card_is_found(pan: str) -> None:
+    assert find_card_data({"card": pan}) == ["$.card"]
+    assert find_card_data({"card": formatted(pan, " ", 4)}) == ["$.card"]
+    assert find_card_data({"card": formatted(pan, "-", 4)}) == ["$.card"]
+    assert find_card_data({"card": int(pan)}) == ["$.card"]
+
+
+@given(
+    pan=pans,
+    separator=st.sampled_from(["", " ", "-"]),
+    group=st.integers(3, 6),
+    prefix=st.text(alphabet=st.characters(blacklist_categories=["Nd"]), max_size=20),
+    suffix=st.text(alphabet=st.characters(blacklist_categories=["Nd"]), max_size=20),
+    path=st.lists(st.sampled_from(["payment", "note", 0, 1]), max_size=4),
+)
+def test_a_card_number_is_found_anywhere_however_formatted(
+    pan: str, separator: str, group: int, prefix: str, suffix: str, path: list[str | int]
+) -> None:
+    text = prefix + formatted(pan, separator, group) + suffix
+    payload: Any = text
+    expected = ""
+    for step in reversed(path):
+        if isinstance(step, int):
+            payload = [None] * step + [payload]
+            expected = f"[{step}]" + expected
+        else:
+            payload = {"other": "x", step: payload}
+            expected = f".{step}" + expected
+    assert find_card_data({"body": payload}) == [f"$.body{expected}"]
+
+
+@given(pan=pans)
+def test_a_number_that_fails_luhn_is_not_a_card(pan: str) -> None:
+    broken = pan[:-1] + str((int(pan[-1]) + 1) % 10)
+    assert not contains_card_number(broken)
+    assert find_card_data({"n": broken}) == []
+
+
+@pytest.mark.parametrize(
+    "key", ["cvv", "CVC", "cvv2", "card_cvc", "security-code", "Security Code", "cid", "csc"]
+)
+def test_security_code_fields_are_found_whatever_their_value(key: str) -> None:
+    assert find_card_data({"payment": {"token": "tok_visa", key: ""}}) == [f"$.payment.{key}"]
+
+
+def test_ordinary_payloads_pass() -> None:
+    payload = {
+        "payment_method_token": "pm_card_visa",
+        "lines": [{"product_id": str(uuid.uuid4()), "sku": "SKU-4242", "quantity": 3}],
+        "amount": "4242.42",
+        "phone": "+33 6 12 34 56 78",
+        "address": {"postcode": "75001", "line1": "4 rue de Rivoli"},
+        "long_id": "4" * 25,  # a run longer than any card number
+        "flag": True,
+        "nothing": None,
+        "ratio": 0.5,
+    }
+    assert find_card_data(payload) == []
+    assert find_card_data({str(uuid.uuid4()): uuid.uuid4().hex}) == []
+
+
+def test_a_card_number_as_a_key_is_found() -> None:
+    assert find_card_data({"4242 4242 4242 4242": "x"}) == ["$.4242 4242 4242 4242"]
