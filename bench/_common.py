@@ -117,6 +117,21 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its descendants still running (``shop run
+    --workers N`` serves HTTP from child processes)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        total += process_cpu_seconds(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds spent busy by the whole machine, all cores (from /proc/stat)."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -215,10 +230,10 @@ class CpuMeter:
         return (
             time.perf_counter(),
             time.process_time(),
-            process_cpu_seconds(self._server_pid) if self._server_pid else 0.0,
+            process_tree_cpu_seconds(self._server_pid) if self._server_pid else 0.0,
             pids_cpu_seconds(self._pg_pids),
             machine_busy_seconds(),
-            process_cpu_seconds(self._extra_pid) if self._extra_pid else 0.0,
+            process_tree_cpu_seconds(self._extra_pid) if self._extra_pid else 0.0,
         )
 
     def shares(self) -> CpuShares:

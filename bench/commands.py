@@ -19,8 +19,9 @@ What it does, in order (see bench/README.md):
    at ``--rate``.
 4. ``POST /auth/register`` and ``POST /auth/login`` at ``--auth-rate``.
 
-``--split`` is an experiment: HTTP from ``shop run`` with SHOP_PROJECTIONS=false and
-the projections in a second process, instead of ``shop run`` doing both.
+``--workers N`` runs ``shop run --workers N`` (N HTTP processes, the projections in
+the parent; rate limits through Redis, ``--redis``). ``--split`` serves HTTP from
+``shop run`` with SHOP_PROJECTIONS=false and runs ``shop projections run`` beside it.
 
 Run: ``uv run python -m bench.commands [--rate 400 --duration 10 --runs 3]``.
 """
@@ -130,8 +131,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--split",
         action="store_true",
-        help="experiment: `shop run` with SHOP_PROJECTIONS=false serves HTTP, and the "
-        "projections run in a second process, instead of `shop run` doing both",
+        help="`shop run` with SHOP_PROJECTIONS=false serves HTTP, and `shop projections "
+        "run` runs the projections in a second process, instead of `shop run` doing both",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="HTTP worker processes (`shop run --workers`)"
+    )
+    p.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/0",
+        help="SHOP_REDIS_URL when --workers > 1 (their shared rate limits)",
     )
     p.add_argument("--keep", action="store_true", help="keep the databases and server log")
     return p.parse_args(argv)
@@ -334,35 +343,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# --split: ``shop run`` with SHOP_PROJECTIONS=false serves HTTP only, and this runs
-# the projections in a process of their own (there is no CLI command for that yet).
-_PROJECTIONS_ONLY = """
-import signal, threading
-from infra.bootstrap import bootstrap
-from infra.settings import Settings
-container = bootstrap(Settings())
-container.migrate()
-container.start_projections()
-print("projections running", flush=True)
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-stop.wait()
-container.close()
-"""
-
-
 @dataclass(frozen=True)
 class Server:
     base: str
     pid: int
-    """The process serving HTTP."""
+    """The process serving HTTP (the parent of its workers)."""
     projections_pid: int | None = None
     """--split: the process running the projections."""
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # uvicorn and _PROJECTIONS_ONLY: graceful
+        proc.send_signal(signal.SIGTERM)  # uvicorn and `shop projections run`: graceful
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -390,7 +382,14 @@ def _answers(url: str) -> bool:
 
 @contextlib.contextmanager
 def shop_server(
-    conninfo: str, data_dir: Path, secret: str, logs: Path, *, split: bool = False
+    conninfo: str,
+    data_dir: Path,
+    secret: str,
+    logs: Path,
+    *,
+    split: bool = False,
+    workers: int = 1,
+    redis_url: str | None = None,
 ) -> Iterator[Server]:
     """``shop run`` as a subprocess (or, with ``split``, an API-only process and a
     projections process); stops them at the end."""
@@ -404,14 +403,17 @@ def shop_server(
         "SHOP_PUBLIC_URL": base,
         "SHOP_LOGIN_ATTEMPTS_PER_ACCOUNT": "1000000000",
         "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "1000000000",
+        "SHOP_WORKERS": str(workers),
     }
+    if workers > 1 and redis_url:
+        env["SHOP_REDIS_URL"] = redis_url
     with contextlib.ExitStack() as stack:
         projections: subprocess.Popen[bytes] | None = None
         if split:
             proj_log = logs / "projections.log"
             out = stack.enter_context(proj_log.open("wb"))
             projections = subprocess.Popen(
-                [sys.executable, "-c", _PROJECTIONS_ONLY],
+                [str(Path(sys.executable).parent / "shop"), "projections", "run"],
                 env=env,
                 cwd=REPO,
                 stdout=out,
@@ -433,6 +435,7 @@ def shop_server(
         stack.callback(_stop, proc)  # stopped first: callbacks run last-in, first-out
         _wait_until(proc, lambda: _answers(f"{base}/health"), server_log, "the server")
         what = "shop run (SHOP_PROJECTIONS=false)" if split else "shop run"
+        what += f" --workers {workers}" if workers > 1 else ""
         log(f"{what} (pid {proc.pid}) answers at {base}")
         yield Server(base, proc.pid, projections.pid if projections else None)
 
@@ -658,6 +661,12 @@ async def http_phase(
 # --- report -----------------------------------------------------------------------------------
 
 
+def _ours(run: LoadRun) -> float:
+    """Cores used by everything this benchmark runs: generator, server, projections
+    process, Postgres backends."""
+    return run.cpu.own + run.cpu.server + run.cpu.extra + run.cpu.postgres
+
+
 def _per_request_ms(run: LoadRun, cores: float) -> float:
     return cores * run.wall / run.ok * 1000 if run.ok else float("nan")
 
@@ -680,6 +689,7 @@ _COLUMNS: list[Column] = [
     ("CPU proj proc", lambda r: r.cpu.extra, lambda v: f"{v:.2f}", False),
     ("server ms/req", lambda r: _per_request_ms(r, r.cpu.server), lambda v: fmt(v, 2), False),
     ("pg ms/req", lambda r: _per_request_ms(r, r.cpu.postgres), lambda v: fmt(v, 2), False),
+    ("all ms/req", lambda r: _per_request_ms(r, _ours(r)), lambda v: fmt(v, 2), False),
     ("lag at end", lambda r: r.lag_at_end, lambda v: fmt(v, 0), False),
 ]
 
@@ -718,9 +728,15 @@ def report(
     out += machine
     if args.split:
         out.append(
-            "- **--split experiment**: HTTP served by `shop run` with "
-            "SHOP_PROJECTIONS=false, projections in a second process "
-            "(`container.start_projections()`); 'CPU proj proc' is that process"
+            "- **--split**: HTTP served by `shop run` with SHOP_PROJECTIONS=false, "
+            "projections in a second process (`shop projections run`); 'CPU proj proc' "
+            "is that process"
+        )
+    if args.workers > 1:
+        out.append(
+            f"- `shop run --workers {args.workers}`: HTTP from {args.workers} worker "
+            "processes, rate limits in Redis; 'CPU server' counts the parent (which "
+            "runs the projections, unless --split) and its workers"
         )
     out += [
         f"- {args.users} users; PATCH runs {args.duration:g} s x {args.runs}; ladder steps "
@@ -732,7 +748,8 @@ def report(
         f"{DRAIN_FACTOR:g}x its duration after the last send (the rest are errors)",
         "- CPU in cores (1.00 = one core busy all the time; the machine has "
         f"{os.cpu_count()}): gen = this load generator (time.process_time), server = the "
-        "`shop run` process, pg = the Postgres backends of the benchmark database, "
+        "`shop run` process with its workers, pg = the Postgres backends of the benchmark "
+        "database, "
         "other = everything else busy on the machine (other users' work, Postgres "
         "background processes); from /proc",
         "",
@@ -822,6 +839,10 @@ def report(
     passing = [r for r in http.ladder if r.sustainable()]
     best = max(passing, key=lambda r: r.achieved) if passing else None
     ratio = main_rate / raw_saves if raw_saves else float("nan")
+    saves = [r for r in raw if r.label == labels[0]]
+    raw_ms = median((r.cpu.own + r.cpu.postgres) * r.seconds / r.saves * 1000 for r in saves)
+    http_ms = median(_per_request_ms(r, _ours(r)) for r in http.main)
+    cores = os.cpu_count() or 1
     out += [
         "",
         "## Summary",
@@ -834,6 +855,13 @@ def report(
         f"with p95 < {P95_TARGET_MS:g} ms: "
         f"{'met' if ratio >= RATIO_TARGET and main_p95 < P95_TARGET_MS else 'MISSED'})",
     ]
+    out.append(
+        f"- CPU per PATCH, everything measured (generator, server, projections, Postgres): "
+        f"**{fmt(http_ms, 2)} ms** at {args.rate:g}/s; the raw save (client + Postgres): "
+        f"{fmt(raw_ms, 2)} ms. At {cores} cores that alone caps HTTP at "
+        f"{fmt(cores * 1000 / http_ms, 0)}/s, {cores * 1000 / http_ms / raw_saves:.2f}x the "
+        "raw rate, before any queueing"
+    )
     if best is not None:
         out.append(
             f"- highest sustainable rate on the ladder (p95 < {P95_TARGET_MS:g} ms, no errors, "
@@ -879,7 +907,15 @@ def main(argv: list[str] | None = None) -> None:
         prepared = time.perf_counter()
         users = prepare_users(settings, args.users, password_hash)
         log(f"{len(users)} verified users written in {time.perf_counter() - prepared:.1f}s")
-        with shop_server(conninfo, tmp / "var", secret, tmp, split=args.split) as server:
+        with shop_server(
+            conninfo,
+            tmp / "var",
+            secret,
+            tmp,
+            split=args.split,
+            workers=args.workers,
+            redis_url=args.redis,
+        ) as server:
             http = asyncio.run(http_phase(args, server, conninfo, users, password))
         print(report(args, machine, raw, http))
         print(

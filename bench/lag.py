@@ -1,6 +1,6 @@
 """Embedded runner lag: from a command's commit to its change being visible in a
 Postgres read model, with projections followed through LISTEN/NOTIFY
-(``eventsourcing.projection``), all in one process as ``shop run`` runs them.
+(``streams.embedded``), all in one process as ``shop run`` runs them.
 
 Each sample saves one ``ProfileUpdated`` through ``UserCommands.update_profile``,
 then polls the ``user_profiles`` view's tracking position every 0.2 ms on a

@@ -8,7 +8,7 @@ at the generation to serve; a rebuild fills a new generation and swaps it in.
 
 What the library lacks and this adds: skipping (not failing on) an event already
 applied, and batches, where many events share one transaction and one tracking
-write (rebuild and catch-up run at batch speed, live processing per event).
+write (rebuild, catch-up, and live processing: each pull of a follower is a batch).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Connection, Cursor
@@ -127,23 +127,45 @@ class View(PostgresTrackingRecorder):
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,), prepare=True
             )
 
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Outside a batch, the library's own (a transaction of its own). Inside one,
+        the position only advances the batch, tracked with its other changes when it
+        commits; like the library, an event that does not advance it is refused."""
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is None:
+            super().insert_tracking(tracking)
+            return
+        if (
+            tracking.application_name != batch.application_name
+            or tracking.notification_id <= batch.position
+        ):
+            raise IntegrityError(f"{tracking} does not advance this batch")
+        batch.position = tracking.notification_id
+
     @contextmanager
     def batch(self, application_name: str) -> Iterator[None]:
         """Apply many events of one upstream log in a single transaction, tracking
         only the last. One batch at a time per thread."""
-        with self.datastore.transaction(commit=True) as cursor:
+        # Pipeline mode: statements go out without waiting for each answer, so a
+        # batch costs three round trips (begin and read the position; the changes and
+        # the tracking write; commit) however many events it holds.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.pipeline(),
+            conn.transaction(),
+        ):
+            cursor = conn.cursor()
             self._take_turn(cursor)
             start = self._max_tracking_id(application_name, cursor) or 0
             batch = self._local.batch = _Batch(cursor, application_name, start)
             try:
-                # Pipeline mode: the batch's statements go out without waiting for
-                # each answer (rebuilds wait on round trips, not on the CPU).
-                with cursor.connection.pipeline():
-                    yield
+                yield
             finally:
                 self._local.batch = None
             if batch.position > start:
-                self._insert_tracking(cursor, Tracking(application_name, batch.position))
+                # A cursor of its own: in pipeline mode the library's fetch of the
+                # tracking insert's answer must not meet an earlier statement's.
+                self._insert_tracking(conn.cursor(), Tracking(application_name, batch.position))
 
 
 TView = TypeVar("TView", bound=View)

@@ -1,11 +1,13 @@
-"""The embedded runner: the ``shop run`` process follows each event store directly
-(Postgres LISTEN/NOTIFY through ``eventsourcing.projection``) and keeps every
-projection and policy current.
+"""The embedded runner: a process follows each event store directly (Postgres
+LISTEN/NOTIFY) and keeps every projection and policy current.
 
-Per projection it catches up in batches, then hands over to a library
-``ProjectionRunner`` per upstream log. A watchdog restarts a runner that failed
-(with backoff; the error is kept for status) and moves a projection onto a new
-generation when a rebuild has swapped one in.
+Per projection it catches up in batches, then joins one ``LogFollower`` per upstream
+log. A follower listens to its log once for every projection that follows it: each
+pull is read and decoded once, then handed to each projection as one batch (one
+transaction and one tracking write per view and pull, ``View.batch``), so the cost
+of live processing falls per event as the write rate rises. A watchdog restarts a
+projection that failed (with backoff; the error is kept for status) and moves a
+projection onto a new generation when a rebuild has swapped one in.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import TrackingRecorder
-from eventsourcing.projection import BaseProjectionRunner, Projection
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresRecorder
+from eventsourcing.projection import Projection
 from eventsourcing.utils import EnvType
+from psycopg.sql import SQL, Identifier
 
 from projections.engine import View
 from streams.replay import catch_up
@@ -29,6 +33,18 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.5
 MAX_BACKOFF = 30.0
+PAGE_SIZE = 500
+"""Notifications read per pull (and so the largest live batch)."""
+POLL_INTERVAL = 1.0
+"""Pull even without a notification this often: a missed NOTIFY delays, never loses."""
+LISTEN_TICK = 0.1
+"""How long one wait for a notification blocks, so that stopping is noticed."""
+MIN_PULL_INTERVAL = 0.005
+"""Pulls start at least this far apart: a quiet log is followed at once, a busy one
+in batches of what this interval brings (fewer transactions per event), at the
+price of at most this much more lag."""
+
+Delivery = tuple[Any, Tracking]
 
 
 @dataclass(frozen=True)
@@ -47,9 +63,126 @@ class ProjectionSpec:
 
 
 @dataclass
+class _Member:
+    """A projection as its followers see it: where it has got to in each log."""
+
+    name: str
+    view: TrackingRecorder
+    projection: Projection[Any]
+    positions: dict[str, int]
+    error: str | None = None
+
+    def apply(self, log_name: str, deliveries: Sequence[Delivery]) -> None:
+        if isinstance(self.view, View):
+            with self.view.batch(log_name):
+                for domain_event, tracking in deliveries:
+                    self.projection.process_event(domain_event, tracking)
+        else:
+            for domain_event, tracking in deliveries:
+                self.projection.process_event(domain_event, tracking)
+        self.positions[log_name] = deliveries[-1][1].notification_id
+
+
+class LogFollower:
+    """Follows one application's log for all the projections that follow it."""
+
+    def __init__(self, app_class: type[Application[Any]], env: EnvType) -> None:
+        self.app = app_class(env)
+        self.name = self.app.name
+        self.error: str | None = None
+        self._members: dict[str, _Member] = {}
+        self._lock = threading.Lock()
+        """Held while a member is changed or fed, so a member leaves between batches."""
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"follow-{self.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, member: _Member) -> None:
+        with self._lock:
+            self._members[member.name] = member
+        self._wake.set()
+
+    def leave(self, name: str) -> None:
+        with self._lock:
+            self._members.pop(name, None)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self.app.close()
+
+    def _run(self) -> None:
+        recorder = self.app.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        try:
+            with recorder.datastore.get_connection() as conn:
+                conn.execute(SQL("LISTEN {0}").format(Identifier(recorder.channel_name)))
+                pulled_at = 0.0
+                while not self._stopping.is_set():
+                    self._wake.clear()
+                    self._stopping.wait(pulled_at + MIN_PULL_INTERVAL - time.monotonic())
+                    pulled_at = time.monotonic()
+                    while self._pull() and not self._stopping.is_set():
+                        pass
+                    deadline = time.monotonic() + POLL_INTERVAL
+                    while not (self._stopping.is_set() or self._wake.is_set()):
+                        # All notifications already received come at once: one pull.
+                        notified = sum(1 for _ in conn.notifies(timeout=LISTEN_TICK, stop_after=1))
+                        if notified or time.monotonic() > deadline:
+                            break
+        except Exception as error:  # noqa: BLE001 - reported through every member, restarted
+            self.error = f"{type(error).__name__}: {error}"
+            log.error("following the %s log failed: %s", self.name, self.error)
+            with self._lock:
+                for member in self._members.values():
+                    member.error = member.error or self.error
+                self._members.clear()
+
+    def follows(self, member: _Member) -> bool:
+        with self._lock:
+            return self._members.get(member.name) is member
+
+    def _pull(self) -> bool:
+        """Read the next page after the member that is furthest behind and feed it to
+        every member; True when the page was full (more may be waiting)."""
+        with self._lock:
+            members = list(self._members.values())
+        if not members:
+            return False
+        start = min(m.positions[self.name] for m in members)
+        notifications = self.app.recorder.select_notifications(
+            start=start, limit=PAGE_SIZE, inclusive_of_start=False
+        )
+        if not notifications:
+            return False
+        deliveries = [
+            (self.app.mapper.to_domain_event(n), Tracking(self.name, n.id)) for n in notifications
+        ]
+        for member in members:
+            with self._lock:
+                if self._members.get(member.name) is not member:
+                    continue  # it left meanwhile
+                position = member.positions[self.name]
+                pending = [d for d in deliveries if d[1].notification_id > position]
+                if not pending:
+                    continue
+                try:
+                    member.apply(self.name, pending)
+                except Exception as error:  # noqa: BLE001 - kept for status, restarted
+                    member.error = f"{type(error).__name__}: {error}"
+                    del self._members[member.name]
+        return len(notifications) == PAGE_SIZE
+
+
+@dataclass
 class _Running:
     generation: int
-    runners: list[BaseProjectionRunner[Any]]
+    member: _Member | None
     failures: int = 0
     retry_at: float = 0.0
     last_error: str | None = None
@@ -64,6 +197,7 @@ class EmbeddedRunner:
     ensure_generation: Callable[[ProjectionSpec], int]
     """The generation to serve, created and activated if there is none yet."""
     _running: dict[str, _Running] = field(default_factory=dict)
+    _followers: dict[type[Application[Any]], LogFollower] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _watchdog: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,37 +216,43 @@ class EmbeddedRunner:
         if self._watchdog is not None:
             self._watchdog.join()
         with self._lock:
-            for running in self._running.values():
-                self._close(running)
+            for spec in self.specs:
+                self._close(spec, self._running[spec.name])
+            for follower in self._followers.values():
+                follower.stop()
+            self._followers.clear()
 
     def errors(self) -> dict[str, str]:
         """The last failure of each projection that has failed since start."""
         with self._lock:
             return {n: r.last_error for n, r in self._running.items() if r.last_error}
 
-    def _start(self, spec: ProjectionSpec, generation: int) -> list[BaseProjectionRunner[Any]]:
+    def _start(self, spec: ProjectionSpec, generation: int) -> _Member:
         view = spec.make_view(generation)
         projection = spec.make_projection(view)
-        if isinstance(view, View):
-            # Every log first, so that no live runner feeds the view during a batch.
-            for app_class in spec.upstream:
-                app = app_class(self.app_env)
-                try:
-                    catch_up(app, view, projection)
-                finally:
-                    app.close()
-        runners: list[BaseProjectionRunner[Any]] = []
+        positions: dict[str, int] = {}
+        # Every log first, so that no follower feeds the view during a batch.
         for app_class in spec.upstream:
-            runner: BaseProjectionRunner[Any] = BaseProjectionRunner(
-                projection=projection,
-                application_class=app_class,
-                tracking_recorder=view,
-                topics=(),
-                env=self.app_env,
-            )
-            runner.__enter__()
-            runners.append(runner)
-        return runners
+            app = app_class(self.app_env)
+            try:
+                if isinstance(view, View):
+                    positions[app.name] = catch_up(app, view, projection)
+                else:
+                    positions[app.name] = view.max_tracking_id(app.name) or 0
+            finally:
+                app.close()
+        member = _Member(spec.name, view, projection, positions)
+        for app_class in spec.upstream:
+            self._follower(app_class).join(member)
+        return member
+
+    def _follower(self, app_class: type[Application[Any]]) -> LogFollower:
+        follower = self._followers.get(app_class)
+        if follower is None or not follower.alive:
+            if follower is not None:
+                follower.stop()
+            follower = self._followers[app_class] = LogFollower(app_class, self.app_env)
+        return follower
 
     def _watch(self) -> None:
         while not self._stopping.wait(WATCH_INTERVAL):
@@ -123,19 +263,19 @@ class EmbeddedRunner:
 
     def _tend(self, spec: ProjectionSpec, running: _Running, generations: dict[str, int]) -> None:
         now = time.monotonic()
-        if running.runners:
-            error = self._failure(running)
+        if running.member is not None:
+            error = self._failure(spec, running.member)
             target = generations.get(spec.name, running.generation)
             if error is None and (target == running.generation or not spec.rebuildable):
                 return
-            self._close(running)
+            self._close(spec, running)
             running.generation = target if spec.rebuildable else running.generation
             if error is not None:
                 self._failed(spec, running, error, now)
         if now < running.retry_at:
             return
         try:
-            running.runners = self._start(spec, running.generation)
+            running.member = self._start(spec, running.generation)
         except Exception as error:  # noqa: BLE001 - kept for status, retried with backoff
             self._failed(spec, running, f"{type(error).__name__}: {error}", now)
 
@@ -151,22 +291,20 @@ class EmbeddedRunner:
             running.retry_at - now,
         )
 
-    @staticmethod
-    def _failure(running: _Running) -> str | None:
-        for runner in running.runners:
-            if runner.is_interrupted.is_set():
-                try:
-                    runner.run_forever(timeout=0)
-                except Exception as error:  # noqa: BLE001 - reported, then restarted
-                    return f"{type(error).__name__}: {error}"
-                return "stopped"
-        return None
+    def _failure(self, spec: ProjectionSpec, member: _Member) -> str | None:
+        for app_class in spec.upstream:
+            follower = self._followers.get(app_class)
+            if follower is None or not follower.follows(member):
+                return member.error or "stopped"
+        return member.error
 
-    @staticmethod
-    def _close(running: _Running) -> None:
-        for runner in running.runners:
-            try:
-                runner.__exit__(None, None, None)
-            except Exception:
-                log.debug("runner closed with an error", exc_info=True)
-        running.runners = []
+    def _close(self, spec: ProjectionSpec, running: _Running) -> None:
+        member, running.member = running.member, None
+        if member is None:
+            return
+        for app_class in spec.upstream:
+            follower = self._followers.get(app_class)
+            if follower is not None:
+                follower.leave(member.name)
+        if isinstance(member.view, PostgresRecorder):
+            member.view.datastore.close()

@@ -44,9 +44,15 @@ class WriteServices:
     reviews: ReviewCommands
 
 
-def _services(request: Request) -> WriteServices:
+def _write_services(request: Request) -> WriteServices:
     services: WriteServices = request.app.state.write
     return services
+
+
+async def _services(request: Request) -> WriteServices:
+    # async although it awaits nothing: FastAPI runs a plain ``def`` dependency in the
+    # threadpool, a thread hop on every request for an attribute lookup.
+    return _write_services(request)
 
 
 Services = Annotated[WriteServices, Depends(_services)]
@@ -57,7 +63,8 @@ async def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return await _services(request).authenticate(credentials.credentials if credentials else None)
+    authenticate = _write_services(request).authenticate
+    return await authenticate(credentials.credentials if credentials else None)
 
 
 CurrentUser = Annotated[Principal, Depends(_principal)]
@@ -71,7 +78,7 @@ async def _admin(principal: CurrentUser) -> Principal:
 CurrentAdmin = Annotated[Principal, Depends(_admin)]
 
 
-def _idempotency(
+async def _idempotency(
     request: Request,
     services: Services,
     key: Annotated[

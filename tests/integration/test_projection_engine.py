@@ -611,11 +611,11 @@ class AppliedProjection(ViewProjection[AppliedView]):
                 cursor.execute("INSERT INTO applied VALUES (%s)", (tracking.notification_id,))
 
 
-def live_tracking(container: Container) -> int:
+def live_tracking(container: Container, name: str = "applied") -> int:
     with container.pool.connection() as conn:
         row = conn.execute(
             SQL("SELECT max(notification_id) FROM {0}.{1} WHERE application_name = %s").format(
-                Identifier(generation_schema("applied", 1)), Identifier(TRACKING_TABLE)
+                Identifier(generation_schema(name, 1)), Identifier(TRACKING_TABLE)
             ),
             (LOG,),
         ).fetchone()
@@ -732,6 +732,73 @@ def test_followers_apply_every_committed_event_under_concurrent_writers(
     assert len(committed) == sum(written) > 2000
     assert live == committed, f"live follower: missing {sorted(committed - live)[:20]}"
     assert polling == committed, f"catch-up loop: missing {sorted(committed - polling)[:20]}"
+
+
+class OtherAppliedView(AppliedView):
+    name = "applied_other"
+
+
+def applied_positions(container: Container, name: str) -> set[int]:
+    with container.pool.connection() as conn:
+        rows = conn.execute(
+            SQL("SELECT notification_id FROM {0}").format(
+                Identifier(generation_schema(name, 1), "applied")
+            )
+        ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+def test_a_view_that_fails_live_is_restarted_alone_and_loses_nothing(
+    container: Container,
+) -> None:
+    """Views share one follower per log, which applies each pull as a batch: a view
+    failing mid-batch rolls the batch back, leaves the follower, and is restarted by
+    the watchdog, while the other view sharing the follower keeps up."""
+    workload = Workload(container.users_app, seed=7)
+    workload.run(30)
+    crash_at = head(container) + 20
+    crashed = threading.Event()
+
+    class CrashingOnce(AppliedProjection):
+        def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+            if tracking.notification_id == crash_at and not crashed.is_set():
+                crashed.set()
+                raise Crash(f"crashed at {crash_at}")
+            super().process_event(domain_event, tracking)
+
+    def spec(view_class: type[AppliedView], projection: type[AppliedProjection]) -> ProjectionSpec:
+        return ProjectionSpec(
+            name=view_class.name,
+            tables=["applied"],
+            upstream=(UsersApplication,),
+            make_view=lambda generation: make_view(container.conninfo, view_class, generation),
+            make_projection=lambda view: projection(cast(AppliedView, view)),
+        )
+
+    runner = EmbeddedRunner(
+        specs=[spec(AppliedView, CrashingOnce), spec(OtherAppliedView, AppliedProjection)],
+        app_env=container.app_env,
+        active_generations=dict,
+        ensure_generation=lambda spec: 1,
+    )
+    runner.start()
+    try:
+        for _ in range(60):  # live writes, a few at a time, past the crash
+            workload.run(2)
+            time.sleep(0.01)
+        final = head(container)
+        wait_until(lambda: live_tracking(container, "applied_other") >= final, "the other view")
+        wait_until(lambda: crashed.is_set() and "applied" in runner.errors(), "the failure")
+        wait_until(lambda: live_tracking(container) >= final, "the restarted view", timeout=30)
+        errors = runner.errors()
+    finally:
+        runner.stop()
+    assert list(errors) == ["applied"]
+    assert "crashed at" in errors["applied"]
+    with container.pool.connection() as conn:
+        committed = {r[0] for r in conn.execute("SELECT notification_id FROM users_events")}
+    assert applied_positions(container, "applied") == committed
+    assert applied_positions(container, "applied_other") == committed
 
 
 # --- 5. read-your-writes waiting -----------------------------------------------------------
