@@ -20,3 +20,11 @@ class ProjectionLagging(QueryRefused):
 
     status = 503
     code = "projection-lagging"
+
+
+class SearchDown(QueryRefused):
+    """The search engine cannot answer now (unreachable, or rebuilding an index it
+    lost); the rest of the API still works."""
+
+    status = 503
+    code = "search-unavailable"
