@@ -30,7 +30,10 @@ class ProjectionLagCollector(Collector):
             "eventshop_projection_lag", "Positions not yet applied", labels=labels
         )
         with self._container.pool.connection() as conn:
-            for status in projection_status(conn, self._container.specs):
+            statuses = projection_status(conn, self._container.specs)
+            if self._container.search_indexer is not None:
+                statuses.append(self._container.search_indexer.status(conn))
+            for status in statuses:
                 key = [status.name, status.log]
                 position.add_metric(key, status.position)
                 head.add_metric(key, status.head)

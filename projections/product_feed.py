@@ -6,6 +6,7 @@ OpenSearch index."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from psycopg import Connection
 from psycopg.rows import dict_row
@@ -29,6 +30,21 @@ def changed_products(
         (after, limit),
     )
     return cursor.fetchall()
+
+
+def changed_revisions(
+    conn: Connection[Any], schema: str, after: int, limit: int
+) -> list[tuple[UUID, int]]:
+    """(id, revision) of up to ``limit`` products changed after revision ``after``,
+    oldest change first: for followers that need only to know what changed."""
+    rows = conn.execute(
+        SQL(
+            "SELECT id, revision FROM {0}.catalog_products WHERE revision > %s "
+            "ORDER BY revision LIMIT %s"
+        ).format(Identifier(schema)),
+        (after, limit),
+    ).fetchall()
+    return [(row[0], int(row[1])) for row in rows]
 
 
 def head_revision(conn: Connection[Any], schema: str) -> int:

@@ -17,10 +17,14 @@ from domain.access import Principal
 from domain.positions import MalformedToken, Position, parse_positions
 from domain.users import Role
 from projections.positions import reached, tracked_position_async
+from projections.product_cache import ProductCache
+from projections.search_port import CatalogSearch
+from projections.search_postgres import PostgresCatalogSearch
 from read_api.errors import ProjectionLagging, QueryRefused
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]
 _FIRST_POLL, _MAX_POLL = 0.002, 0.05
+MAX_TOKEN_LENGTH = 1000
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,24 @@ class ReadServices:
     read_your_writes_timeout: float
     followed_logs: dict[str, frozenset[str]]
     """Projection name -> the logs it follows."""
+    product_cache: ProductCache | None = None
+    """Product details in Redis; None: Postgres only (embedded mode without Redis)."""
+    catalog_search: CatalogSearch | None = None
+    """Catalog search (OpenSearch); None: PostgreSQL full-text search over ``pool``."""
+
+    @property
+    def search(self) -> CatalogSearch:
+        return self.catalog_search or PostgresCatalogSearch(self.pool)
 
 
-def _services(request: Request) -> ReadServices:
+# Dependencies are ``async def``: a plain ``def`` would cost every request a hop
+# through the threadpool for nothing.
+async def services_of(request: Request) -> ReadServices:
     services: ReadServices = request.app.state.read
     return services
 
 
-Services = Annotated[ReadServices, Depends(_services)]
+Services = Annotated[ReadServices, Depends(services_of)]
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -61,17 +75,18 @@ async def _admin(principal: CurrentUser) -> Principal:
 CurrentAdmin = Annotated[Principal, Depends(_admin)]
 
 
-def _positions(
+async def _positions(
     header: Annotated[
         str | None,
         Header(
             alias="X-Consistency-Token",
-            max_length=1000,
+            max_length=MAX_TOKEN_LENGTH,
             description="Answer only once the view has processed this position",
         ),
     ] = None,
     after: Annotated[
-        str | None, Query(max_length=1000, description="Same as the X-Consistency-Token header")
+        str | None,
+        Query(max_length=MAX_TOKEN_LENGTH, description="Same as the X-Consistency-Token header"),
     ] = None,
 ) -> list[Position]:
     token = header or after
@@ -84,6 +99,16 @@ def _positions(
 
 
 Positions = Annotated[list[Position], Depends(_positions)]
+
+
+async def positions_in(request: Request) -> list[Position]:
+    """``Positions`` read straight from the request, for an endpoint so hot that
+    FastAPI's dependency solving would cost more than its work (product detail)."""
+    header = request.headers.get("x-consistency-token")
+    after = request.query_params.get("after")
+    if any(value is not None and len(value) > MAX_TOKEN_LENGTH for value in (header, after)):
+        raise QueryRefused(f"a consistency token is at most {MAX_TOKEN_LENGTH} characters")
+    return await _positions(header, after)
 
 
 async def wait_for(services: ReadServices, projection: str, positions: list[Position]) -> None:
