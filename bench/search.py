@@ -1,0 +1,410 @@
+"""Catalog search through HTTP against a seeded catalog (``shop seed catalog``), on
+the PostgreSQL adapter: a mix of queries, p50/p95/p99 and throughput.
+
+Unlike the other benchmarks this one does not make its own database: seeding a
+million products takes half an hour, so it runs against one that exists
+(``--database``, default ``eventshop_1m``; see bench/README.md for how it was made),
+whose read models are caught up. It starts ``shop run`` on it (or uses ``--url``).
+
+The query mix (deterministic, ``--mix-seed``), drawn from the seed's own vocabulary
+(``commands.seed_words``) and the category tree:
+
+- ``word``: one word (a brand, a product noun, a colour);
+- ``two words``: brand + noun, or colour + noun;
+- ``prefix``: the first 4-6 letters of a noun;
+- ``filtered``: a noun in its department, a EUR price range, in stock, half of
+  them a minimum rating;
+- ``typo``: a brand or noun with two letters swapped (the fuzzy fallback).
+
+Every query asks for the first page (24) with facets and total, as a storefront
+does. Two load shapes, both with the raw keep-alive client (``bench/_rawhttp.py``):
+
+- *closed loop*: ``--clients`` (50) clients, each sending its next query as soon
+  as the previous one is answered, for ``--duration`` seconds: throughput, and the
+  latency 50 clients see at that throughput (the queueing is in it);
+- *open loop* (``--rates``): queries due at a fixed rate, latency from the due time
+  (no coordinated omission), at most ``--clients`` on the wire: the highest rate
+  whose p95 stays under 50 ms.
+
+Run: ``uv run python -m bench.search [--database URL] [--runs 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import psycopg
+
+from bench._common import (
+    CpuMeter,
+    CpuShares,
+    Table,
+    database_backends,
+    fmt,
+    log,
+    machine_lines,
+    median,
+    percentile,
+    wait_for_quiet,
+)
+from bench._rawhttp import RawHttp
+from bench.commands import Server, shop_server
+from commands.seed_words import COLOURS, TAXONOMY
+from commands.seeding import brands
+
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/eventshop_1m"
+P95_TARGET_MS = 50.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.search",
+        description="Catalog search through HTTP over a seeded catalog.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--database", default=DEFAULT_DATABASE, help="the seeded catalog's conninfo")
+    p.add_argument("--url", default=None, help="a running server; default: start shop run")
+    p.add_argument("--clients", type=int, default=50, help="concurrent clients (connections)")
+    p.add_argument("--duration", type=float, default=20, help="seconds per run")
+    p.add_argument("--runs", type=int, default=3, help="closed-loop runs")
+    p.add_argument("--warmup", type=float, default=10, help="seconds of warm-up load first")
+    p.add_argument(
+        "--rates",
+        default="25,50,100,150,200,300",
+        help="open-loop rates to climb (empty: skip); stops at the first that misses p95",
+    )
+    p.add_argument("--mix-seed", type=int, default=7, help="seed of the query mix")
+    p.add_argument("--quiet-wait", type=float, default=5, help="wait for a quiet machine")
+    return p.parse_args(argv)
+
+
+# --- the query mix ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    kind: str
+    path: str
+
+
+def _nouns() -> dict[str, list[str]]:
+    """Department -> the one-word product nouns sold in it."""
+    nouns: dict[str, set[str]] = defaultdict(set)
+    for department, subs in TAXONOMY.items():
+        for content in subs.values():
+            leaves = content.values() if isinstance(content, dict) else [content]
+            for words in leaves:
+                nouns[department].update(w.lower() for w in words if w.isalpha() and len(w) >= 5)
+    return {department: sorted(words) for department, words in nouns.items() if words}
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    i = rng.randrange(1, len(word) - 2)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+
+def query_mix(departments: dict[str, str], count: int, seed: int) -> list[Query]:
+    """``departments``: name -> category id."""
+    rng = random.Random(seed)
+    names = [b.lower() for b in brands()]
+    by_department = _nouns()
+    nouns = sorted({n for words in by_department.values() for n in words})
+    colours = [c for c in COLOURS if " " not in c]
+    kinds = ["word"] * 30 + ["two words"] * 25 + ["prefix"] * 10 + ["filtered"] * 20
+    kinds += ["typo"] * 15
+    queries = []
+    for _ in range(count):
+        kind = rng.choice(kinds)
+        params: dict[str, Any] = {}
+        if kind == "word":
+            params["q"] = rng.choice([rng.choice(names), rng.choice(nouns), rng.choice(colours)])
+        elif kind == "two words":
+            params["q"] = f"{rng.choice(names + colours)} {rng.choice(nouns)}"
+        elif kind == "prefix":
+            noun = rng.choice(nouns)
+            params["q"] = noun[: rng.randint(4, min(6, len(noun)))]
+        elif kind == "filtered":
+            department = rng.choice(sorted(by_department))
+            low = rng.choice((0, 10, 25, 50))
+            params = {
+                "q": rng.choice(by_department[department]),
+                "category": departments[department],
+                "currency": "EUR",
+                "min_price": low,
+                "max_price": low * 4 + 100,
+                "in_stock": "true",
+            }
+            if rng.random() < 0.5:
+                params["min_rating"] = rng.choice((3, 4))
+        else:
+            params["q"] = _typo(rng.choice(names + nouns), rng)
+        queries.append(Query(kind, "/search?" + urlencode(params)))
+    return queries
+
+
+def catalog_departments(conninfo: str) -> dict[str, str]:
+    """The top-level categories of the seeded catalog: name -> id."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT name, id FROM read.catalog_categories WHERE parent_id IS NULL"
+        ).fetchall()
+        count = conn.execute("SELECT count(*) FROM read.catalog_products").fetchone()
+    departments = {str(name): str(id_) for name, id_ in rows if name in TAXONOMY}
+    if not departments or not count or not count[0]:
+        raise SystemExit(f"no seeded catalog in {conninfo}: run `shop seed catalog` first")
+    log(f"catalog: {count[0]:,} products, {len(departments)} departments")
+    return departments
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    label: str
+    wall: float = 0.0
+    ok: int = 0
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    latencies_ms: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    fuzzy: int = 0
+    cpu: CpuShares = field(default_factory=lambda: CpuShares(0, 0, 0, 0))
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.wall if self.wall else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies_ms, q)
+
+    def record(self, query: Query, status: int, body: bytes, ms: float) -> None:
+        if status != 200:
+            self.errors[str(status)] += 1
+            return
+        self.ok += 1
+        self.latencies_ms.append(ms)
+        self.by_kind[query.kind].append(ms)
+        if b'"mode":"fuzzy"' in body:
+            self.fuzzy += 1
+
+
+async def closed_loop(
+    client: RawHttp, queries: list[Query], clients: int, duration: float, meter: CpuMeter | None
+) -> Run:
+    run = Run(f"closed loop, {clients} clients")
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + duration
+    counter = iter(range(10**12))
+
+    async def client_loop() -> None:
+        while loop.time() < deadline:
+            query = queries[next(counter) % len(queries)]
+            sent = loop.time()
+            try:
+                status, body = await client.request("GET", query.path)
+            except (OSError, asyncio.IncompleteReadError) as error:
+                run.errors[type(error).__name__] += 1
+                continue
+            run.record(query, status, body, (loop.time() - sent) * 1000)
+
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    run.wall = loop.time() - start
+    if meter is not None:
+        run.cpu = meter.shares()
+    return run
+
+
+async def open_loop(
+    client: RawHttp,
+    queries: list[Query],
+    rate: float,
+    duration: float,
+    clients: int,
+    meter: CpuMeter | None,
+) -> Run:
+    """Query i is due at start + i / rate; its latency counts from then. At most
+    ``clients`` are on the wire; the rest wait in order, and that wait counts."""
+    run = Run(f"open loop @ {rate:g}/s")
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(clients)
+    total = max(1, round(rate * duration))
+    offset = random.randrange(len(queries))
+
+    async def one(i: int, due: float) -> None:
+        query = queries[(offset + i) % len(queries)]
+        try:
+            async with gate:
+                status, body = await client.request("GET", query.path)
+        except (OSError, asyncio.IncompleteReadError) as error:
+            run.errors[type(error).__name__] += 1
+            return
+        run.record(query, status, body, (loop.time() - due) * 1000)
+
+    start = loop.time() + 0.005
+    tasks = []
+    for i in range(total):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    _, pending = await asyncio.wait(tasks, timeout=max(5.0, duration))
+    for task in pending:
+        task.cancel()
+    run.errors["unfinished"] += len(pending)
+    run.wall = loop.time() - start
+    if meter is not None:
+        run.cpu = meter.shares()
+    return run
+
+
+# --- the report ---------------------------------------------------------------------
+
+
+def _ms(values: list[float]) -> list[str]:
+    return [fmt(percentile(values, q)) for q in (50, 95, 99)]
+
+
+def run_row(run: Run) -> list[str]:
+    errors = sum(run.errors.values())
+    return [
+        run.label,
+        f"{run.throughput:,.0f}",
+        *_ms(run.latencies_ms),
+        str(errors),
+        f"{run.cpu.own:.2f}",
+        f"{run.cpu.server:.2f}",
+        f"{run.cpu.postgres:.2f}",
+        f"{run.cpu.other:.2f}",
+    ]
+
+
+RUN_HEADERS = [
+    "run",
+    "req/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "errors",
+    "generator cores",
+    "server cores",
+    "postgres cores",
+    "other cores",
+]
+
+
+def kind_table(runs: list[Run]) -> Table:
+    kinds = sorted({k for r in runs for k in r.by_kind})
+    rows = []
+    for kind in kinds:
+        values = [ms for r in runs for ms in r.by_kind.get(kind, [])]
+        rows.append([kind, str(len(values)), *_ms(values)])
+    return Table(["query kind", "answers", "p50 ms", "p95 ms", "p99 ms"], rows)
+
+
+def report(args: argparse.Namespace, closed: list[Run], ladder: list[Run]) -> str:
+    server = urlsplit(args.database)._replace(path="/postgres").geturl()
+    lines = ["# Catalog search through HTTP (bench.search)", "", *machine_lines(server), ""]
+    lines += [f"- catalog: `{args.database}`; {args.clients} clients; {args.duration:g} s runs", ""]
+    lines += ["## Closed loop", "", Table(RUN_HEADERS, [run_row(r) for r in closed]).markdown()]
+    if closed:
+        lines += [
+            "",
+            f"Median of {len(closed)}: {median(r.throughput for r in closed):,.0f} req/s, "
+            f"p50 {fmt(median(r.p(50) for r in closed))}, "
+            f"p95 {fmt(median(r.p(95) for r in closed))}, "
+            f"p99 {fmt(median(r.p(99) for r in closed))} ms; "
+            f"fuzzy answers {sum(r.fuzzy for r in closed):,} of {sum(r.ok for r in closed):,}.",
+            "",
+            kind_table(closed).markdown(),
+        ]
+    if ladder:
+        good = [r for r in ladder if not sum(r.errors.values()) and r.p(95) < P95_TARGET_MS]
+        lines += [
+            "",
+            "## Open loop",
+            "",
+            Table(RUN_HEADERS, [run_row(r) for r in ladder]).markdown(),
+        ]
+        lines += [
+            "",
+            "Highest rate with p95 < 50 ms and no errors: "
+            + (good[-1].label.rsplit("@ ", 1)[1] if good else "none"),
+            "",
+            kind_table(ladder).markdown(),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --- main ---------------------------------------------------------------------------
+
+
+@contextmanager
+def server_for(args: argparse.Namespace) -> Iterator[Server]:
+    if args.url:
+        yield Server(args.url.rstrip("/"), pid=0)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        secret = secrets.token_urlsafe(48)
+        with shop_server(args.database, Path(tmp) / "var", secret, Path(tmp)) as server:
+            yield server
+
+
+async def measure(args: argparse.Namespace, server: Server, queries: list[Query]) -> str:
+    host, port = urlsplit(server.base).hostname or "127.0.0.1", urlsplit(server.base).port or 80
+    closed: list[Run] = []
+    ladder: list[Run] = []
+    with psycopg.connect(args.database, autocommit=True) as conn:
+        async with RawHttp(host, port, args.clients) as client:
+
+            def meter() -> CpuMeter:
+                return CpuMeter(server.pid or None, database_backends(conn))
+
+            if args.warmup > 0:
+                log(f"warm-up, {args.warmup:g} s")
+                await closed_loop(client, queries, args.clients, args.warmup, None)
+            for n in range(args.runs):
+                wait_for_quiet(args.quiet_wait)
+                run = await closed_loop(client, queries, args.clients, args.duration, meter())
+                run.label += f" #{n + 1}"
+                log(f"{run.label}: {run.throughput:,.0f} req/s, p95 {run.p(95):.1f} ms")
+                closed.append(run)
+            for rate in [float(r) for r in args.rates.split(",") if r.strip()]:
+                wait_for_quiet(args.quiet_wait)
+                run = await open_loop(client, queries, rate, args.duration, args.clients, meter())
+                log(f"{run.label}: {run.throughput:,.0f} req/s, p95 {run.p(95):.1f} ms")
+                ladder.append(run)
+                if sum(run.errors.values()) or run.p(95) >= P95_TARGET_MS:
+                    break
+    return report(args, closed, ladder)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    queries = query_mix(catalog_departments(args.database), 5000, args.mix_seed)
+    started = time.monotonic()
+    with server_for(args) as server:
+        text = asyncio.run(measure(args, server, queries))
+    log(f"done in {time.monotonic() - started:.0f} s (pid {os.getpid()})")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
