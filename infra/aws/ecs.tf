@@ -1,0 +1,181 @@
+# Every role of `shop serve` is an ECS Fargate service running the same image.
+
+locals {
+  environment = {
+    SHOP_ENVIRONMENT               = "production"
+    SHOP_PUBLIC_URL                = var.public_url
+    SHOP_DATABASE_URL              = "postgresql://eventshop@${aws_db_instance.postgres.address}:5432/eventshop?sslmode=require"
+    SHOP_REDIS_URL                 = "rediss://${aws_elasticache_replication_group.main.primary_endpoint_address}:6379/0"
+    SHOP_OPENSEARCH_URL            = "https://${aws_opensearch_domain.main.endpoint}"
+    SHOP_KAFKA_BOOTSTRAP           = aws_msk_cluster.main.bootstrap_brokers_tls
+    SHOP_KAFKA_SECURITY_PROTOCOL   = "SSL"
+    SHOP_KAFKA_IDEMPOTENT_PRODUCER = "true"
+    SHOP_KAFKA_REPLICATION_FACTOR  = "3"
+    SHOP_WORKER_GROUP              = var.consumer_group
+    SHOP_DATA_DIR                  = "/run/shop" # heartbeats of the relay and workers
+  }
+  log_groups = toset(["write-api", "read-api", "relay", "worker", "msk", "opensearch", "vpc-flow"])
+}
+
+resource "aws_cloudwatch_log_group" "main" {
+  for_each          = local.log_groups
+  name              = "/${var.name}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.logs.arn
+}
+
+resource "aws_kms_key" "logs" {
+  description         = "${var.name} logs"
+  enable_key_rotation = true
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "Account"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+      }
+    ]
+  })
+}
+
+data "aws_caller_identity" "current" {}
+
+resource "aws_ecs_cluster" "main" {
+  name = var.name
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+# --- IAM: the execution role pulls the image and reads the secrets; the task role
+# is what the code runs as. -------------------------------------------------------
+
+data "aws_iam_policy_document" "ecs_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "execution" {
+  name               = "${var.name}-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "execution" {
+  role       = aws_iam_role.execution.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+}
+
+resource "aws_iam_role_policy" "execution_secrets" {
+  name = "secrets"
+  role = aws_iam_role.execution.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["secretsmanager:GetSecretValue"]
+      Resource = [var.secret_key_arn, aws_db_instance.postgres.master_user_secret[0].secret_arn]
+    }]
+  })
+}
+
+resource "aws_iam_role" "task" {
+  name               = "${var.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
+}
+
+# --- one task definition and service per role ---------------------------------------
+
+resource "aws_ecs_task_definition" "role" {
+  for_each                 = var.services
+  family                   = "${var.name}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = each.value.cpu
+  memory                   = each.value.memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+  volume {
+    name = "run" # task-local scratch space: the root filesystem is read-only
+  }
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "ARM64"
+  }
+  container_definitions = jsonencode([{
+    name                   = each.key
+    image                  = var.image
+    command                = each.value.command
+    essential              = true
+    readonlyRootFilesystem = true
+    mountPoints            = [{ sourceVolume = "run", containerPath = "/run/shop", readOnly = false }]
+    environment            = [for k, v in local.environment : { name = k, value = v }]
+    secrets = [
+      { name = "SHOP_SECRET_KEY", valueFrom = var.secret_key_arn },
+      # libpq reads PGPASSWORD: the URL above carries no password.
+      { name = "PGPASSWORD", valueFrom = "${aws_db_instance.postgres.master_user_secret[0].secret_arn}:password::" },
+    ]
+    portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
+    healthCheck = {
+      command     = each.value.port == null ? concat(["CMD"], each.value.command, ["--check"]) : ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3)"]
+      interval    = 15
+      timeout     = 10
+      retries     = 3
+      startPeriod = 30
+    }
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.main[each.key].name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = each.key
+      }
+    }
+  }])
+}
+
+resource "aws_ecs_service" "role" {
+  for_each               = var.services
+  name                   = each.key
+  cluster                = aws_ecs_cluster.main.id
+  task_definition        = aws_ecs_task_definition.role[each.key].arn
+  desired_count          = each.value.min
+  launch_type            = "FARGATE"
+  enable_execute_command = false
+  propagate_tags         = "SERVICE"
+  network_configuration {
+    subnets          = aws_subnet.private[*].id
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+  dynamic "load_balancer" {
+    for_each = each.value.port == null ? [] : [each.key]
+    content {
+      target_group_arn = aws_lb_target_group.api[each.key].arn
+      container_name   = each.key
+      container_port   = each.value.port
+    }
+  }
+  lifecycle {
+    ignore_changes = [desired_count] # auto-scaling owns it
+  }
+}

@@ -1,0 +1,188 @@
+"""The deployment files, checked offline (Docker does not run here, and Terraform's
+own ``validate`` needs the AWS provider from the network):
+
+- docker-compose.yml against the Compose Specification's JSON schema
+  (check-jsonschema's vendored copy), plus what a schema cannot know: every role
+  runs a real ``shop`` command, with settings this code reads, and everything
+  others wait on has a health check;
+- infra/aws/*.tf parsed as HCL: every reference resolves, each managed service the
+  scaled mode needs is there, and the tasks get only settings this code reads.
+  (``.ci/run`` also runs checkov's static analysis over them.)
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from infra.cli import app
+from infra.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+TERRAFORM = ROOT / "infra" / "aws"
+ROLES = ("write-api", "read-api", "relay", "worker")
+_SHOP_SETTING = re.compile(r"^SHOP_([A-Z0-9_]+)$")
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def _known_setting(variable: str) -> bool:
+    match = _SHOP_SETTING.match(variable)
+    return match is not None and match[1].lower() in Settings.model_fields
+
+
+def _assert_shop_command(command: list[str]) -> None:
+    """``shop ...`` parses: the command path exists and takes these options."""
+    assert command[0] == "shop", command
+    result = CliRunner().invoke(app, [*command[1:], "--help"])
+    assert result.exit_code == 0, (command, result.output)
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_every_role_with_real_commands_and_settings() -> None:
+    services = _compose()["services"]
+    for role in ROLES:
+        assert role in services, role
+    for name, service in services.items():
+        if "command" in service and service["command"][0] == "shop":
+            _assert_shop_command(service["command"])
+        for variable in service.get("environment", {}):
+            if variable.startswith("SHOP_"):
+                assert _known_setting(variable), f"{name}: {variable} is not a setting"
+    for store in ("postgres", "redis", "kafka", "opensearch"):
+        assert store in services, store
+
+
+def test_compose_settings_are_accepted_in_production() -> None:
+    environment = dict(_compose()["services"]["write-api"]["environment"])
+    environment["SHOP_SECRET_KEY"] = "k" * 48  # compose takes it from the host
+    settings = Settings(**{k.removeprefix("SHOP_").lower(): v for k, v in environment.items()})
+    assert settings.environment == "production"
+
+
+def test_compose_health_checks_guard_every_dependency() -> None:
+    services = _compose()["services"]
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services, (name, dependency)
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{name} waits on {dependency}"
+    for role in ROLES:
+        check = services[role]["healthcheck"]["test"]
+        if check[1] == "shop":
+            _assert_shop_command(check[1:])
+
+
+# --- Terraform ---------------------------------------------------------------------------
+
+
+def _unquote(name: str) -> str:
+    return name.strip('"')
+
+
+def _terraform() -> tuple[str, dict[str, list[Any]]]:
+    """All .tf text, and the parsed top-level blocks by kind."""
+    text = ""
+    blocks: dict[str, list[Any]] = {}
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        text += path.read_text()
+        with path.open() as file:
+            for kind, items in hcl2.load(file).items():
+                if not kind.startswith("__"):
+                    blocks.setdefault(kind, []).extend(items)
+    return text, blocks
+
+
+def _declared(blocks: dict[str, list[Any]], kind: str) -> set[str]:
+    """``resource``/``data``: "type.name"; ``variable``: names."""
+    names: set[str] = set()
+    for item in blocks.get(kind, []):
+        for first, body in item.items():
+            if kind in ("resource", "data"):
+                names |= {f"{_unquote(first)}.{_unquote(second)}" for second in body}
+            else:
+                names.add(_unquote(first))
+    return names
+
+
+@pytest.fixture(scope="module")
+def terraform() -> tuple[str, dict[str, list[Any]]]:
+    return _terraform()
+
+
+def test_every_terraform_reference_resolves(terraform: tuple[str, dict[str, list[Any]]]) -> None:
+    text, blocks = terraform
+    code = re.sub(r"#[^\n]*", "", text)
+    variables = _declared(blocks, "variable")
+    assert set(re.findall(r"\bvar\.(\w+)", code)) <= variables
+    resources = _declared(blocks, "resource")
+    referenced = {
+        f"{kind}.{name}" for kind, name in re.findall(r"(?<![\w.\"/])(aws_\w+)\.(\w+)", code)
+    }
+    assert referenced <= resources, referenced - resources
+    data = _declared(blocks, "data")
+    assert {f"{k}.{n}" for k, n in re.findall(r"\bdata\.(\w+)\.(\w+)", code)} <= data
+    local_names = {name for item in blocks.get("locals", []) for name in item}
+    assert set(re.findall(r"\blocal\.(\w+)", code)) <= local_names
+
+
+def test_terraform_provides_every_managed_service(
+    terraform: tuple[str, dict[str, list[Any]]],
+) -> None:
+    _, blocks = terraform
+    types = {name.split(".")[0] for name in _declared(blocks, "resource")}
+    assert {
+        "aws_msk_cluster",
+        "aws_db_instance",
+        "aws_opensearch_domain",
+        "aws_elasticache_replication_group",
+        "aws_ecs_service",
+        "aws_lb",
+        "aws_appautoscaling_policy",
+        "aws_wafv2_web_acl",
+    } <= types
+    text = (TERRAFORM / "alb.tf").read_text()
+    assert 'protocol          = "HTTPS"' in text
+    scaling = (TERRAFORM / "autoscaling.tf").read_text()
+    assert "ECSServiceAverageCPUUtilization" in scaling
+    assert "SumOffsetLag" in scaling  # workers scale on consumer lag
+
+
+def test_terraform_tasks_get_real_settings_and_commands(
+    terraform: tuple[str, dict[str, list[Any]]],
+) -> None:
+    _, blocks = terraform
+    (environment,) = [item["environment"] for item in blocks["locals"] if "environment" in item]
+    for variable in environment:
+        assert _known_setting(variable), f"{variable} is not a setting"
+    (services,) = [
+        body["default"]
+        for item in blocks["variable"]
+        for name, body in item.items()
+        if _unquote(name) == "services"
+    ]
+    assert {_unquote(role) for role in services} == set(ROLES)
+    for spec in services.values():
+        _assert_shop_command([_unquote(part) for part in spec["command"]])
