@@ -11,7 +11,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -22,6 +22,7 @@ CONFLICT_ATTEMPTS = 4
 
 P = ParamSpec("P")
 R = TypeVar("R")
+A = TypeVar("A", bound=Aggregate)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,14 @@ class ContextApplication(Application[UUID]):
         if not recordings:
             return None
         return Position(self.name, max(r.notification.id for r in recordings))
+
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate, or None when there is none of this class with this id."""
+        try:
+            aggregate: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
 
 
 def retrying_conflicts(

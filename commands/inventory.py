@@ -146,6 +146,29 @@ class InventoryCommands:
         item.commit(reservation_id)
         return Written(item.id, self.app.save_all(item))
 
+    @retry_contended
+    def restock(self, sku: str, reservation_id: str, quantity: int, by: UUID) -> Written | None:
+        """Returned goods back on hand: the units that ``reservation_id`` committed
+        come back, once. The proof of "once" is the stock item's own history, read
+        newest first back to the commit: the adjustment this names is there or not,
+        and a concurrent restock of the same return conflicts on the item's version
+        and reads it on the retry. None when it was already done."""
+        sku = normalise_sku(sku)
+        item = self._item_with_reservations(sku, reservation_id)
+        reason = f"returned goods of reservation {valid_reservation_id(reservation_id)}"
+        for past in self.app.events.get(item.id, desc=True):
+            if isinstance(past, StockItem.StockAdjusted) and past.reason == reason:
+                return None
+            if (
+                isinstance(past, StockItem.ReservationCommitted)
+                and past.reservation_id == reservation_id
+            ):
+                break
+        else:
+            raise UnknownReservation(f"reservation {reservation_id!r} of {sku} was not shipped")
+        item.adjust(quantity, reason, by)
+        return Written(item.id, self.app.save_all(item))
+
     # --- loading ------------------------------------------------------------------------
 
     def find(self, sku: str) -> StockItem | None:

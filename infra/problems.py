@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from commands.errors import CommandRefused
+from domain.carts import PricesChanged
 from domain.errors import (
     AccountInactive,
     AuthenticationRequired,
@@ -70,6 +71,12 @@ def _domain(_: Request, error: Exception) -> JSONResponse:
     return problem(status, error.code, str(error), headers)
 
 
+def _prices_changed(_: Request, error: Exception) -> JSONResponse:
+    """The shopper must see the new prices before paying: they are in ``changes``."""
+    assert isinstance(error, PricesChanged)
+    return problem(409, error.code, str(error), changes=error.changes)
+
+
 def _refused(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CommandRefused | QueryRefused)
     headers = dict(error.headers)
@@ -108,6 +115,7 @@ def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(PricesChanged, _prices_changed)
     app.add_exception_handler(CommandRefused, _refused)
     app.add_exception_handler(QueryRefused, _refused)
     # Query input the projections refuse (a cursor not ours, search text with no words).

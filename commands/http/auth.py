@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from commands.http.deps import CurrentUser, IdempotencyKey, Services, limit_attempts
+from commands.http.ordering_deps import MAX_CART_TOKEN, OrderingDeps
 from commands.http.responses import respond, respond_idempotently, respond_written
 from commands.http.schemas import (
     Credentials,
@@ -20,6 +23,8 @@ from commands.http.schemas import (
 )
 from commands.ports import StoredResponse
 from commands.users import LoggedIn
+from domain.cart_tokens import read_guest_cart_token
+from domain.positions import Position, format_positions
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -52,12 +57,34 @@ def resend_verification(body: EmailBody, request: Request, services: Services) -
 
 
 @router.post("/login", response_model=TokensOut)
-def login(body: Credentials, request: Request, services: Services) -> JSONResponse:
+def login(
+    body: Credentials,
+    request: Request,
+    services: Services,
+    ordering: OrderingDeps,
+    cart_token: Annotated[
+        str | None,
+        Header(
+            alias="X-Cart-Token",
+            max_length=MAX_CART_TOKEN,
+            description="A guest cart to merge into the account's cart",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """With ``X-Cart-Token``, the guest cart's lines move into the account's cart
+    (the answer's ``position`` then covers the cart too)."""
     limits = services.limits
     limit_attempts(
         request, services, "login", body.email, limits.login_per_account, limits.login_per_address
     )
-    return _tokens(services.users.login(body.email, body.password))
+    guest_cart = (
+        None if cart_token is None else read_guest_cart_token(ordering.cart_token_key, cart_token)
+    )
+    logged_in = services.users.login(body.email, body.password)
+    if guest_cart is None:
+        return _tokens(logged_in)
+    merged = ordering.carts.merge(logged_in.user_id, guest_cart)
+    return _tokens(logged_in, merged.position)
 
 
 @router.post("/refresh", response_model=TokensOut)
@@ -100,13 +127,14 @@ def change_password(
     )
 
 
-def _tokens(logged_in: LoggedIn) -> JSONResponse:
+def _tokens(logged_in: LoggedIn, also: Position | None = None) -> JSONResponse:
     tokens = logged_in.tokens
+    positions = [p for p in (logged_in.position, also) if p is not None]
     body = TokensOut(
         user_id=str(logged_in.user_id),
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in,
-        position=None if logged_in.position is None else str(logged_in.position),
+        position=format_positions(positions) or None,
     )
     return respond(StoredResponse(200, body.model_dump()))

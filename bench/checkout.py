@@ -1,0 +1,319 @@
+"""Checkout, end to end, on the embedded mode: ``shop run`` (sandbox payments) under an
+open-loop load of ``POST /checkout`` (fixed arrival rate; latency from each request's
+intended send time, so queueing is not hidden), each order then followed until the
+read model shows it confirmed (``read.orders``, polled for all pending orders at
+once every ``--poll-ms``: polling each over HTTP would load the server more than
+the checkouts do).
+
+Figures per rate: checkouts per second achieved, checkout call p50/p95/p99, checkout
+to confirmed p50/p95/p99, errors and rejected orders; plus the event rows one
+checkout writes per log (its saves), the raw ``eventsourcing`` save rate on the same
+Postgres in the same run, and the CPU shares (the load generator shares the 2 cores).
+
+Setup outside the measurement: verified users and their carts (one line each, of one
+of ``--products`` products with plenty of stock) are written straight to the event
+stores; each user logs in once over HTTP. Every user checks out once.
+
+    uv run python -m bench.checkout --rates 10 25 50 --duration 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import httpx
+import psycopg
+
+from bench._common import (
+    CpuMeter,
+    Table,
+    create_database,
+    database_backends,
+    drop_database,
+    fmt,
+    log,
+    machine_lines,
+    percentile,
+)
+from bench.commands import BenchUser, prepare_users, shop_server
+from commands.passwords import PasswordHasher
+from domain.access import Principal
+from domain.carts import open_cart
+from domain.money import Money
+from infra.bootstrap import bootstrap
+from infra.settings import Settings
+
+ADMIN = Principal(uuid4(), uuid4(), frozenset({"customer", "admin"}))
+ADDRESS = {"name": "Bench", "line1": "1 Main St", "city": "Lyon", "country": "FR"}
+LOGS = ("ordering_events", "payments_events", "inventory_events")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 25.0, 50.0])
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per rate")
+    parser.add_argument("--products", type=int, default=20)
+    parser.add_argument("--poll-ms", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=256, help="requests on the wire")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    return parser.parse_args()
+
+
+@dataclass
+class Run:
+    rate: float
+    duration: float
+    sent: int = 0
+    checkout_ms: list[float] = field(default_factory=list)
+    confirmed_ms: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+    wall: float = 0.0
+    cpu: str = ""
+
+    @property
+    def achieved(self) -> float:
+        return len(self.confirmed_ms) / self.wall if self.wall else 0.0
+
+
+def prepare(settings: Settings, users: int, products: int) -> list[BenchUser]:
+    password_hash = PasswordHasher().hash(PASSWORD)
+    accounts = prepare_users(settings, users, password_hash)
+    container = bootstrap(settings)
+    try:
+        container.migrate()
+        catalog, inventory = container.catalog_commands, container.inventory_commands
+        category = uuid4()
+        catalog.create_category(ADMIN, category, "Bench")
+        product_ids = []
+        for n in range(products):
+            product_id, sku = uuid4(), f"BENCH-{n:04d}"
+            catalog.create_product(
+                ADMIN, product_id, ADMIN.user_id, sku, f"Bench {n}", price=Money.of("9.99", "EUR")
+            )
+            catalog.categorise(ADMIN, product_id, [category])
+            catalog.publish(ADMIN, product_id)
+            inventory.receive(ADMIN, sku, 1_000_000)
+            product_ids.append(product_id)
+        carts = []
+        for n, account in enumerate(accounts):
+            cart = open_cart(account.id)
+            product = catalog.get_product(product_ids[n % products])
+            assert product.price is not None
+            cart.add_line(product.id, product.sku, 1, product.price)
+            carts.append(cart)
+            if len(carts) == 100:
+                container.ordering.app.save(*carts)
+                carts = []
+        if carts:
+            container.ordering.app.save(*carts)
+    finally:
+        container.close()
+    return accounts
+
+
+PASSWORD = "Bench-" + secrets.token_urlsafe(16)
+
+
+def raw_save_rate(settings: Settings, seconds: float = 3.0) -> float:
+    """Saves per second of one new one-event aggregate, straight to the ordering store."""
+    container = bootstrap(settings)
+    try:
+        saves, end = 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            container.ordering.app.save(open_cart(uuid4()))
+            saves += 1
+        return saves / seconds
+    finally:
+        container.close()
+
+
+async def login_all(base: str, users: list[BenchUser]) -> dict[UUID, str]:
+    tokens: dict[UUID, str] = {}
+    gate = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+
+        async def login(user: BenchUser) -> None:
+            async with gate:
+                answer = await client.post(
+                    "/auth/login", json={"email": user.email, "password": PASSWORD}
+                )
+            answer.raise_for_status()
+            tokens[user.id] = answer.json()["access_token"]
+
+        await asyncio.gather(*(login(u) for u in users))
+    return tokens
+
+
+async def load(
+    base: str,
+    conninfo: str,
+    run: Run,
+    users: list[BenchUser],
+    tokens: dict[UUID, str],
+    args: argparse.Namespace,
+) -> None:
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(args.concurrency)
+    pending: dict[UUID, float] = {}
+    finished = asyncio.Event()
+    limits = httpx.Limits(max_connections=args.concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+        async def one(user: BenchUser, due: float) -> None:
+            headers = {"Authorization": f"Bearer {tokens[user.id]}"}
+            try:
+                async with gate:
+                    answer = await client.post(
+                        "/checkout",
+                        json={"shipping_address": ADDRESS, "payment_method": "pm_card_visa"},
+                        headers={**headers, "Idempotency-Key": uuid4().hex},
+                    )
+            except httpx.HTTPError as error:
+                run.statuses[type(error).__name__] += 1
+                return
+            run.statuses[str(answer.status_code)] += 1
+            if answer.status_code != 202:
+                return
+            run.checkout_ms.append((loop.time() - due) * 1000)
+            pending[UUID(answer.json()["id"])] = due
+
+        async def watch() -> None:
+            """The read model, polled for every pending order at once (polling each
+            over HTTP would load the server more than the checkouts do)."""
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                while not finished.is_set() or pending:
+                    if pending:
+                        rows = await (
+                            await conn.execute(
+                                "SELECT order_id, status FROM read.orders "
+                                "WHERE order_id = ANY(%s) AND status IN ('confirmed', 'rejected')",
+                                (list(pending),),
+                            )
+                        ).fetchall()
+                        now = loop.time()
+                        for order_id, status in rows:
+                            due = pending.pop(order_id)
+                            if status == "confirmed":
+                                run.confirmed_ms.append((now - due) * 1000)
+                            else:
+                                run.rejected += 1
+                    await asyncio.sleep(args.poll_ms / 1000)
+
+        total = round(run.rate * run.duration)
+        run.sent = total
+        tasks = []
+        watcher = asyncio.create_task(watch())
+        start = loop.time() + 0.01
+        for i, user in enumerate(users[:total]):
+            due = start + i / run.rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(user, due)))
+        await asyncio.wait(tasks, timeout=max(30.0, run.duration))
+        finished.set()
+        await asyncio.wait_for(watcher, timeout=max(60.0, run.duration))
+        run.wall = loop.time() - start
+
+
+def event_rows(conninfo: str) -> dict[str, int]:
+    with psycopg.connect(conninfo) as conn:
+        return {
+            t: int(conn.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0])  # type: ignore[index]
+            for t in LOGS
+        }
+
+
+def main() -> None:
+    args = parse_args()
+    machine = machine_lines(args.postgres)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
+    secret = secrets.token_urlsafe(36)
+    db_name, conninfo = create_database(args.postgres)
+    needed = sum(round(rate * args.duration) for rate in args.rates)
+    log(f"database {db_name}; {needed} users with carts")
+    try:
+        settings = Settings(database_url=conninfo, data_dir=tmp / "var", secret_key=secret)  # type: ignore[arg-type]
+        users = prepare(settings, needed, args.products)
+        raw = raw_save_rate(settings)
+        log(f"raw eventsourcing saves: {raw:.0f}/s")
+        runs: list[Run] = []
+        per_checkout: dict[str, float] = {}
+        with shop_server(conninfo, tmp / "var", secret, tmp) as server:
+            tokens = asyncio.run(login_all(server.base, users))
+            log(f"{len(tokens)} users logged in")
+            offset = 0
+            for rate in args.rates:
+                run = Run(rate, args.duration)
+                before = event_rows(conninfo)
+                with psycopg.connect(conninfo) as conn:
+                    meter = CpuMeter(server.pid, database_backends(conn))
+                batch = users[offset : offset + round(rate * args.duration)]
+                offset += len(batch)
+                asyncio.run(load(server.base, conninfo, run, batch, tokens, args))
+                shares = meter.shares()
+                run.cpu = (
+                    f"load {shares.own:.2f} / server {shares.server:.2f} / "
+                    f"postgres {shares.postgres:.2f} / other {shares.other:.2f}"
+                )
+                after = event_rows(conninfo)
+                done = max(1, len(run.confirmed_ms) + run.rejected)
+                per_checkout = {t: (after[t] - before[t]) / done for t in LOGS}
+                runs.append(run)
+                log(
+                    f"{rate}/s: {run.achieved:.1f} confirmed/s, checkout p95 "
+                    f"{percentile(run.checkout_ms, 95):.0f} ms, confirmed p95 "
+                    f"{percentile(run.confirmed_ms, 95):.0f} ms, {dict(run.statuses)}"
+                )
+        table = Table(
+            [
+                "rate/s",
+                "confirmed/s",
+                "checkout p50/p95/p99 ms",
+                "to confirmed p50/p95/p99 ms",
+                "answers",
+                "rejected",
+                "CPU cores (load/server/postgres/other)",
+            ],
+            [
+                [
+                    fmt(r.rate, 0),
+                    fmt(r.achieved),
+                    "/".join(fmt(percentile(r.checkout_ms, q), 0) for q in (50, 95, 99)),
+                    "/".join(fmt(percentile(r.confirmed_ms, q), 0) for q in (50, 95, 99)),
+                    ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items())),
+                    str(r.rejected),
+                    r.cpu,
+                ]
+                for r in runs
+            ],
+        )
+        print("\n".join(machine))
+        print(f"- raw eventsourcing saves (one-event aggregate, ordering store): {raw:.0f}/s")
+        print(
+            "- event rows per checkout (last run): "
+            + ", ".join(f"{t} {v:.2f}" for t, v in per_checkout.items())
+        )
+        print()
+        print(table.markdown())
+    finally:
+        if args.keep:
+            log(f"kept database {db_name} and {tmp}")
+        else:
+            drop_database(args.postgres, db_name)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Orders after checkout: the shopper's and the admins' lifecycle commands.
+
+The ``Order`` aggregate decides who may do what when (``domain/orders.py``); these
+handlers load, decide, save, and move money where a transition needs it, before the
+transition is recorded, so an order never says more than the money did:
+
+- shipping captures the authorized amount first (a capture the gateway refuses
+  leaves the order unshipped, 409), then records the capture and the shipment in
+  one save. The capture's idempotency key is the order's, so a retried or repeated
+  ship captures once;
+- a refund is paid back first (at most what was captured and not yet refunded,
+  checked by the order before any money moves), then recorded.
+
+What follows a transition without a decision (releasing or committing stock,
+voiding an authorization, taking returned goods back into stock) is the checkout
+saga's (``commands/checkout_saga.py``), which follows this log.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+from commands.application import Written, retry_on_conflict
+from commands.ordering import OrderingApplication
+from commands.payments import PaymentCommands
+from commands.ports import Clock
+from domain.access import Principal
+from domain.errors import NotPermitted, UnknownEntity
+from domain.money import Money
+from domain.orders import REFUNDABLE, Order, OrderStatus, OrderTransitionNotAllowed, valid_reason
+from domain.payments import check_refund, positive
+from domain.users import Role
+
+RETURN_WINDOW = timedelta(days=30)
+
+
+class OrderCommands:
+    def __init__(
+        self,
+        app: OrderingApplication,
+        payments: PaymentCommands,
+        clock: Clock,
+        return_window: timedelta = RETURN_WINDOW,
+    ) -> None:
+        self.app = app
+        self._payments = payments
+        self._clock = clock
+        self._return_window = return_window
+
+    # --- the shopper ------------------------------------------------------------------
+
+    @retry_on_conflict
+    def cancel_by_shopper(self, principal: Principal, order_id: UUID, reason: str) -> Written:
+        order = self._own(principal, order_id)
+        order.cancel_by_shopper(principal.user_id, self._clock(), reason)
+        return self._saved(order)
+
+    @retry_on_conflict
+    def request_return(self, principal: Principal, order_id: UUID, reason: str) -> Written:
+        order = self._own(principal, order_id)
+        order.request_return(principal.user_id, reason, self._clock(), self._return_window)
+        return self._saved(order)
+
+    # --- admins -----------------------------------------------------------------------
+
+    @retry_on_conflict
+    def cancel_by_admin(self, admin: Principal, order_id: UUID, reason: str) -> Written:
+        order = self._as_admin(admin, order_id)
+        order.cancel_by_admin(admin.user_id, reason, self._clock())
+        return self._saved(order)
+
+    @retry_on_conflict
+    def ship(self, admin: Principal, order_id: UUID, carrier: str, tracking_number: str) -> Written:
+        order = self._as_admin(admin, order_id)
+        if order.status == OrderStatus.SHIPPED:
+            return Written(order_id, None)
+        if order.status != OrderStatus.CONFIRMED:
+            raise OrderTransitionNotAllowed(order.status, "ship")
+        captured = self._payments.capture(order_id, order.total)
+        now = self._clock()
+        order.record_capture(captured.capture_id, captured.amount, now)
+        order.ship(carrier, tracking_number, admin.user_id, now)
+        return self._saved(order)
+
+    @retry_on_conflict
+    def mark_delivered(self, admin: Principal, order_id: UUID) -> Written:
+        order = self._as_admin(admin, order_id)
+        order.mark_delivered(self._clock())
+        return self._saved(order)
+
+    @retry_on_conflict
+    def approve_return(self, admin: Principal, order_id: UUID) -> Written:
+        order = self._as_admin(admin, order_id)
+        order.approve_return(admin.user_id, self._clock())
+        return self._saved(order)
+
+    @retry_on_conflict
+    def refuse_return(self, admin: Principal, order_id: UUID, reason: str) -> Written:
+        order = self._as_admin(admin, order_id)
+        order.refuse_return(admin.user_id, reason, self._clock())
+        return self._saved(order)
+
+    @retry_on_conflict
+    def mark_returned(self, admin: Principal, order_id: UUID) -> Written:
+        """The returned goods arrived (the saga puts them back in stock)."""
+        order = self._as_admin(admin, order_id)
+        order.mark_returned(self._clock())
+        return self._saved(order)
+
+    @retry_on_conflict
+    def refund(
+        self, admin: Principal, order_id: UUID, amount: Money | None, reason: str, key: str
+    ) -> Written:
+        """Pay back ``amount`` (None: everything captured and not yet refunded).
+        ``key`` (the request's idempotency key) makes a retry pay once."""
+        order = self._as_admin(admin, order_id)
+        if order.status not in REFUNDABLE:
+            raise OrderTransitionNotAllowed(order.status, "refund")
+        refund = order.captured - order.refunded if amount is None else amount
+        check_refund(positive(refund, order.currency, "refund"), order.captured, order.refunded)
+        valid_reason(reason)
+        refunded = self._payments.refund(order_id, refund, key)
+        order.record_refund(refunded.refund_id, refunded.amount, reason, self._clock())
+        return self._saved(order)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _own(self, principal: Principal, order_id: UUID) -> Order:
+        order = self.app.get_order(order_id)
+        if order.customer_id != principal.user_id:
+            raise UnknownEntity("no such order")  # others' orders are not revealed
+        return order
+
+    def _as_admin(self, admin: Principal, order_id: UUID) -> Order:
+        if not admin.has_role(Role.ADMIN):
+            raise NotPermitted("this needs the admin role")
+        return self.app.get_order(order_id)
+
+    def _saved(self, order: Order) -> Written:
+        return Written(order.id, self.app.save_all(order))

@@ -1,0 +1,345 @@
+"""Read models of orders and payments, in Postgres.
+
+- ``orders`` follows the ordering log: one row per order (the shopper's history and
+  the admins' list, with the columns their filters and keyset sorts use), its
+  lines, and a status timeline (one row per transition, as the aggregate notes it).
+- ``payments`` follows the payments log: one row per payment (amounts, status, the
+  gateway's reference) and one row per gateway fact (authorization, decline,
+  capture, void, refund, each with the gateway's reference): the payment history.
+  Queries join it to ``orders`` for the customer.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL
+from psycopg.types.json import Jsonb
+
+from domain.money import Money
+from domain.orders import Order, OrderStatus
+from domain.payments import Payment, PaymentStatus
+from projections.engine import View, ViewProjection
+
+S = OrderStatus
+
+
+class OrdersView(View):
+    name = "orders"
+    tables = {
+        "orders": """
+            order_id uuid PRIMARY KEY,
+            customer_id uuid NOT NULL,
+            status text NOT NULL,
+            currency text NOT NULL,
+            total numeric NOT NULL,
+            captured numeric NOT NULL,
+            refunded numeric NOT NULL,
+            lines jsonb NOT NULL,
+            product_ids uuid[] NOT NULL,
+            shipping_address jsonb NOT NULL,
+            payment_reference text,
+            rejection_reason text,
+            cancellation_reason text,
+            carrier text,
+            tracking_number text,
+            placed_at timestamptz NOT NULL,
+            delivered_at timestamptz,
+            updated_at timestamptz NOT NULL
+        """,
+        "order_timeline": """
+            order_id uuid NOT NULL,
+            version integer NOT NULL,
+            status text NOT NULL,
+            at timestamptz NOT NULL,
+            note text NOT NULL,
+            PRIMARY KEY (order_id, version)
+        """,
+    }
+    indexes = [
+        "CREATE INDEX IF NOT EXISTS orders_customer ON {schema}.orders "
+        "(customer_id, placed_at DESC, order_id DESC)",
+        "CREATE INDEX IF NOT EXISTS orders_placed ON {schema}.orders "
+        "(placed_at DESC, order_id DESC)",
+        "CREATE INDEX IF NOT EXISTS orders_status ON {schema}.orders "
+        "(status, placed_at DESC, order_id DESC)",
+        "CREATE INDEX IF NOT EXISTS orders_products ON {schema}.orders USING gin (product_ids)",
+    ]
+
+
+class OrdersProjection(ViewProjection[OrdersView]):
+    name = "orders"
+
+    def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
+        if not isinstance(event, Order.Event):
+            return
+        match event:
+            case Order.Placed():
+                cursor.execute(
+                    "INSERT INTO orders (order_id, customer_id, status, currency, total, "
+                    "captured, refunded, lines, product_ids, shipping_address, placed_at, "
+                    "updated_at) VALUES (%s, %s, 'placed', %s, %s, 0, 0, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (order_id) DO NOTHING",
+                    (
+                        event.originator_id,
+                        event.customer_id,
+                        event.total["currency"],
+                        Decimal(event.total["amount"]),
+                        Jsonb([{**e, "product_id": str(e["product_id"])} for e in event.lines]),
+                        sorted({e["product_id"] for e in event.lines}),
+                        Jsonb(event.shipping_address),
+                        event.at,
+                        event.at,
+                    ),
+                )
+                self._note(cursor, event, S.PLACED, f"order placed: {Money.from_dict(event.total)}")
+            case Order.Confirmed():
+                self._move(
+                    cursor,
+                    event,
+                    S.CONFIRMED,
+                    "payment authorized, stock reserved",
+                    "payment_reference = %s",
+                    event.payment_reference,
+                )
+            case Order.Rejected():
+                self._move(
+                    cursor, event, S.REJECTED, event.reason, "rejection_reason = %s", event.reason
+                )
+            case Order.Shipped():
+                self._move(
+                    cursor,
+                    event,
+                    S.SHIPPED,
+                    f"shipped with {event.carrier}, tracking number {event.tracking_number}",
+                    "carrier = %s, tracking_number = %s",
+                    event.carrier,
+                    event.tracking_number,
+                )
+            case Order.Delivered():
+                self._move(cursor, event, S.DELIVERED, "delivered", "delivered_at = %s", event.at)
+            case Order.Cancelled():
+                self._move(
+                    cursor,
+                    event,
+                    S.CANCELLED,
+                    event.reason,
+                    "cancellation_reason = %s",
+                    event.reason,
+                )
+            case Order.ReturnRequested():
+                self._move(cursor, event, S.RETURN_REQUESTED, event.reason)
+            case Order.ReturnApproved():
+                self._move(cursor, event, S.RETURN_APPROVED, "return approved")
+            case Order.ReturnRefused():
+                self._move(cursor, event, S.RETURN_REFUSED, event.reason)
+            case Order.Returned():
+                self._move(cursor, event, S.RETURNED, "returned goods received")
+            case Order.PaymentCaptured():
+                self._set(
+                    cursor, event, "captured = captured + %s", Decimal(event.amount["amount"])
+                )
+            case Order.Refunded():
+                amount = Money.from_dict(event.amount)
+                kind = "refunded" if event.fully else "partially refunded"
+                self._set(cursor, event, "refunded = refunded + %s", amount.amount)
+                # A full refund ends a delivered or returned order; a cancelled one stays.
+                cursor.execute(
+                    "SELECT status FROM orders WHERE order_id = %s", (event.originator_id,)
+                )
+                row = cursor.fetchone()
+                current = S(row["status"]) if row else S.REFUNDED
+                status = S.REFUNDED if event.fully and current != S.CANCELLED else current
+                self._move(cursor, event, status, f"{kind} {amount}: {event.reason}")
+
+    def _move(
+        self,
+        cursor: Cursor[DictRow],
+        event: Any,
+        status: OrderStatus,
+        note: str,
+        assignments: str = "",
+        *values: Any,
+    ) -> None:
+        extra = f", {assignments}" if assignments else ""
+        self._set(cursor, event, "status = %s" + extra, status.value, *values)
+        self._note(cursor, event, status, note)
+
+    @staticmethod
+    def _set(cursor: Cursor[DictRow], event: Any, assignments: str, *values: Any) -> None:
+        cursor.execute(
+            SQL("UPDATE orders SET {0}, updated_at = %s WHERE order_id = %s").format(
+                SQL(assignments)  # our own constant text, never input
+            ),
+            (*values, event.at, event.originator_id),
+        )
+
+    @staticmethod
+    def _note(cursor: Cursor[DictRow], event: Any, status: OrderStatus, note: str) -> None:
+        cursor.execute(
+            "INSERT INTO order_timeline VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (event.originator_id, event.originator_version, status.value, event.at, note),
+        )
+
+
+class PaymentsView(View):
+    name = "payments"
+    tables = {
+        "payments": """
+            payment_id uuid PRIMARY KEY,
+            order_id uuid NOT NULL UNIQUE,
+            gateway text NOT NULL,
+            capture_mode text NOT NULL,
+            status text NOT NULL,
+            currency text NOT NULL,
+            amount numeric NOT NULL,
+            authorized numeric NOT NULL,
+            captured numeric NOT NULL,
+            refunded numeric NOT NULL,
+            reference text,
+            failure_code text,
+            failure_reason text,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL
+        """,
+        "payment_history": """
+            payment_id uuid NOT NULL,
+            version integer NOT NULL,
+            kind text NOT NULL,
+            amount numeric,
+            reference text,
+            gateway_event_id text,
+            note text,
+            at timestamptz NOT NULL,
+            PRIMARY KEY (payment_id, version)
+        """,
+    }
+    indexes = [
+        "CREATE INDEX IF NOT EXISTS payments_newest ON {schema}.payments "
+        "(created_at DESC, payment_id DESC)",
+    ]
+
+
+class PaymentsProjection(ViewProjection[PaymentsView]):
+    name = "payments"
+
+    def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
+        if not isinstance(event, Payment.Event):
+            return
+        match event:
+            case Payment.Requested():
+                cursor.execute(
+                    "INSERT INTO payments (payment_id, order_id, gateway, capture_mode, status, "
+                    "currency, amount, authorized, captured, refunded, created_at, updated_at) "
+                    "VALUES (%s, %s, %s, %s, 'requested', %s, %s, 0, 0, 0, %s, %s) "
+                    "ON CONFLICT (payment_id) DO NOTHING",
+                    (
+                        event.originator_id,
+                        event.order_id,
+                        event.gateway,
+                        event.capture_mode,
+                        event.amount["currency"],
+                        Decimal(event.amount["amount"]),
+                        event.timestamp,
+                        event.timestamp,
+                    ),
+                )
+                self._history(cursor, event, "requested", event.amount["amount"], None)
+            case Payment.ActionRequired():
+                self._set(
+                    cursor, event, PaymentStatus.ACTION_REQUIRED, "reference = %s", event.reference
+                )
+                self._history(cursor, event, "action_required", None, event.reference)
+            case Payment.Authorized():
+                self._set(
+                    cursor,
+                    event,
+                    PaymentStatus.AUTHORIZED,
+                    "reference = %s, authorized = %s",
+                    event.reference,
+                    Decimal(event.amount["amount"]),
+                )
+                self._history(cursor, event, "authorized", event.amount["amount"], event.reference)
+            case Payment.AuthorizationFailed():
+                self._set(
+                    cursor,
+                    event,
+                    PaymentStatus.FAILED,
+                    "reference = coalesce(%s, reference), failure_code = %s, failure_reason = %s",
+                    event.reference,
+                    event.code,
+                    event.reason,
+                )
+                self._history(cursor, event, "declined", None, event.reference, event.reason)
+            case Payment.Captured():
+                self._set(
+                    cursor,
+                    event,
+                    PaymentStatus.CAPTURED,
+                    "captured = %s",
+                    Decimal(event.amount["amount"]),
+                )
+                self._history(cursor, event, "captured", event.amount["amount"], event.reference)
+            case Payment.Voided():
+                self._set(cursor, event, PaymentStatus.VOIDED, "")
+                self._history(cursor, event, "voided", None, event.reference)
+            case Payment.Refunded():
+                cursor.execute(
+                    "UPDATE payments SET refunded = refunded + %s, updated_at = %s, "
+                    "status = CASE WHEN refunded + %s >= captured THEN 'refunded' ELSE status END "
+                    "WHERE payment_id = %s",
+                    (
+                        Decimal(event.amount["amount"]),
+                        event.timestamp,
+                        Decimal(event.amount["amount"]),
+                        event.originator_id,
+                    ),
+                )
+                self._history(
+                    cursor, event, "refunded", event.amount["amount"], event.refund_reference
+                )
+
+    @staticmethod
+    def _set(
+        cursor: Cursor[DictRow], event: Any, status: PaymentStatus, assignments: str, *values: Any
+    ) -> None:
+        extra = f", {assignments}" if assignments else ""
+        cursor.execute(
+            SQL("UPDATE payments SET status = %s{0}, updated_at = %s WHERE payment_id = %s").format(
+                SQL(extra)  # our own constant text, never input
+            ),
+            (status.value, *values, event.timestamp, event.originator_id),
+        )
+
+    @staticmethod
+    def _history(
+        cursor: Cursor[DictRow],
+        event: Any,
+        kind: str,
+        amount: str | None,
+        reference: str | None,
+        note: str | None = None,
+    ) -> None:
+        cursor.execute(
+            "INSERT INTO payment_history VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (
+                event.originator_id,
+                event.originator_version,
+                kind,
+                None if amount is None else Decimal(amount),
+                reference,
+                getattr(event, "gateway_event_id", None),
+                note,
+                event.timestamp,
+            ),
+        )
+
+
+ORDERING_VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
+    (OrdersView, OrdersProjection),
+    (PaymentsView, PaymentsProjection),
+]

@@ -1,0 +1,132 @@
+"""Checkout through Stripe: ``shop run`` with ``SHOP_PAYMENT_GATEWAY=stripe`` against
+localstripe on loopback. The order is authorized and captured through the real SDK;
+``POST /webhooks/stripe`` verifies signatures and records each fact once, however
+often it is delivered (and not again when our own API call already recorded it)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import stripe
+
+from tests.e2e.catalog_support import Cast, make_cast, refused, written
+from tests.e2e.conftest import Server, start_server, stop, verified_account
+from tests.e2e.ordering_support import checkout, decided_order, eventually, listed_product
+from tests.integration.test_payment_gateways import WEBHOOK_SECRET
+from tests.integration.test_payment_gateways import localstripe_url as localstripe_url
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stripe_server(
+    make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory, localstripe_url: str
+) -> Iterator[Server]:
+    process, running = start_server(
+        make_database(),
+        Path(tmp_path_factory.mktemp("shop-stripe")),
+        {
+            "SHOP_PAYMENT_GATEWAY": "stripe",
+            "SHOP_STRIPE_API_KEY": "sk_test_eventshop",
+            "SHOP_STRIPE_API_BASE": localstripe_url,
+            "SHOP_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
+        },
+    )
+    try:
+        yield running
+    finally:
+        stop(process)
+    assert "unhandled error" not in running.log_path.read_text()
+
+
+def signed(payload: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    stamp = int(time.time())
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={stamp},v1={mac}", "Content-Type": "application/json"}
+
+
+def webhook(kind: str, data: dict[str, Any]) -> bytes:
+    event = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": kind,
+        "data": {"object": data},
+    }
+    return orjson.dumps(event)
+
+
+def test_stripe_checkout_capture_and_webhooks_recorded_once(
+    stripe_server: Server, localstripe_url: str
+) -> None:
+    server = stripe_server
+    cast: Cast = make_cast(server)
+    with server.client() as client:
+        product_id, _ = listed_product(client, cast, "42.00", stock=3)
+        shopper = verified_account(server, client, "stripe")
+        client.post(
+            "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
+        )
+        placed = checkout(client, shopper.headers)
+        order_id = written(placed, 202, context="ordering")
+        order = decided_order(client, shopper.headers, order_id, placed.json()["position"])
+        assert order["status"] == "confirmed", order
+        intent_id = order["payment_reference"]
+        assert intent_id.startswith("pi_")
+        shipped = client.post(
+            f"/admin/orders/{order_id}/ship",
+            json={"carrier": "UPS", "tracking_number": "1Z"},
+            headers=cast.admin,
+        )
+        written(shipped, context="ordering")
+
+        sdk = stripe.StripeClient("sk_test_eventshop", base_addresses={"api": localstripe_url})
+        intent = sdk.v1.payment_intents.retrieve(intent_id).to_dict()
+        assert intent["status"] == "succeeded"  # captured at Stripe
+        # The webhook for the capture our API call already recorded: nothing new.
+        succeeded = webhook("payment_intent.succeeded", intent)
+        answer = client.post("/webhooks/stripe", content=succeeded, headers=signed(succeeded))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["recorded"] == 0
+
+        # A refund made at Stripe (its dashboard): the webhook records it, once.
+        sdk.v1.refunds.create(params={"payment_intent": intent_id, "amount": 1000})
+
+        def capture_reference() -> str | None:
+            body = client.get(f"/orders/{order_id}/payments", headers=shopper.headers).json()
+            history = body["items"][0]["history"] if body["items"] else []
+            return next((e["reference"] for e in history if e["kind"] == "captured"), None)
+
+        charge_id = eventually(capture_reference, "the capture in the payment history")
+        assert charge_id.startswith("ch_")
+        charge = sdk.v1.charges.retrieve(charge_id).to_dict()
+        refunded = webhook("charge.refunded", charge)
+        first = client.post("/webhooks/stripe", content=refunded, headers=signed(refunded))
+        again = client.post("/webhooks/stripe", content=refunded, headers=signed(refunded))
+        assert (first.json()["recorded"], again.json()["recorded"]) == (1, 0)
+
+        forged = client.post(
+            "/webhooks/stripe", content=refunded, headers=signed(refunded, "whsec_wrong")
+        )
+        refused(forged, 400, "invalid-webhook")
+
+        def history() -> list[str] | None:
+            items = client.get(f"/orders/{order_id}/payments", headers=shopper.headers).json()[
+                "items"
+            ]
+            kinds = [entry["kind"] for entry in items[0]["history"]] if items else []
+            return kinds if "refunded" in kinds else None
+
+        kinds = eventually(history, "the refund in the payment history")
+        assert kinds == ["requested", "authorized", "captured", "refunded"]
+        payments = client.get(f"/orders/{order_id}/payments", headers=shopper.headers).json()
+        assert payments["items"][0]["gateway"] == "stripe"
+        assert payments["items"][0]["refunded"] == "10.00"

@@ -1,0 +1,329 @@
+"""The checkout saga against the real event stores and the sandbox gateway.
+
+The saga is driven as the embedded runner drives it: events read from the ordering
+log after the policy's tracked position, each tracked once its steps are done. A
+"crash" is a step that raises: the position is not tracked, and the next run (the
+process coming back) delivers the event again. Whatever step failed, every order
+ends confirmed or rejected, stock and money moved once, and compensation undid what
+a rejected or cancelled order held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from commands.checkout_saga import CheckoutSaga
+from commands.payment_gateway import PaymentGateway
+from commands.payments import PaymentCommands
+from domain.access import Principal
+from domain.carts import cart_id_for
+from domain.inventory import StockItem, stock_item_id
+from domain.money import Money
+from domain.orders import Order, OrderStatus
+from domain.payments import Payment, PaymentStatus, payment_id
+from infra.bootstrap import Container
+from infra.ordering import tracking_only_view
+
+pytestmark = pytest.mark.integration
+
+ADMIN = Principal(uuid4(), uuid4(), frozenset({"customer", "admin"}))
+ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Lyon", "country": "FR"}
+
+
+class Crash(RuntimeError):
+    """The process died here."""
+
+
+class CrashingGateway:
+    """The sandbox, dying once after (or before) one of its calls."""
+
+    def __init__(self, inner: PaymentGateway, call: str, *, after: bool = True) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._call = call
+        self._after = after
+        self.crashed = False
+
+    def __getattr__(self, call: str) -> Callable[..., Any]:
+        method = getattr(self._inner, call)
+
+        def maybe_crash(*args: Any, **kwargs: Any) -> Any:
+            if call == self._call and not self.crashed and not self._after:
+                self.crashed = True
+                raise Crash(call)
+            outcome = method(*args, **kwargs)
+            if call == self._call and not self.crashed:
+                self.crashed = True
+                raise Crash(call)
+            return outcome
+
+        return maybe_crash
+
+
+@pytest.fixture
+def saga(container: Container) -> Iterator[CheckoutSaga]:
+    saga = make_saga(container, container.ordering.payments)
+    yield saga
+    saga.view.datastore.close()  # type: ignore[attr-defined]
+
+
+def make_saga(container: Container, payments: PaymentCommands) -> CheckoutSaga:
+    return CheckoutSaga(
+        tracking_only_view(container.conninfo, CheckoutSaga.name, 1),
+        ordering=container.ordering.app,
+        inventory=container.inventory_commands,
+        payments=payments,
+        payment_methods=container.ordering.payment_methods,
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+def run(container: Container, saga: CheckoutSaga) -> int:
+    """Deliver every event after the saga's tracked position, including those its
+    own steps add, until none is left; how many were delivered."""
+    app = container.ordering.app
+    delivered = 0
+    while True:
+        start = saga.view.max_tracking_id(app.name) or 0
+        notifications = app.recorder.select_notifications(
+            start=start, limit=10_000, inclusive_of_start=False
+        )
+        if not notifications:
+            return delivered
+        for notification in notifications:
+            event = app.mapper.to_domain_event(notification)
+            saga.process_event(event, Tracking(app.name, notification.id))
+            delivered += 1
+
+
+def product(container: Container, price: str = "20.00", stock: int = 5) -> tuple[UUID, str]:
+    catalog = container.catalog_commands
+    category = uuid4()
+    catalog.create_category(ADMIN, category, "Shoes")
+    product_id, sku = uuid4(), f"SKU-{uuid4().hex[:10].upper()}"
+    catalog.create_product(
+        ADMIN, product_id, ADMIN.user_id, sku, "Shoe", price=Money.of(price, "EUR")
+    )
+    catalog.categorise(ADMIN, product_id, [category])
+    catalog.publish(ADMIN, product_id)
+    if stock:
+        container.inventory_commands.receive(ADMIN, sku, stock)
+    return product_id, sku
+
+
+def checkout(container: Container, product_id: UUID, quantity: int, token: str) -> UUID:
+    customer, order_id = uuid4(), uuid4()
+    container.ordering.carts.add(cart_id_for(customer), customer, product_id, quantity)
+    container.ordering.carts.checkout(customer, order_id, ADDRESS, token)
+    return order_id
+
+
+def stock(container: Container, sku: str) -> StockItem:
+    item: object = container.inventory_app.repository.get(stock_item_id(sku))
+    assert isinstance(item, StockItem)
+    return item
+
+
+def order(container: Container, order_id: UUID) -> Order:
+    return container.ordering.app.get_order(order_id)
+
+
+def payment(container: Container, order_id: UUID) -> Payment:
+    found: object = container.ordering.payments_app.repository.get(payment_id(order_id))
+    assert isinstance(found, Payment)
+    return found
+
+
+def gateway_calls(container: Container, operation: str) -> int:
+    with container.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM public.payment_gateway_requests WHERE operation = %s",
+            (operation,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_order_is_confirmed_with_stock_reserved_and_payment_authorized(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    product_id, sku = product(container)
+    order_id = checkout(container, product_id, 2, "pm_card_visa")
+    run(container, saga)
+    assert order(container, order_id).status == OrderStatus.CONFIRMED
+    assert stock(container, sku).reservations == {str(order_id): 2}
+    assert payment(container, order_id).status == PaymentStatus.AUTHORIZED
+    assert payment(container, order_id).authorized == Money.of("40.00", "EUR")
+    assert container.ordering.payment_methods.token_for(order_id) is None  # forgotten
+
+
+def test_a_declined_card_rejects_the_order_and_releases_the_stock(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    product_id, sku = product(container)
+    order_id = checkout(container, product_id, 3, "pm_card_chargeDeclinedInsufficientFunds")
+    run(container, saga)
+    rejected = order(container, order_id)
+    assert rejected.status == OrderStatus.REJECTED
+    assert rejected.rejection_reason == "payment declined: Your card has insufficient funds."
+    assert stock(container, sku).available == 5
+    assert stock(container, sku).closed[str(order_id)] == "released"
+
+
+def test_not_enough_stock_rejects_without_touching_the_payment(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    product_id, sku = product(container, stock=1)
+    order_id = checkout(container, product_id, 2, "pm_card_visa")
+    run(container, saga)
+    rejected = order(container, order_id)
+    assert rejected.status == OrderStatus.REJECTED
+    assert rejected.rejection_reason is not None and "not enough stock" in rejected.rejection_reason
+    assert stock(container, sku).available == 1
+    assert container.ordering.payments.find(order_id) is None
+    assert gateway_calls(container, "authorize") == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "after"), [("authorize", True), ("authorize", False), ("void", True)]
+)
+def test_a_crash_at_a_payment_step_completes_on_restart_moving_money_once(
+    container: Container, call: str, after: bool
+) -> None:
+    product_id, sku = product(container)
+    # A confirmed order cancelled by its shopper exercises authorize and void.
+    crashing = CrashingGateway(container.ordering.payments.gateway, call, after=after)
+    payments = PaymentCommands(container.ordering.payments_app, crashing)
+    saga = make_saga(container, payments)
+    order_id = checkout(container, product_id, 2, "pm_card_visa")
+    if call == "void":
+        run(container, saga)
+        customer = order(container, order_id).customer_id
+        shopper = Principal(customer, uuid4(), frozenset({"customer"}))
+        container.ordering.orders.cancel_by_shopper(shopper, order_id, "changed my mind")
+    with pytest.raises(Crash):
+        run(container, saga)
+    assert crashing.crashed
+    restarted = make_saga(container, payments)  # the process comes back
+    run(container, restarted)
+    assert run(container, restarted) == 0  # everything tracked
+    final = order(container, order_id)
+    money = payment(container, order_id)
+    if call == "void":
+        assert final.status == OrderStatus.CANCELLED
+        assert money.status == PaymentStatus.VOIDED
+        assert stock(container, sku).available == 5
+        assert gateway_calls(container, "void") == 1
+    else:
+        assert final.status == OrderStatus.CONFIRMED
+        assert money.status == PaymentStatus.AUTHORIZED
+        assert stock(container, sku).reservations == {str(order_id): 2}
+    assert gateway_calls(container, "authorize") == 1
+    assert len(money.gateway_event_ids) == len(set(money.gateway_event_ids))
+
+
+def test_redelivering_every_event_does_nothing_twice(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    product_id, sku = product(container)
+    confirmed = checkout(container, product_id, 1, "pm_card_visa")
+    declined = checkout(container, product_id, 1, "pm_card_chargeDeclined")
+    run(container, saga)
+    stock_version = stock(container, sku).version
+    orders_version = {o: order(container, o).version for o in (confirmed, declined)}
+    # A fresh tracking generation: the whole log is delivered again.
+    again = CheckoutSaga(
+        tracking_only_view(container.conninfo, CheckoutSaga.name, 2),
+        ordering=container.ordering.app,
+        inventory=container.inventory_commands,
+        payments=container.ordering.payments,
+        payment_methods=container.ordering.payment_methods,
+        clock=lambda: datetime.now(UTC),
+    )
+    assert run(container, again) > 0
+    assert stock(container, sku).version == stock_version
+    assert {o: order(container, o).version for o in (confirmed, declined)} == orders_version
+    assert gateway_calls(container, "authorize") == 2
+
+
+def test_ship_return_and_refund_move_stock_and_money_once(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    product_id, sku = product(container, price="15.00")
+    order_id = checkout(container, product_id, 2, "pm_card_visa")
+    run(container, saga)
+    orders = container.ordering.orders
+    orders.ship(ADMIN, order_id, "UPS", "1Z999")
+    orders.ship(ADMIN, order_id, "UPS", "1Z999")  # a retried request
+    run(container, saga)
+    assert stock(container, sku).on_hand == 3
+    assert payment(container, order_id).captured == Money.of("30.00", "EUR")
+    customer = Principal(order(container, order_id).customer_id, uuid4(), frozenset({"customer"}))
+    orders.mark_delivered(ADMIN, order_id)
+    orders.request_return(customer, order_id, "too small")
+    orders.approve_return(ADMIN, order_id)
+    orders.mark_returned(ADMIN, order_id)
+    run(container, saga)
+    assert stock(container, sku).on_hand == 5
+    # Returned goods come back once, even when the event is redelivered.
+    saga.restock(order_id)
+    assert stock(container, sku).on_hand == 5
+    orders.refund(ADMIN, order_id, Money.of("10.00", "EUR"), "goodwill", "key-1")
+    orders.refund(ADMIN, order_id, Money.of("10.00", "EUR"), "goodwill", "key-1")  # retried
+    assert order(container, order_id).refunded == Money.of("10.00", "EUR")
+    orders.refund(ADMIN, order_id, None, "the rest", "key-2")
+    final = order(container, order_id)
+    assert final.refunded == final.captured == Money.of("30.00", "EUR")
+    assert final.status == OrderStatus.REFUNDED
+    assert payment(container, order_id).refunded == Money.of("30.00", "EUR")
+    assert payment(container, order_id).refunded.amount == Decimal("30.00")
+
+
+def test_partitions_share_the_orders_between_them(container: Container) -> None:
+    product_id, sku = product(container, stock=20)
+    orders = [checkout(container, product_id, 1, "pm_card_visa") for _ in range(8)]
+    partitions = [
+        CheckoutSaga(
+            tracking_only_view(container.conninfo, f"{CheckoutSaga.name}_{n}", 1),
+            ordering=container.ordering.app,
+            inventory=container.inventory_commands,
+            payments=container.ordering.payments,
+            payment_methods=container.ordering.payment_methods,
+            clock=lambda: datetime.now(UTC),
+            partition=n,
+            partitions=2,
+        )
+        for n in range(2)
+    ]
+    run(container, partitions[0])
+    decided = {o for o in orders if order(container, o).status == OrderStatus.CONFIRMED}
+    assert decided == {o for o in orders if o.int % 2 == 0}
+    run(container, partitions[1])
+    assert all(order(container, o).status == OrderStatus.CONFIRMED for o in orders)
+    assert gateway_calls(container, "authorize") == len(orders)
+    assert stock(container, sku).reserved == len(orders)
+
+
+def test_an_admin_cancelling_a_shipped_order_refunds_the_capture_once(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    product_id, sku = product(container, price="11.00")
+    order_id = checkout(container, product_id, 2, "pm_card_visa")
+    run(container, saga)
+    container.ordering.orders.ship(ADMIN, order_id, "DHL", "LOST-1")
+    container.ordering.orders.cancel_by_admin(ADMIN, order_id, "parcel lost by the carrier")
+    run(container, saga)
+    saga.compensate(order_id)  # redelivered
+    cancelled = order(container, order_id)
+    assert cancelled.status == OrderStatus.CANCELLED
+    assert cancelled.refunded == cancelled.captured == Money.of("22.00", "EUR")
+    assert payment(container, order_id).status == PaymentStatus.REFUNDED
+    assert gateway_calls(container, "refund") == 1
+    assert stock(container, sku).on_hand == 3  # shipped: the units left, none come back
