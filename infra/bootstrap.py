@@ -11,30 +11,41 @@ from typing import Any
 import redis
 from eventsourcing.application import Application
 from eventsourcing.persistence import TrackingRecorder
-from eventsourcing.postgres import PostgresTrackingRecorder
+from opensearchpy import OpenSearch
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from commands.catalog import CatalogApplication, CatalogCommands
 from commands.http.deps import Limits, WriteServices
 from commands.inventory import InventoryApplication, InventoryCommands
+from commands.ordering import OrderingApplication
 from commands.passwords import PasswordHasher
+from commands.payments import PaymentsApplication
 from commands.ports import RateLimiter
 from commands.reviews import ReviewCommands, ReviewsApplication
 from commands.tokens import TokenCodec
 from commands.user_emails import UserEmails
 from commands.users import UserCommands, UsersApplication
-from infra import idempotency, mailbox
+from infra import idempotency, mailbox, opensearch_index, product_cache
 from infra.auth import Authenticator
 from infra.idempotency import PostgresIdempotencyStore
 from infra.mailbox import PostgresMailbox
+from infra.opensearch_index import ProductIndexer
+from infra.opensearch_search import OpenSearchCatalogSearch
+from infra.ordering import DDL as ORDERING_DDL
+from infra.ordering import Ordering, build_ordering, ordering_specs, tracking_only_view
 from infra.postgres import database_conninfo, eventsourcing_env, view_datastore
+from infra.product_cache import RedisCacheInvalidator, RedisProductCache
+from infra.purchase_history import OrdersPurchaseHistory
 from infra.ratelimit import InProcessRateLimiter, RedisRateLimiter
 from infra.settings import Settings
 from infra.waiting import PollingWaiter
 from projections import generations
+from projections.carts import CartsProjection, CartsView
 from projections.catalog import CATALOG_VIEWS
-from projections.engine import TRACKING_TABLE, View, ViewProjection, generation_schema
+from projections.engine import View, ViewProjection, generation_schema
+from projections.orders import ORDERING_VIEWS
+from projections.product_cache_follower import ProductCacheFollower
 from projections.users import (
     AdminUsersProjection,
     AdminUsersView,
@@ -53,7 +64,7 @@ USER_VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
     (AdminUsersView, AdminUsersProjection),
     (UserAccessView, UserAccessProjection),
 ]
-VIEWS = USER_VIEWS + CATALOG_VIEWS
+VIEWS = USER_VIEWS + CATALOG_VIEWS + ORDERING_VIEWS + [(CartsView, CartsProjection)]
 """Every rebuildable read model with its projection."""
 
 UPSTREAM: dict[str, tuple[type[Application[Any]], ...]] = {
@@ -61,6 +72,9 @@ UPSTREAM: dict[str, tuple[type[Application[Any]], ...]] = {
     "catalog_categories": (CatalogApplication,),
     "inventory_levels": (InventoryApplication, CatalogApplication),
     "product_reviews": (ReviewsApplication,),
+    "orders": (OrderingApplication,),
+    "payments": (PaymentsApplication,),
+    "carts": (OrderingApplication,),
 }
 """The logs each view follows; the users views follow the users log."""
 
@@ -88,8 +102,16 @@ class Container:
     catalog_commands: CatalogCommands
     inventory_commands: InventoryCommands
     review_commands: ReviewCommands
+    ordering: Ordering
     specs: list[ProjectionSpec] = field(default_factory=list)
     runner: EmbeddedRunner | None = None
+    product_cache: RedisProductCache | None = None
+    """The read side of the product cache; None without Redis (Postgres only)."""
+    cache_invalidator: RedisCacheInvalidator | None = None
+    cache_follower: ProductCacheFollower | None = None
+    catalog_search: OpenSearchCatalogSearch | None = None
+    """Catalog search on OpenSearch; None: PostgreSQL full-text search (the default)."""
+    search_indexer: ProductIndexer | None = None
 
     def write_services(self) -> WriteServices:
         s = self.settings
@@ -118,6 +140,8 @@ class Container:
             followed_logs={
                 spec.name: frozenset(app.name for app in spec.upstream) for spec in self.specs
             },
+            product_cache=self.product_cache,
+            catalog_search=self.catalog_search,
         )
 
     def migrate(self) -> None:
@@ -126,6 +150,9 @@ class Container:
         with self.pool.connection() as conn:
             conn.execute(mailbox.DDL)
             conn.execute(idempotency.DDL)
+            conn.execute(ORDERING_DDL)
+            if self.search_indexer is not None:
+                conn.execute(opensearch_index.DDL)
             generations.create_registry(conn)
         for spec in self.specs:
             self.ensure_generation(spec)
@@ -152,14 +179,43 @@ class Container:
             ensure_generation=self.ensure_generation,
         )
         self.runner.start()
+        self.start_feed_followers()
+
+    def start_feed_followers(self) -> None:
+        """What follows the product view's change feed rather than the logs (the
+        product cache, the search index): beside the projections, in whichever
+        process runs them (``shop run``, or each ``shop serve worker``)."""
+        if self.cache_invalidator is not None:
+            self.cache_follower = ProductCacheFollower(self.pool, self.cache_invalidator)
+            self.cache_follower.start()
+        if self.search_indexer is not None:
+            self.search_indexer.start()
+
+    def applications(self) -> list[Application[Any]]:
+        """Every bounded context's event store, each with its own log (the relay's input)."""
+        return [
+            self.users_app,
+            self.catalog_app,
+            self.inventory_app,
+            self.reviews_app,
+            self.ordering.app,
+            self.ordering.payments_app,
+        ]
 
     def close(self) -> None:
+        if self.search_indexer is not None:
+            self.search_indexer.stop()
+        if self.cache_follower is not None:
+            self.cache_follower.stop()
+        if self.cache_invalidator is not None:
+            self.cache_invalidator.close()
         if self.runner is not None:
             self.runner.stop()
         self.users_app.close()
         self.catalog_app.close()
         self.inventory_app.close()
         self.reviews_app.close()
+        self.ordering.close()
         self.pool.close()
 
 
@@ -181,16 +237,9 @@ def projection_specs(c: Container) -> list[ProjectionSpec]:
             make_projection=projection_class,
         )
         for view_class, projection_class in VIEWS
+        # With Redis, the cart view lives there (``ordering_specs``).
+        if not (view_class is CartsView and c.ordering.cart_store is not None)
     ]
-
-    def policy_tracking(generation: int) -> TrackingRecorder:
-        datastore = view_datastore(conninfo, generation_schema(UserEmails.name, generation))
-        datastore.pool.open()
-        with datastore.transaction(commit=True) as cursor:
-            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {datastore.schema}")
-        recorder = PostgresTrackingRecorder(datastore, tracking_table_name=TRACKING_TABLE)
-        recorder.create_table()
-        return recorder
 
     def user_emails(view: TrackingRecorder) -> UserEmails:
         return UserEmails(
@@ -206,12 +255,13 @@ def projection_specs(c: Container) -> list[ProjectionSpec]:
             name=UserEmails.name,
             tables=[],
             upstream=(UsersApplication,),
-            make_view=policy_tracking,
+            make_view=lambda g: tracking_only_view(conninfo, UserEmails.name, g),
             make_projection=user_emails,
             rebuildable=False,
         )
     )
-    return specs
+    partitions = c.settings.checkout_saga_partitions
+    return specs + ordering_specs(conninfo, c.ordering, c.inventory_commands, utc_now, partitions)
 
 
 def bootstrap(settings: Settings | None = None) -> Container:
@@ -266,7 +316,17 @@ def bootstrap(settings: Settings | None = None) -> Container:
         reviews_app=reviews_app,
         catalog_commands=catalog_commands,
         inventory_commands=InventoryCommands(inventory_app, catalog_commands),
-        review_commands=ReviewCommands(reviews_app, catalog_commands),
+        review_commands=ReviewCommands(reviews_app, catalog_commands, OrdersPurchaseHistory(pool)),
+        ordering=build_ordering(settings, pool, app_env, catalog_commands, utc_now),
     )
+    if settings.redis_url:
+        container.product_cache, container.cache_invalidator = product_cache.connect(
+            settings.redis_url, settings.product_cache_prefix, settings.product_cache_ttl
+        )
+    if settings.opensearch_url:
+        search_client = OpenSearch(hosts=[settings.opensearch_url], timeout=10)
+        alias = settings.opensearch_index
+        container.search_indexer = ProductIndexer(search_client, pool, alias)
+        container.catalog_search = OpenSearchCatalogSearch(search_client, read_pool, alias)
     container.specs = projection_specs(container)
     return container

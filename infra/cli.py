@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -19,8 +20,13 @@ app = typer.Typer(help="eventshop: an event-sourced commerce backend", no_args_i
 projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users from the command line", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
+seed_app = typer.Typer(help="Fill the database with generated data", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(seed_app, name="seed")
+dlq_app = typer.Typer(help="Dead letters: events a projection failed on", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 console = Console()
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def _container() -> Container:
@@ -43,21 +49,50 @@ def _migrated() -> Iterator[Container]:
 def run(
     host: Annotated[str | None, typer.Option(help="default: SHOP_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: SHOP_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="default: SHOP_WORKERS")] = None,
 ) -> None:
-    """Serve the API with projections in-process (the embedded all-in-one)."""
+    """Serve the API with projections in-process (the embedded all-in-one). With
+    several workers, each serves HTTP in a process of its own (one GIL each) and this
+    process runs the projections beside them."""
     import uvicorn
 
     from infra.http import create_app
 
     container = _container()
     settings = container.settings
-    uvicorn.run(
-        create_app(container, run_projections=settings.projections),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        access_log=False,
-    )
+    workers = workers or settings.workers
+    host, port = host or settings.host, port or settings.port
+    if workers == 1:
+        uvicorn.run(
+            create_app(container, run_projections=settings.projections),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+        )
+        return
+    if not settings.redis_url:
+        container.close()
+        console.print("[red]several workers share their rate limits through SHOP_REDIS_URL[/red]")
+        raise typer.Exit(2)
+    try:
+        container.migrate()  # before the workers start: they do no DDL
+        if settings.projections:
+            container.start_projections()
+        uvicorn.run(
+            "infra.http:worker_app",
+            factory=True,
+            workers=workers,
+            # Not uvicorn's 5 s: a worker busy at its start (imports, bootstrap) or under
+            # load answers the supervisor's ping late, and would be killed for it.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        container.close()
 
 
 @app.command()
@@ -67,6 +102,140 @@ def migrate() -> None:
         console.print("[green]database is up to date[/green]")
 
 
+class Role(StrEnum):
+    write_api = "write-api"
+    read_api = "read-api"
+    relay = "relay"
+    worker = "worker"
+    all = "all"
+
+
+@app.command()
+def serve(
+    role: Annotated[Role, typer.Argument(help="the role of the scaled mode to run")],
+    host: Annotated[str | None, typer.Option(help="HTTP roles; default: SHOP_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP roles; default: SHOP_PORT")] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="relay, worker: exit 0 if the role beat lately")
+    ] = False,
+) -> None:
+    """Run one role of the scaled mode: the write API (commands), the read API
+    (queries), the outbox relay to Kafka, or a stream worker (run several); ``all``
+    runs each of them, the relay and a worker as child processes. Projections run
+    in the workers, never in the APIs."""
+    from infra.heartbeat import heartbeat_file, is_alive
+
+    settings = Settings()
+    if check:
+        if role not in (Role.relay, Role.worker):
+            console.print("[red]--check is for the relay and the worker; APIs have /health[/red]")
+            raise typer.Exit(2)
+        raise typer.Exit(0 if is_alive(heartbeat_file(settings.data_dir, role.value)) else 1)
+    from infra import kafka
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    container = kafka.bootstrap_exclusively(settings)
+    try:
+        if role is Role.relay:
+            kafka.serve_relay(container)
+        elif role is Role.worker:
+            kafka.serve_worker(container)
+        else:
+            _serve_http(container, role, host or settings.host, port or settings.port)
+    finally:
+        container.close()
+
+
+def _serve_http(container: Container, role: Role, host: str, port: int) -> None:
+    import subprocess
+    import sys
+
+    import uvicorn
+
+    from infra.http import create_app
+
+    children = (
+        [
+            subprocess.Popen([sys.argv[0], "serve", child])  # noqa: S603 - our own entry point
+            for child in (Role.relay, Role.worker)
+        ]
+        if role is Role.all
+        else []
+    )
+    try:
+        uvicorn.run(
+            create_app(
+                container,
+                run_projections=False,
+                serve_writes=role in (Role.write_api, Role.all),
+                serve_reads=role in (Role.read_api, Role.all),
+            ),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait()
+
+
+@projections_app.command("run")
+def projections_run() -> None:
+    """Keep every projection and policy current, without serving HTTP (beside a
+    `shop run` with SHOP_PROJECTIONS=false); stops on Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with _migrated() as container:
+        container.start_projections()
+        console.print("[green]projections running[/green]")
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+
+@dlq_app.command("list")
+def dlq_list() -> None:
+    """The open dead letters, with the error each projection raised."""
+    from infra.kafka import open_letters
+
+    letters = open_letters(Settings())
+    table = Table("projection", "log", "position", "error")
+    for letter in letters:
+        table.add_row(letter.projection, letter.log, str(letter.position), letter.error)
+    console.print(table)
+    console.print(f"{len(letters)} open")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    projection: Annotated[str | None, typer.Option(help="only this projection's")] = None,
+) -> None:
+    """Apply the open dead letters again (after a fix); each one applied is closed."""
+    from infra.kafka import replay_dead_letters
+
+    with _migrated() as container:
+        outcomes = replay_dead_letters(container, projection)
+    failed = 0
+    for letter, failure in outcomes:
+        where = f"{letter.projection} {letter.log}:{letter.position}"
+        if failure is None:
+            console.print(f"[green]replayed[/green] {where}")
+        else:
+            failed += 1
+            console.print(f"[red]failed[/red] {where}: {failure}")
+    console.print(f"{len(outcomes) - failed} replayed, {failed} still open")
+    if failed:
+        raise typer.Exit(1)
+
+
 @projections_app.command("status")
 def projections_status() -> None:
     """Per projection and log: position reached, head of the log, lag."""
@@ -74,6 +243,8 @@ def projections_status() -> None:
 
     with _migrated() as container, container.pool.connection() as conn:
         statuses = projection_status(conn, container.specs)
+        if container.search_indexer is not None:
+            statuses.append(container.search_indexer.status(conn))
     table = Table("projection", "log", "generation", "position", "head", "lag")
     for s in statuses:
         table.add_row(s.name, s.log, str(s.generation), str(s.position), str(s.head), str(s.lag))
@@ -124,6 +295,63 @@ def create_admin(
             console.print(f"[red]{error.detail}[/red]")
             raise typer.Exit(2) from error
         console.print(f"[green]admin created: {written.id}[/green]")
+
+
+@seed_app.command("catalog")
+def seed_catalog(
+    products: Annotated[int, typer.Option(help="products wanted in all (existing ones count)")],
+    seed: Annotated[int, typer.Option(help="the same seed makes the same catalog")] = 1,
+    sellers: int = 40,
+    customers: int = 1000,
+    password: Annotated[
+        str | None, typer.Option(help="of the accounts created; default: random, printed")
+    ] = None,
+) -> None:
+    """Categories, sellers, customers, products, stock and reviews (see ADR 6)."""
+    import secrets
+
+    from commands.passwords import PasswordHasher
+    from commands.seeding import CatalogSeeder, SeedPlan, SeedRefused, seeded_counts
+    from infra.bootstrap import utc_now
+    from infra.existing_aggregates import existing_aggregates
+
+    try:
+        plan = SeedPlan(products, seed, sellers, customers)
+    except SeedRefused as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    password = password or secrets.token_urlsafe(12)
+    with _migrated() as container:
+        seeder = CatalogSeeder(
+            container.users_app,
+            container.catalog_app,
+            container.inventory_app,
+            container.reviews_app,
+            existing_aggregates,
+            PasswordHasher().hash(password),
+            utc_now,
+        )
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("products", total=products)
+            try:
+                report = seeder.run(plan, lambda done, _: bar.update(task, completed=done))
+            except SeedRefused as error:
+                console.print(f"[red]{error}[/red]")
+                raise typer.Exit(2) from error
+    for label, value in seeded_counts(report):
+        console.print(f"{label}: {value:,}")
+    if report.accounts:
+        console.print(
+            f"accounts created now (catalog-admin.seed{seed}@example.com, "
+            f"seller0.seed{seed}@example.com, customer0.seed{seed}@example.com...) "
+            f"have the password: {password}"
+        )
 
 
 @app.command()

@@ -23,7 +23,24 @@ class Settings(BaseSettings):
         default=None, description="Postgres URL; unset: an embedded Postgres in data_dir/pg"
     )
     redis_url: str | None = Field(
-        default=None, description="Redis URL for rate limits; unset: in-process (one process only)"
+        default=None,
+        description="Redis URL for rate limits and the product cache; unset: in-process rate "
+        "limits (one process only) and no product cache",
+    )
+    product_cache_prefix: str = Field(
+        default="eventshop:", description="Prefix of the product cache's Redis keys"
+    )
+    product_cache_ttl: float = Field(
+        default=3600, gt=0, description="Seconds a cached product lives (events invalidate it)"
+    )
+    opensearch_url: str | None = Field(
+        default=None,
+        description="OpenSearch URL for catalog search; unset: PostgreSQL full-text search",
+    )
+    opensearch_index: str = Field(
+        default="products",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,100}$",
+        description="The alias searches read (over indices named <alias>_g<generation>_<n>)",
     )
     secret_key: SecretStr | None = Field(
         default=None, description="Signs tokens; unset in development: generated into data_dir"
@@ -48,6 +65,55 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=10, ge=1)
     projections: bool = Field(default=True, description="run projections and policies in-process")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="HTTP worker processes of `shop run`; more than one needs SHOP_REDIS_URL",
+    )
+
+    # Scaled mode (docs/adr/0010-kafka-workers.md): the relay and the stream workers.
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
+    kafka_topic_prefix: str = Field(default="eventshop.", description="topic = prefix + log name")
+    kafka_partitions: int = Field(default=6, ge=1, description="for topics the relay creates")
+    kafka_replication_factor: int = Field(default=1, ge=1, description="3 on MSK")
+    kafka_idempotent_producer: bool = Field(
+        default=True, description="on for MSK; off for brokers without InitProducerId (Tansu)"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
+        default="PLAINTEXT", description="SSL: TLS with the system's CA certificates (MSK)"
+    )
+    kafka_request_timeout: float = Field(default=30.0, gt=0, description="per produce attempt")
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_max_in_flight: int = Field(default=4, ge=1, description="batches awaiting delivery")
+    relay_poll_interval: float = Field(default=0.02, gt=0)
+    relay_max_failures: int = Field(default=5, ge=1, description="in a row, then the relay exits")
+    worker_group: str = "eventshop-workers"
+    worker_gap_timeout: float = Field(
+        default=30.0, gt=0, description="a gap Kafka has not filled by then is read from the store"
+    )
+    worker_session_timeout: float = Field(default=10.0, gt=0)
+
+    # Payments and checkout (docs/adr/0011-checkout-saga.md).
+    payment_gateway: Literal["sandbox", "stripe", "paypal"] = Field(
+        default="sandbox", description="sandbox: Stripe's test tokens, no network, no account"
+    )
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="whsec_...: enables POST /webhooks/stripe"
+    )
+    stripe_return_url: str | None = Field(
+        default=None, description="where Stripe sends a shopper back after authentication"
+    )
+    stripe_api_base: str | None = Field(
+        default=None, description="another Stripe API address (tests: localstripe)"
+    )
+    paypal_client_id: str | None = None
+    paypal_secret: SecretStr | None = None
+    paypal_base_url: str = "https://api-m.sandbox.paypal.com"
+    return_window_days: int = Field(default=30, ge=0, le=365)
+    checkout_saga_partitions: int = Field(
+        default=4, ge=1, le=64, description="checkout sagas running side by side (threads)"
+    )
 
     @field_validator("secret_key")
     @classmethod
