@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL
 from psycopg.types.json import Jsonb
 
-from projections.cursors import BadCursor, decode_cursor, encode_cursor
+from projections.cursors import BadCursor, decode_cursor, encode_cursor, fetch_page
 from projections.product_cache import CACHED_VIEW, ProductSnapshot
 
 Sort = Literal["price_asc", "price_desc", "newest", "rating", "relevance"]
@@ -645,13 +645,9 @@ async def inventory_levels(
         "low_stock_threshold, low_since, updated_at FROM read.inventory_levels {0} "
         "ORDER BY sku LIMIT %s"
     ).format(SQL("WHERE " + " AND ".join(clauses) if clauses else ""))
-    cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute(statement, [*params, limit + 1])
-    rows = await cursor.fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("sku", [rows[-1]["sku"]])
+    rows, next_cursor = await fetch_page(
+        conn, statement, params, limit=limit, kind="sku", keys=("sku",)
+    )
     for row in rows:
         threshold = row["low_stock_threshold"]
         row["low_stock"] = threshold is not None and row["available"] <= threshold
@@ -686,17 +682,12 @@ async def product_reviews(
         "SELECT {0} FROM read.product_reviews WHERE {1} "
         "ORDER BY created_at DESC, review_id DESC LIMIT %s"
     ).format(SQL(columns), SQL(" AND ".join(clauses)))
-    cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute(statement, [*params, limit + 1])
-    rows = await cursor.fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(
-            "reviews", [rows[-1]["created_at"].isoformat(), rows[-1]["review_id"]]
-        )
+    rows, next_cursor = await fetch_page(
+        conn, statement, params, limit=limit, kind="reviews", keys=("created_at", "review_id")
+    )
     summary = None
     if after is None:
+        cursor = conn.cursor(row_factory=dict_row)
         await cursor.execute(
             "SELECT rating_count, rating_sum, histogram FROM read.product_rating_summaries "
             "WHERE product_id = %s",

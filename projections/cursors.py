@@ -10,6 +10,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Composed
+
 
 class BadCursor(ValueError):
     """A pagination cursor this API did not issue (or issued for another sort)."""
@@ -18,6 +22,27 @@ class BadCursor(ValueError):
 def encode_cursor(kind: str, values: list[Any]) -> str:
     raw = json.dumps([kind, [str(v) for v in values]], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+async def fetch_page(
+    conn: AsyncConnection[Any],
+    statement: str | SQL | Composed,
+    params: list[Any],
+    *,
+    limit: int,
+    kind: str,
+    keys: tuple[str, ...],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to ``limit`` rows of a keyset-ordered ``statement`` (its last placeholder is
+    the ``LIMIT``), and the cursor of the next page, made of the last row's ``keys``,
+    when there is one: one row more is asked for to know."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(statement, [*params, limit + 1])
+    rows = await cursor.fetchall()
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(kind, [rows[-1][key] for key in keys])
 
 
 def decode_cursor(cursor: str, kind: str, types: list[type]) -> list[Any]:

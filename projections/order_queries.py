@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL
 
 from projections.catalog_queries import Page
-from projections.cursors import decode_cursor, encode_cursor
+from projections.cursors import decode_cursor, fetch_page
 
 _ORDER_COLUMNS = (
     "order_id, customer_id, status, currency, total, captured, refunded, lines, "
@@ -68,15 +68,9 @@ async def list_orders(
     statement = SQL(
         "SELECT {0} FROM read.orders {1} ORDER BY placed_at DESC, order_id DESC LIMIT %s"
     ).format(SQL(_ORDER_COLUMNS), SQL("WHERE " + " AND ".join(clauses) if clauses else ""))
-    cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute(statement, [*params, limit + 1])
-    rows = await cursor.fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(
-            "orders", [rows[-1]["placed_at"].isoformat(), rows[-1]["order_id"]]
-        )
+    rows, next_cursor = await fetch_page(
+        conn, statement, params, limit=limit, kind="orders", keys=("placed_at", "order_id")
+    )
     return Page(rows, next_cursor)
 
 
@@ -122,16 +116,11 @@ async def list_payments(
         "SELECT {0} FROM read.payments p JOIN read.orders o ON o.order_id = p.order_id {1} "
         "ORDER BY p.created_at DESC, p.payment_id DESC LIMIT %s"
     ).format(SQL(_PAYMENT_COLUMNS), SQL("WHERE " + " AND ".join(clauses) if clauses else ""))
-    cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute(statement, [*params, limit + 1])
-    rows = await cursor.fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(
-            "payments", [rows[-1]["created_at"].isoformat(), rows[-1]["payment_id"]]
-        )
+    rows, next_cursor = await fetch_page(
+        conn, statement, params, limit=limit, kind="payments", keys=("created_at", "payment_id")
+    )
     if rows:
+        cursor = conn.cursor(row_factory=dict_row)
         await cursor.execute(
             "SELECT payment_id, kind, amount, reference, gateway_event_id, note, at "
             "FROM read.payment_history WHERE payment_id = ANY(%s) ORDER BY payment_id, version",

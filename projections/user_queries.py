@@ -10,7 +10,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from projections.cursors import decode_cursor, encode_cursor
+from projections.cursors import decode_cursor, fetch_page
 
 
 async def user_profile(conn: AsyncConnection[Any], user_id: UUID) -> dict[str, Any] | None:
@@ -68,15 +68,9 @@ async def list_users(
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
     sql += " ORDER BY registered_at DESC, user_id DESC LIMIT %s"
-    params.append(limit + 1)
-    cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute(sql, params)
-    rows = await cursor.fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("users", [rows[-1]["registered_at"], rows[-1]["user_id"]])
-    return rows, next_cursor
+    return await fetch_page(
+        conn, sql, params, limit=limit, kind="users", keys=("registered_at", "user_id")
+    )
 
 
 def _escape_like(text: str) -> str:
