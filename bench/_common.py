@@ -3,6 +3,7 @@ accounting from /proc, percentiles and markdown tables."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import platform
@@ -11,7 +12,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,44 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.3, window: float = 1.0)
         if not warned:
             log(f"  machine busy ({busy:.2f} cores used by others): waiting up to {max_wait:.0f}s")
             warned = True
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How an open-loop run went, as the scheduler saw it."""
+
+    wall: float
+    """Seconds from the first due time to the end of the wait for answers."""
+    unfinished: int
+    """Requests still unanswered when the wait ended (cancelled)."""
+    max_send_lag_ms: float
+    """How late the generator itself started the latest request."""
+
+
+async def paced(
+    rate: float,
+    total: int,
+    one: Callable[[int, float], Coroutine[Any, Any, None]],
+    *,
+    drain_timeout: float,
+) -> Schedule:
+    """The open-loop generator every HTTP benchmark uses: request ``i`` starts at
+    ``due = start + i / rate`` (``loop.time()`` units) whatever happened before, so the
+    caller measures latency from ``due`` and queueing is not hidden (no coordinated
+    omission). Waits ``drain_timeout`` seconds for the answers, then cancels the rest."""
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.005
+    tasks: list[asyncio.Task[None]] = []
+    max_lag = 0.0
+    for i in range(total):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            max_lag = max(max_lag, -delay * 1000)
+        tasks.append(asyncio.create_task(one(i, due)))
+    _, pending = await asyncio.wait(tasks, timeout=drain_timeout) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    return Schedule(loop.time() - start, len(pending), max_lag)

@@ -42,6 +42,7 @@ from bench._common import (
     fmt,
     log,
     machine_lines,
+    paced,
     percentile,
 )
 from bench.commands import BenchUser, prepare_users, shop_server
@@ -212,19 +213,18 @@ async def load(
 
         total = round(run.rate * run.duration)
         run.sent = total
-        tasks = []
         watcher = asyncio.create_task(watch())
-        start = loop.time() + 0.01
-        for i, user in enumerate(users[:total]):
-            due = start + i / run.rate
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(user, due)))
-        await asyncio.wait(tasks, timeout=max(30.0, run.duration))
+
+        async def checkout_of(i: int, due: float) -> None:
+            await one(users[i], due)
+
+        schedule = await paced(
+            run.rate, min(total, len(users)), checkout_of, drain_timeout=max(30.0, run.duration)
+        )
         finished.set()
+        drained = loop.time()
         await asyncio.wait_for(watcher, timeout=max(60.0, run.duration))
-        run.wall = loop.time() - start
+        run.wall = schedule.wall + loop.time() - drained  # until the last order decided
 
 
 def event_rows(conninfo: str) -> dict[str, int]:

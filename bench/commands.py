@@ -65,6 +65,7 @@ from bench._common import (
     log,
     machine_lines,
     median,
+    paced,
     percentile,
     wait_for_quiet,
 )
@@ -481,7 +482,6 @@ async def open_loop(
         wait_for_quiet(quiet_wait)
     loop = asyncio.get_running_loop()
     total = max(1, round(run.rate * run.duration))
-    tasks: list[asyncio.Task[None]] = []
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int, due: float) -> None:
@@ -498,22 +498,13 @@ async def open_loop(
 
     events0 = count_rows_conn(conn)
     meter = CpuMeter(server.pid, database_backends(conn), server.projections_pid)
-    start = loop.time() + 0.005
-    for i in range(total):
-        due = start + i / run.rate
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            run.max_send_lag_ms = max(run.max_send_lag_ms, -delay * 1000)
-        tasks.append(asyncio.create_task(one(i, due)))
     # An overloaded server: stop waiting after a while, the rest count as errors.
-    _, pending = await asyncio.wait(tasks, timeout=max(5.0, DRAIN_FACTOR * run.duration))
-    for task in pending:
-        task.cancel()
-    run.statuses["unfinished"] += len(pending)
-    end = loop.time()
-    run.wall = end - start
+    schedule = await paced(
+        run.rate, total, one, drain_timeout=max(5.0, DRAIN_FACTOR * run.duration)
+    )
+    run.max_send_lag_ms = schedule.max_send_lag_ms
+    run.statuses["unfinished"] += schedule.unfinished
+    run.wall = schedule.wall
     run.cpu = meter.shares()
     run.sent = total
     run.events = count_rows_conn(conn) - events0

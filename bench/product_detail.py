@@ -63,6 +63,7 @@ from bench._common import (
     log,
     machine_lines,
     median,
+    paced,
     percentile,
     pids_cpu_seconds,
     wait_for_quiet,
@@ -275,6 +276,7 @@ async def open_loop(run: Run, target: Target, connections: int, duration: float)
     due time. At most ``connections`` on the wire; the rest wait, and that counts."""
     total = max(1, round(run.rate * duration))
     gate = asyncio.Semaphore(connections)
+    loop = asyncio.get_running_loop()
     async with RawHttp("127.0.0.1", target.port, connections) as client:
 
         async def one(i: int, due: float) -> None:
@@ -287,23 +289,12 @@ async def open_loop(run: Run, target: Target, connections: int, duration: float)
             run.statuses[str(status)] += 1
             if status == 200:
                 run.ok += 1
-                run.latencies_ms.append((time.perf_counter() - due) * 1000)
+                run.latencies_ms.append((loop.time() - due) * 1000)
 
-        tasks: list[asyncio.Task[None]] = []
-        start = time.perf_counter() + 0.005
-        for i in range(total):
-            due = start + i / run.rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                run.max_send_lag_ms = max(run.max_send_lag_ms, -delay * 1000)
-            tasks.append(asyncio.create_task(one(i, due)))
-        _, pending = await asyncio.wait(tasks, timeout=max(5.0, duration))
-        for task in pending:
-            task.cancel()
-        run.statuses["unfinished"] += len(pending)
-        run.wall = time.perf_counter() - start
+        schedule = await paced(run.rate, total, one, drain_timeout=max(5.0, duration))
+        run.max_send_lag_ms = schedule.max_send_lag_ms
+        run.statuses["unfinished"] += schedule.unfinished
+        run.wall = schedule.wall
 
 
 _CACHE_METRIC = re.compile(rb'eventshop_product_cache_requests_total\{result="(\w+)"\} ([0-9.e+]+)')

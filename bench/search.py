@@ -59,6 +59,7 @@ from bench._common import (
     log,
     machine_lines,
     median,
+    paced,
     percentile,
     wait_for_quiet,
 )
@@ -256,19 +257,9 @@ async def open_loop(
             return
         run.record(query, status, body, (loop.time() - due) * 1000)
 
-    start = loop.time() + 0.005
-    tasks = []
-    for i in range(total):
-        due = start + i / rate
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, due)))
-    _, pending = await asyncio.wait(tasks, timeout=max(5.0, duration))
-    for task in pending:
-        task.cancel()
-    run.errors["unfinished"] += len(pending)
-    run.wall = loop.time() - start
+    schedule = await paced(rate, total, one, drain_timeout=max(5.0, duration))
+    run.errors["unfinished"] += schedule.unfinished
+    run.wall = schedule.wall
     if meter is not None:
         run.cpu = meter.shares()
     return run
