@@ -177,6 +177,7 @@ class Container:
             app_env=self.app_env,
             active_generations=self.active_generations,
             ensure_generation=self.ensure_generation,
+            conninfo=self.conninfo,
         )
         self.runner.start()
         self.start_feed_followers()

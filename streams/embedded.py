@@ -24,9 +24,9 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.utils import EnvType
-from psycopg.sql import SQL, Identifier
 
 from projections.engine import View
+from streams.pg_listener import ChannelListener
 from streams.replay import catch_up
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ PAGE_SIZE = 500
 """Notifications read per pull (and so the largest live batch)."""
 POLL_INTERVAL = 1.0
 """Pull even without a notification this often: a missed NOTIFY delays, never loses."""
-LISTEN_TICK = 0.1
-"""How long one wait for a notification blocks, so that stopping is noticed."""
 MIN_PULL_INTERVAL = 0.005
 """Pulls start at least this far apart: a quiet log is followed at once, a busy one
 in batches of what this interval brings (fewer transactions per event), at the
@@ -86,9 +84,13 @@ class _Member:
 class LogFollower:
     """Follows one application's log for all the projections that follow it."""
 
-    def __init__(self, app_class: type[Application[Any]], env: EnvType) -> None:
-        self.app = app_class(env)
+    def __init__(
+        self, app_class: type[Application[Any]], env: EnvType, listener: ChannelListener
+    ) -> None:
+        # Only this follower's thread reads through it: one connection, no overflow.
+        self.app = app_class({**env, "POSTGRES_MAX_OVERFLOW": "0"})
         self.name = self.app.name
+        self._listener = listener
         self.error: str | None = None
         self._members: dict[str, _Member] = {}
         self._lock = threading.Lock()
@@ -113,28 +115,26 @@ class LogFollower:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         self._thread.join()
         self.app.close()
 
     def _run(self) -> None:
         recorder = self.app.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
+        channel = recorder.channel_name
         try:
-            with recorder.datastore.get_connection() as conn:
-                conn.execute(SQL("LISTEN {0}").format(Identifier(recorder.channel_name)))
-                pulled_at = 0.0
-                while not self._stopping.is_set():
-                    self._wake.clear()
-                    self._stopping.wait(pulled_at + MIN_PULL_INTERVAL - time.monotonic())
-                    pulled_at = time.monotonic()
-                    while self._pull() and not self._stopping.is_set():
-                        pass
-                    deadline = time.monotonic() + POLL_INTERVAL
-                    while not (self._stopping.is_set() or self._wake.is_set()):
-                        # All notifications already received come at once: one pull.
-                        notified = sum(1 for _ in conn.notifies(timeout=LISTEN_TICK, stop_after=1))
-                        if notified or time.monotonic() > deadline:
-                            break
+            self._listener.subscribe(channel, self._wake)
+            pulled_at = 0.0
+            while not self._stopping.is_set():
+                self._wake.clear()
+                if self._stopping.wait(pulled_at + MIN_PULL_INTERVAL - time.monotonic()):
+                    break
+                pulled_at = time.monotonic()
+                while self._pull() and not self._stopping.is_set():
+                    pass
+                # All notifications received meanwhile come as one wake: one pull.
+                self._wake.wait(POLL_INTERVAL)
         except Exception as error:  # noqa: BLE001 - reported through every member, restarted
             self.error = f"{type(error).__name__}: {error}"
             log.error("following the %s log failed: %s", self.name, self.error)
@@ -142,6 +142,8 @@ class LogFollower:
                 for member in self._members.values():
                     member.error = member.error or self.error
                 self._members.clear()
+        finally:
+            self._listener.unsubscribe(channel, self._wake)
 
     def follows(self, member: _Member) -> bool:
         with self._lock:
@@ -196,13 +198,17 @@ class EmbeddedRunner:
     """Reads the generation registry (a rebuild elsewhere may have changed it)."""
     ensure_generation: Callable[[ProjectionSpec], int]
     """The generation to serve, created and activated if there is none yet."""
+    conninfo: str
+    """For the one LISTEN connection every follower shares."""
     _running: dict[str, _Running] = field(default_factory=dict)
     _followers: dict[type[Application[Any]], LogFollower] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _watchdog: threading.Thread | None = None
+    _listener: ChannelListener | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
+        self._listener = ChannelListener(self.conninfo)
         for spec in self.specs:
             generation = self.ensure_generation(spec)
             self._running[spec.name] = _Running(generation, self._start(spec, generation))
@@ -221,6 +227,8 @@ class EmbeddedRunner:
             for follower in self._followers.values():
                 follower.stop()
             self._followers.clear()
+        if self._listener is not None:
+            self._listener.stop()
 
     def errors(self) -> dict[str, str]:
         """The last failure of each projection that has failed since start."""
@@ -251,7 +259,9 @@ class EmbeddedRunner:
         if follower is None or not follower.alive:
             if follower is not None:
                 follower.stop()
-            follower = self._followers[app_class] = LogFollower(app_class, self.app_env)
+            assert self._listener is not None, "started"
+            follower = LogFollower(app_class, self.app_env, self._listener)
+            self._followers[app_class] = follower
         return follower
 
     def _watch(self) -> None:

@@ -673,6 +673,7 @@ def test_followers_apply_every_committed_event_under_concurrent_writers(
         app_env=container.app_env,
         active_generations=dict,
         ensure_generation=lambda spec: 1,
+        conninfo=container.conninfo,
     )
     polled = make_view(container.conninfo, AppliedView, 2)
     polled_projection = AppliedProjection(cast(AppliedView, polled))
@@ -780,6 +781,7 @@ def test_a_view_that_fails_live_is_restarted_alone_and_loses_nothing(
         app_env=container.app_env,
         active_generations=dict,
         ensure_generation=lambda spec: 1,
+        conninfo=container.conninfo,
     )
     runner.start()
     try:

@@ -1,0 +1,101 @@
+"""One LISTEN connection per process for every event log it follows.
+
+Each log's followers used to hold a connection of their own just to wait for
+NOTIFY; a ``shop run`` follows ten logs (the checkout saga's partitions follow the
+ordering log separately), so that was ten idle connections per process against a
+server whose ``max_connections`` every process and worker shares. Here one thread
+waits on one connection and wakes the followers of the channel that was notified.
+A missed notification only delays: followers also pull on a timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+log = logging.getLogger(__name__)
+
+TICK = 0.1
+"""How long one wait for a notification blocks, so that new channels and stopping
+are noticed."""
+MAX_BACKOFF = 10.0
+APPLICATION_NAME = "eventshop-listener"
+"""How the connection shows in ``pg_stat_activity``."""
+
+
+class ChannelListener:
+    """Wakes the events subscribed to a channel whenever it is notified."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, set[threading.Event]] = defaultdict(set)
+        self._listening: set[str] = set()
+        self._changed = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-listener", daemon=True)
+        self._thread.start()
+
+    def subscribe(self, channel: str, wake: threading.Event, timeout: float = 30.0) -> None:
+        """Returns once the channel is listened to: no later NOTIFY can be missed, so a
+        pull after this returns sees, or is woken for, every later commit."""
+        with self._changed:
+            self._subscribers[channel].add(wake)
+            if not self._changed.wait_for(
+                lambda: channel in self._listening or self._stopping.is_set(), timeout
+            ):
+                raise TimeoutError(f"could not LISTEN to {channel} within {timeout} s")
+
+    def unsubscribe(self, channel: str, wake: threading.Event) -> None:
+        with self._lock:
+            self._subscribers[channel].discard(wake)
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopping.set()
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(
+                    self._conninfo, autocommit=True, application_name=APPLICATION_NAME
+                ) as conn:
+                    failures = 0
+                    self._listen(conn)
+            except psycopg.Error as error:
+                failures += 1
+                pause = min(MAX_BACKOFF, 0.1 * 2**failures)
+                log.warning("LISTEN connection failed (%r); reconnecting in %.1fs", error, pause)
+                with self._lock:
+                    self._listening.clear()
+                self._wake_all()  # what was notified meanwhile is pulled now
+                self._stopping.wait(pause)
+
+    def _listen(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                new = set(self._subscribers) - self._listening
+            for channel in new:
+                conn.execute(SQL("LISTEN {0}").format(Identifier(channel)))
+            if new:
+                with self._changed:
+                    self._listening |= new
+                    self._changed.notify_all()
+            for notify in conn.notifies(timeout=TICK):
+                with self._lock:
+                    woken = list(self._subscribers.get(notify.channel, ()))
+                for wake in woken:
+                    wake.set()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            woken = [wake for wakes in self._subscribers.values() for wake in wakes]
+        for wake in woken:
+            wake.set()
