@@ -216,19 +216,8 @@ def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Pat
     raise RuntimeError(f"shop run not healthy after {STARTUP_SECONDS} s:\n{log_path.read_text()}")
 
 
-def start_server(
-    database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[bytes], Server]:
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **_clean_env(),
-        "SHOP_DATABASE_URL": database_url,
-        "SHOP_DATA_DIR": str(data_dir),
-        "SHOP_SECRET_KEY": TEST_SECRET,
-        "SHOP_PUBLIC_URL": base_url,
-        **(extra_env or {}),
-    }
+def create_admin(env: dict[str, str]) -> None:
+    """The first admin, made with the CLI as an operator makes it."""
     created = subprocess.run(
         [
             *shop_command(),
@@ -249,6 +238,25 @@ def start_server(
     )
     assert created.returncode == 0, created.stdout + created.stderr
     assert "admin created" in created.stdout, created.stdout
+
+
+def start_server(
+    database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Server]:
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **_clean_env(),
+        "SHOP_DATABASE_URL": database_url,
+        "SHOP_DATA_DIR": str(data_dir),
+        "SHOP_SECRET_KEY": TEST_SECRET,
+        "SHOP_PUBLIC_URL": base_url,
+        # Smaller pools than production's: two servers and the test process share the
+        # database's 100 connections (ten pools of 1 + overflow each, per server).
+        "SHOP_DB_POOL_SIZE": "4",
+        **(extra_env or {}),
+    }
+    create_admin(env)
     log_path = data_dir / "shop-run.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
@@ -276,11 +284,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """``shop run`` on a fresh database. The per-address limits (every test comes
+    """``shop run`` on a fresh database, for the e2e tests only (stopped after them:
+    its connections count against the server's ``max_connections``, which the
+    scaled-mode tests need). The per-address limits (every test comes
     from 127.0.0.1) are raised so that the suite itself is not throttled; the
     per-account limits keep their defaults and are tested on their own accounts."""
     process, running = start_server(

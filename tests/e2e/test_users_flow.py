@@ -30,8 +30,6 @@ from tests.e2e.conftest import (
     problem_type,
     register,
     shop_command,
-    start_server,
-    stop,
     unique_email,
     verified_account,
 )
@@ -555,35 +553,6 @@ def test_an_admin_cannot_lock_themselves_out(server: Server, client: httpx.Clien
         assert response.status_code == 403, response.text
         assert problem_type(response) == "not-permitted"
     assert client.get("/users/me", headers=admin_headers).status_code == 200
-
-
-def test_several_workers_serve_with_the_projections_in_the_parent(
-    make_database: Callable[[], str], tmp_path: Path, redis_url: str
-) -> None:
-    """``shop run --workers 2``: HTTP from two processes, the projections (and the mail
-    policy) in the parent; a write through one connection is read, with its
-    consistency token, through others."""
-    process, server = start_server(
-        make_database(), tmp_path, {"SHOP_WORKERS": "2", "SHOP_REDIS_URL": redis_url}
-    )
-    try:
-        with server.client() as client:
-            account = verified_account(server, client, "worker")
-        for i in range(4):  # a new connection each time: either worker may answer
-            with server.client() as writer:
-                patched = writer.patch(
-                    "/users/me", json={"name": f"Worker {i}"}, headers=account.headers
-                )
-            assert patched.status_code == 200, patched.text
-            with server.client() as reader:
-                me = reader.get(
-                    "/users/me", headers=_consistent(patched.headers[CONSISTENCY], account.headers)
-                )
-            assert me.status_code == 200, me.text
-            assert me.json()["name"] == f"Worker {i}"
-    finally:
-        stop(process)
-    assert "unhandled error" not in server.log_path.read_text()
 
 
 def test_several_workers_need_redis_for_their_rate_limits(

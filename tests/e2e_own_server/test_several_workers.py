@@ -1,0 +1,43 @@
+"""``shop run --workers 2``: HTTP from two processes, the projections (and the mail
+policy) in the parent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import start_server, stop, verified_account
+
+pytestmark = pytest.mark.e2e
+
+CONSISTENCY = "X-Consistency-Token"
+
+
+def test_several_workers_serve_with_the_projections_in_the_parent(
+    make_database: Callable[[], str], tmp_path: Path, redis_url: str
+) -> None:
+    """``shop run --workers 2``: HTTP from two processes, the projections (and the mail
+    policy) in the parent; a write through one connection is read, with its
+    consistency token, through others."""
+    process, server = start_server(
+        make_database(), tmp_path, {"SHOP_WORKERS": "2", "SHOP_REDIS_URL": redis_url}
+    )
+    try:
+        with server.client() as client:
+            account = verified_account(server, client, "worker")
+        for i in range(4):  # a new connection each time: either worker may answer
+            with server.client() as writer:
+                patched = writer.patch(
+                    "/users/me", json={"name": f"Worker {i}"}, headers=account.headers
+                )
+            assert patched.status_code == 200, patched.text
+            with server.client() as reader:
+                consistent = {**account.headers, CONSISTENCY: patched.headers[CONSISTENCY]}
+                me = reader.get("/users/me", headers=consistent)
+            assert me.status_code == 200, me.text
+            assert me.json()["name"] == f"Worker {i}"
+    finally:
+        stop(process)
+    assert "unhandled error" not in server.log_path.read_text()
