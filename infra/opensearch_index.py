@@ -209,7 +209,7 @@ async def feed_head(conn: AsyncConnection[Any]) -> tuple[int | None, int]:
     """The served generation of ``catalog_products`` and its last revision."""
     cursor = await conn.execute(
         "SELECT (SELECT active FROM public.projection_generations WHERE name = %s), "
-        "(SELECT coalesce(max(revision), 0) FROM read.catalog_products)",
+        "(SELECT coalesce(max(revision), 0) FROM read.catalog_products_revisions)",
         (VIEW,),
     )
     row = await cursor.fetchone()

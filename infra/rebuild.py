@@ -2,14 +2,24 @@
 
 The running API keeps serving the old generation throughout; the swap is one
 transaction (see ``projections.generations``), after which the embedded runner
-of any running process moves on to the new generation by itself."""
+of any running process moves on to the new generation by itself. Before the swap
+the new generation is compacted and analysed: a replay writes each row several
+times (a million products left a 4 GB heap for 1.5 GB of rows), and a generation
+served without statistics, or with its indexes pointing at every dead version, is
+planned and searched badly (autovacuum may be off, or not have come round to it).
+Nothing reads or writes the generation before the swap, so its exclusive locks
+cost nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import psycopg
+from psycopg.sql import SQL, Identifier
+
 from infra.bootstrap import VIEWS, Container, make_view
 from projections import generations
+from projections.engine import generation_schema
 from streams.replay import catch_up
 
 Progress = Callable[[str, int, int], None]
@@ -50,8 +60,20 @@ def rebuild(container: Container, name: str, progress: Progress | None = None) -
                 app.close()
     finally:
         view.datastore.close()
+    compact(container.conninfo, generation_schema(name, generation), spec.tables)
     with container.pool.connection() as conn:
         generations.activate(conn, name, spec.tables, generation)
         for old in range(1, generation - KEEP_PREVIOUS):
             generations.drop_generation(conn, name, old)
     return generation
+
+
+def compact(conninfo: str, schema: str, tables: list[str]) -> None:
+    """Rewrite each table without its dead versions (``VACUUM FULL``, indexes rebuilt),
+    then ``VACUUM (ANALYZE)`` it for statistics and the visibility map (which a full
+    vacuum leaves empty). Outside a transaction, as VACUUM must be."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for table in tables:
+            name = Identifier(schema, table)
+            conn.execute(SQL("VACUUM (FULL) {0}").format(name))
+            conn.execute(SQL("VACUUM (ANALYZE) {0}").format(name))

@@ -18,10 +18,11 @@ Four views, each in its own generation schema (see ``projections.engine``):
 - ``product_reviews`` follows the reviews log: review rows and a per-product
   histogram of visible ratings.
 
-Search: ``catalog_products.search`` is a generated tsvector over the ``simple``
-configuration (no stemming, no stop words: product names, brands and attribute
-values are not English prose, and prefix queries on stems go wrong), name and SKU
-weighted A, attribute values B, description C. Typo tolerance corrects search words
+Search: ``catalog_products.search`` is a tsvector over the ``simple`` configuration
+(no stemming, no stop words: product names, brands and attribute values are not
+English prose, and prefix queries on stems go wrong), name and SKU weighted A,
+attribute values B, description C, kept by a trigger (``projections.catalog_triggers``,
+with the change feed's revisions). Typo tolerance corrects search words
 against ``catalog_products_words`` (the words of names and attribute values) through
 a pg_trgm index, when the extension can be created; without it, search is prefix
 matching only.
@@ -41,6 +42,7 @@ from domain.catalog import Product
 from domain.categories import Category
 from domain.inventory import StockItem, stock_item_id
 from domain.reviews import Review
+from projections.catalog_triggers import REVISION_DDL, SEARCH_DDL, TRIGRAM_DDL
 from projections.engine import View, ViewDatastore, ViewProjection
 
 PUBLISHED = "published"
@@ -187,7 +189,7 @@ def _price(price: dict[str, str] | None) -> tuple[str | None, str | None]:
 
 class CatalogProductsView(View):
     name = "catalog_products"
-    serialised = True  # its revisions commit in order (see _REVISION_DDL)
+    serialised = True  # its revisions commit in order (see catalog_triggers)
     tables = {
         "catalog_products": """
             id uuid PRIMARY KEY,
@@ -212,12 +214,12 @@ class CatalogProductsView(View):
             rating_sum integer NOT NULL,
             rating_avg numeric(3, 2) NOT NULL,
             rating_histogram integer[] NOT NULL,
-            revision bigint NOT NULL DEFAULT 0,
-            search tsvector GENERATED ALWAYS AS (
-                setweight(to_tsvector('simple', name || ' ' || sku), 'A')
-                || setweight(jsonb_to_tsvector('simple', attributes, '["string"]'), 'B')
-                || setweight(to_tsvector('simple', description), 'C')
-            ) STORED
+            search tsvector NOT NULL
+        """,
+        # The change feed: each product's last revision (see catalog_triggers).
+        "catalog_products_revisions": """
+            product_id uuid PRIMARY KEY,
+            revision bigint NOT NULL
         """,
         # Side tables: what the product rows are derived from, whatever the order in
         # which the three logs arrive.
@@ -247,11 +249,14 @@ class CatalogProductsView(View):
             hidden boolean NOT NULL
         """,
     }
+    # Room in each page for the new version of a row whose stock changes: an update
+    # that changes no indexed column and fits in its page adds no index entry (HOT).
+    table_options = {"catalog_products": "WITH (fillfactor = 80)"}
     _published = f"WHERE status = '{PUBLISHED}'"
     indexes = [
-        # The change feed (see _REVISION_DDL).
-        "CREATE INDEX IF NOT EXISTS catalog_products_by_revision ON {schema}.catalog_products "
-        "(revision)",
+        # The change feed (see catalog_triggers.REVISION_DDL).
+        "CREATE INDEX IF NOT EXISTS catalog_products_by_revision ON "
+        "{schema}.catalog_products_revisions (revision)",
         "CREATE INDEX IF NOT EXISTS catalog_products_stock_item ON {schema}.catalog_products "
         "(stock_item_id)",
         "CREATE INDEX IF NOT EXISTS catalog_products_seller ON {schema}.catalog_products "
@@ -278,41 +283,12 @@ class CatalogProductsView(View):
 
     def __init__(self, datastore: ViewDatastore) -> None:
         super().__init__(datastore)
-        # Typo tolerance, only where pg_trgm can be installed; into public, so that
-        # dropping a generation schema never drops the extension.
-        self.sql_create_statements.append(SQL(_TRIGRAM_DDL).format(Literal(datastore.schema)))
-        self.sql_create_statements.append(SQL(_REVISION_DDL).format(Identifier(datastore.schema)))
-
-
-_TRIGRAM_DDL = """DO $trgm$ BEGIN
-    BEGIN
-        CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
-    EXCEPTION WHEN OTHERS THEN
-        RAISE NOTICE 'pg_trgm unavailable: catalog search without typo tolerance';
-    END;
-    IF EXISTS (SELECT 1 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-               WHERE e.extname = 'pg_trgm' AND n.nspname = 'public') THEN
-        EXECUTE 'CREATE INDEX IF NOT EXISTS catalog_products_words_trgm ON '
-            || quote_ident({0}) || '.catalog_products_words '
-            || 'USING gin (word public.gin_trgm_ops)';
-    END IF;
-END $trgm$"""
-
-
-_REVISION_DDL = """
-CREATE SEQUENCE IF NOT EXISTS {0}.catalog_products_revision;
-CREATE OR REPLACE FUNCTION {0}.catalog_products_next_revision() RETURNS trigger
-LANGUAGE plpgsql AS $rev$ BEGIN
-    NEW.revision := nextval(TG_TABLE_SCHEMA || '.catalog_products_revision');
-    RETURN NEW;
-END $rev$;
-CREATE OR REPLACE TRIGGER catalog_products_revision BEFORE INSERT OR UPDATE
-    ON {0}.catalog_products FOR EACH ROW EXECUTE FUNCTION {0}.catalog_products_next_revision();
-"""
-"""Every insert or update of a product row takes the next ``revision`` of its
-generation: the change feed that the product cache and the OpenSearch index follow
-(``projections.product_feed``). The view's writers take turns (``serialised``), so
-revisions commit in order and "every row with a revision above N" misses nothing."""
+        schema = Identifier(datastore.schema)
+        self.sql_create_statements += [
+            SQL(SEARCH_DDL).format(schema),
+            SQL(REVISION_DDL).format(schema),
+            SQL(TRIGRAM_DDL).format(Literal(datastore.schema)),
+        ]
 
 
 class CatalogProductsProjection(ViewProjection[CatalogProductsView]):
@@ -330,10 +306,12 @@ class CatalogProductsProjection(ViewProjection[CatalogProductsView]):
                 )
             return
         if _apply_stock(cursor, event, "catalog_products_stock", "catalog_products_reservations"):
+            # Only a real change: an unchanged row would still take a new revision.
             cursor.execute(
                 "UPDATE catalog_products p SET on_hand = s.on_hand, reserved = s.reserved "
                 "FROM catalog_products_stock s "
-                "WHERE s.item_id = %s AND p.stock_item_id = s.item_id",
+                "WHERE s.item_id = %s AND p.stock_item_id = s.item_id "
+                "AND (p.on_hand, p.reserved) IS DISTINCT FROM (s.on_hand, s.reserved)",
                 (event.originator_id,),
             )
             return

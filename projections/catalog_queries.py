@@ -204,10 +204,11 @@ def visible_to(status: str, seller_id: UUID, viewer_id: UUID | None, *, admin: b
 
 
 _SNAPSHOT = SQL(
-    "SELECT {0}, revision, "
+    "SELECT {0}, r.revision, "
     "(SELECT active FROM public.projection_generations WHERE name = %s) AS generation, "
-    "(SELECT max(revision) FROM read.catalog_products) AS head "
-    "FROM read.catalog_products WHERE id = %s"
+    "(SELECT max(revision) FROM read.catalog_products_revisions) AS head "
+    "FROM read.catalog_products p JOIN read.catalog_products_revisions r "
+    "ON r.product_id = p.id WHERE p.id = %s"
 ).format(SQL(DETAIL_COLUMNS))
 
 

@@ -1,7 +1,7 @@
 """The change feed of ``catalog_products``: every product row in the order its
-changes committed (its ``revision``; see ``projections.catalog``). What follows the
-view without re-implementing it reads this: the product-detail cache and the
-OpenSearch index."""
+changes committed (its ``revision``, in ``catalog_products_revisions``; see
+``projections.catalog_triggers``). What follows the view without re-implementing it
+reads this: the product-detail cache and the OpenSearch index."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ def changed_products(
     cursor = conn.cursor(row_factory=dict_row)
     cursor.execute(
         SQL(
-            "SELECT {0} FROM {1}.catalog_products WHERE revision > %s ORDER BY revision LIMIT %s"
+            "SELECT {0} FROM {1}.catalog_products_revisions r "
+            "JOIN {1}.catalog_products p ON p.id = r.product_id "
+            "WHERE r.revision > %s ORDER BY r.revision LIMIT %s"
         ).format(SQL(FEED_COLUMNS), Identifier(schema)),
         (after, limit),
     )
@@ -39,8 +41,8 @@ def changed_revisions(
     oldest change first: for followers that need only to know what changed."""
     rows = conn.execute(
         SQL(
-            "SELECT id, revision FROM {0}.catalog_products WHERE revision > %s "
-            "ORDER BY revision LIMIT %s"
+            "SELECT product_id, revision FROM {0}.catalog_products_revisions "
+            "WHERE revision > %s ORDER BY revision LIMIT %s"
         ).format(Identifier(schema)),
         (after, limit),
     ).fetchall()
@@ -50,7 +52,7 @@ def changed_revisions(
 def head_revision(conn: Connection[Any], schema: str) -> int:
     """The last revision committed in the generation ``schema`` (0 when empty)."""
     row = conn.execute(
-        SQL("SELECT coalesce(max(revision), 0) FROM {0}.catalog_products").format(
+        SQL("SELECT coalesce(max(revision), 0) FROM {0}.catalog_products_revisions").format(
             Identifier(schema)
         )
     ).fetchone()

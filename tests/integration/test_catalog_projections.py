@@ -34,6 +34,7 @@ from domain.inventory import StockItem, stock_item_id
 from domain.money import Money
 from infra import problems
 from infra.bootstrap import Container, make_view
+from infra.rebuild import rebuild
 from projections import catalog_queries as q
 from projections import generations
 from projections.catalog import (
@@ -746,3 +747,84 @@ def test_a_product_created_while_its_stock_changes_sees_the_change(served: World
             (kettle,),
         ).fetchone()
     assert row == (3, 3)
+
+
+def test_a_stock_change_leaves_the_text_alone_but_advances_the_revision(served: World) -> None:
+    """Stock moves far more often than text: its update of the product row adds no
+    index entry (HOT: no indexed column changes, the search vector is not
+    recomputed), yet the change feed still sees the product change. A rename
+    recomputes the search vector."""
+    w = served
+    view = make_view(w.container.conninfo, CatalogProductsView, 1)
+    w.views.append(view)
+    projection = CatalogProductsProjection(view)  # type: ignore[arg-type]
+    kettle = w.products["kettle"]
+    products = Identifier(generation_schema("catalog_products", 1), "catalog_products")
+    revisions = Identifier(generation_schema("catalog_products", 1), "catalog_products_revisions")
+
+    def apply_last(log: str, cursor_check: Callable[[psycopg.Cursor[Any]], None]) -> None:
+        app = w.apps[log]
+        last = app.recorder.select_notifications(start=1, limit=10_000)[-1]
+        with view.changes(Tracking(log, last.id)) as cursor:
+            assert cursor is not None
+            projection.apply(app.mapper.to_domain_event(last), cursor)
+            cursor_check(cursor)
+
+    def state(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+        cursor.execute(
+            SQL(
+                "SELECT p.search::text AS search, r.revision, p.on_hand FROM {0} p "
+                "JOIN {1} r ON r.product_id = p.id WHERE p.id = %s"
+            ).format(products, revisions),
+            (kettle,),
+        )
+        row = cursor.fetchone()
+        assert row is not None
+        return row["search"], row["revision"], row["on_hand"]
+
+    with w.container.pool.connection() as conn:
+        text, revision, on_hand = state(conn.cursor(row_factory=dict_row))
+
+    def stock_checks(cursor: psycopg.Cursor[Any]) -> None:
+        assert state(cursor)[0] == text
+        assert state(cursor)[1] > revision and state(cursor)[2] == on_hand + 2
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+            "WHERE relid = %s::regclass",
+            (view.schema + ".catalog_products",),
+        )
+        assert cursor.fetchone() == {"n_tup_upd": 1, "n_tup_hot_upd": 1}
+
+    w.inventory.receive(SELLER, sku_of(w, "kettle"), 2)
+    apply_last("inventory", stock_checks)
+
+    def rename_checks(cursor: psycopg.Cursor[Any]) -> None:
+        renamed = state(cursor)[0]
+        assert "'samovar':1A" in renamed and "'copper':1A" not in renamed
+
+    w.catalog.update_details(SELLER, kettle, name="Samovar")
+    apply_last("catalog", rename_checks)
+    assert [p["id"] for p in search(w, "samovar").items] == [kettle]
+
+
+def test_a_rebuilt_generation_is_compacted_and_analysed_before_it_is_served(
+    served: World,
+) -> None:
+    tables = list(CatalogProductsView.tables)
+    generation = rebuild(served.container, "catalog_products")
+    schema = generation_schema("catalog_products", generation)
+    with served.container.pool.connection() as conn:
+        # Rewritten by VACUUM FULL: a new file, without the replay's dead versions.
+        for table in tables:
+            found = conn.execute(
+                "SELECT c.relfilenode <> c.oid, s.n_dead_tup FROM pg_class c "
+                "JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = %s::regclass",
+                (f"{schema}.{table}",),
+            ).fetchone()
+            assert found == (True, 0), table
+        rows = conn.execute(
+            "SELECT relname, last_vacuum IS NOT NULL, last_analyze IS NOT NULL "
+            "FROM pg_stat_user_tables WHERE schemaname = %s AND relname = ANY(%s)",
+            (schema, tables),
+        ).fetchall()
+    assert sorted(rows) == sorted((t, True, True) for t in tables)
