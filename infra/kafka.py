@@ -148,6 +148,8 @@ def build_worker(container: Container) -> faust.App:
             dlq_partitions=settings.kafka_partitions,
             session_timeout=settings.worker_session_timeout,
             gap_timeout=settings.worker_gap_timeout,
+            max_held=settings.worker_max_held,
+            fetch_wait=settings.worker_fetch_wait,
             ssl_context=_ssl_context(settings),
         ),
         container.applications(),

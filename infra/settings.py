@@ -91,7 +91,19 @@ class Settings(BaseSettings):
     worker_gap_timeout: float = Field(
         default=30.0, gt=0, description="a gap Kafka has not filled by then is read from the store"
     )
+    worker_max_held: int = Field(
+        default=50_000,
+        ge=1,
+        description="events held behind a gap at most (memory), then it is read from the store",
+    )
     worker_session_timeout: float = Field(default=10.0, gt=0)
+    worker_fetch_wait: float = Field(
+        default=0.05,
+        gt=0,
+        le=1.5,
+        description="longest a fetch waits for data; Kafka answers as soon as data arrives, "
+        "brokers that hold a fetch for the whole wait (Tansu) add it to the lag",
+    )
 
     # Payments and checkout (docs/adr/0011-checkout-saga.md).
     payment_gateway: Literal["sandbox", "stripe", "paypal"] = Field(

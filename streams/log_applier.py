@@ -13,7 +13,8 @@ rebalance moves the log between workers two steps never apply it at once.
   caller dead-letters it and then ``skip``s it (tracking only), so the log flows on.
 - A gap that Kafka does not fill within ``gap_timeout`` (messages gone: retention,
   a broker that lost its data, a read model behind what the group has consumed) is
-  read from the event store, which is the source of truth.
+  read from the event store, which is the source of truth. So is a gap behind which
+  ``max_held`` events wait, whatever the time: that bounds the worker's memory.
 - A rebuild that swapped in a new generation: the new view is caught up from the
   event store at once, then follows with the others.
 """
@@ -73,6 +74,7 @@ class LogApplier:
         ensure_generation: Callable[[ProjectionSpec], int],
         conninfo: str,
         gap_timeout: float,
+        max_held: int,
     ) -> None:
         self.app = app
         self.log = app.name
@@ -81,6 +83,7 @@ class LogApplier:
         self._ensure_generation = ensure_generation
         self._conninfo = conninfo
         self._gap_timeout = gap_timeout
+        self._max_held = max_held
         self._targets: dict[str, _Target] = {}
         self._pending = Resequencer()
         self._applied_by_all = 0
@@ -188,7 +191,8 @@ class LogApplier:
         return None
 
     def _filled_gap(self, target: _Target, position: int) -> bool:
-        """True when a gap that waited past the timeout was read from the store."""
+        """True when a gap that waited past the timeout, or that holds back too many
+        events, was read from the store."""
         gap_end = self._pending.waiting_after(position)
         if gap_end is None:
             target.stalled_since = None
@@ -196,7 +200,8 @@ class LogApplier:
         now = time.monotonic()
         if target.stalled_since is None:
             target.stalled_since = now
-        if now - target.stalled_since < self._gap_timeout:
+        waited = now - target.stalled_since
+        if waited < self._gap_timeout and len(self._pending) < self._max_held:
             return False
         log.warning(
             "%s: events %s:%d..%d did not come from Kafka; reading them from the store",

@@ -27,6 +27,7 @@ from faust.streams import Stream
 from streams.assignor import WholeTopicAssignor
 from streams.dlq import DeadLetter, dlq_topic
 from streams.embedded import ProjectionSpec
+from streams.faust_fetch_wait import FetchWaitApp
 from streams.kafka_codec import UndecodableMessage, decode, topic_name
 from streams.log_applier import TRANSIENT, LogApplier
 
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 
 TAKE = 1000
 """Events taken from the stream at most per step."""
-TAKE_WITHIN = 0.05
+TAKE_WITHIN = 0.01
+"""The longest a step waits for more events to batch with: the worker's part of the
+lag when events are few (a busy log fills the batch sooner)."""
 TICK = 1.0
 """Steps run this often even without new events: gaps, new generations."""
 MAX_BACKOFF = 30.0
@@ -48,6 +51,8 @@ class WorkerConfig:
     dlq_partitions: int
     session_timeout: float
     gap_timeout: float
+    max_held: int
+    fetch_wait: float
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -119,8 +124,9 @@ def make_worker_app(
     ensure_generation: Callable[[ProjectionSpec], int],
     conninfo: str,
 ) -> faust.App:
-    app = faust.App(
+    app = FetchWaitApp(
         config.group,
+        fetch_max_wait_ms=int(config.fetch_wait * 1000),
         broker=[f"kafka://{address}" for address in config.bootstrap.split(",")],
         broker_credentials=faust.SSLCredentials(config.ssl_context) if config.ssl_context else None,
         key_serializer="raw",
@@ -151,6 +157,7 @@ def make_worker_app(
             ensure_generation,
             conninfo,
             config.gap_timeout,
+            config.max_held,
         )
         if not applier.specs:
             continue

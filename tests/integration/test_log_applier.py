@@ -37,7 +37,12 @@ def relayed(app: Application[Any], after: int = 0) -> list[RelayedEvent]:
     ]
 
 
-def applier(container: Container, app: Application[Any], gap_timeout: float = 3600.0) -> LogApplier:
+def applier(
+    container: Container,
+    app: Application[Any],
+    gap_timeout: float = 3600.0,
+    max_held: int = 1_000_000,
+) -> LogApplier:
     return LogApplier(
         app,
         container.specs,
@@ -45,6 +50,7 @@ def applier(container: Container, app: Application[Any], gap_timeout: float = 36
         container.ensure_generation,
         container.conninfo,
         gap_timeout,
+        max_held,
     )
 
 
@@ -125,6 +131,27 @@ def test_a_gap_kafka_does_not_fill_is_read_from_the_store(container: Container) 
     finally:
         for a in appliers:
             a.close()
+
+
+def test_a_gap_holding_back_too_many_events_is_read_from_the_store_at_once(
+    container: Container,
+) -> None:
+    Workload(container).run(15)
+    users = container.users_app
+    bounded = applier(container, users, max_held=3)
+    try:
+        held_back = relayed(users)[1:]  # the first event never came
+        assert len(held_back) > 3
+        for e in held_back[:2]:
+            bounded.offer(e, lambda: None)
+        step(bounded)
+        assert bounded.held == 2, "two events wait for the gap (the timeout is an hour)"
+        for e in held_back[2:]:
+            bounded.offer(e, lambda: None)
+        step(bounded)
+        assert bounded.held == 0, "past the bound, the gap came from the store"
+    finally:
+        bounded.close()
 
 
 def test_a_rebuilt_generation_is_followed(container: Container) -> None:

@@ -103,13 +103,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         server.stop()
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path, broker: Broker) -> Settings:
-    """The base settings plus a broker, a topic prefix and a group of this test's own."""
+def scaled_settings(database_url: str, data_dir: Path, broker: Broker) -> Settings:
+    """The base settings plus a broker, a topic prefix and a group of their own."""
     run = uuid.uuid4().hex[:8]
     return Settings(
         database_url=database_url,
-        data_dir=tmp_path / "var",
+        data_dir=data_dir,
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
         projections=False,
         kafka_bootstrap=broker.bootstrap,
@@ -123,6 +122,12 @@ def settings(database_url: str, tmp_path: Path, broker: Broker) -> Settings:
         worker_gap_timeout=3600.0,  # Kafka alone must deliver; a test lowers it to see the fallback
         worker_session_timeout=6.0,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, broker: Broker) -> Settings:
+    """Each test has its own database, topics and consumer group."""
+    return scaled_settings(database_url, tmp_path / "var", broker)
 
 
 def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
@@ -172,7 +177,8 @@ class Roles:
         with log_path.open("wb") as out:
             process = subprocess.Popen(
                 [*shop_command(), "serve", role],
-                env=settings_env(self.settings, **overrides),
+                # Named in pg_stat_activity, to see who holds the connections.
+                env={**settings_env(self.settings, **overrides), "PGAPPNAME": log_path.stem},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
