@@ -138,6 +138,11 @@ def make_worker_app(
         broker_heartbeat_interval=config.session_timeout / 6,
         producer_acks=-1,
         store="memory://",  # no faust tables: read models live in their own stores
+        # A rebalance must not wait for every message to be acked: events held behind
+        # a gap are acked only once the gap is filled, which the paused consumer can no
+        # longer fetch (a deadlock seen after a broker restart). Unacked messages are
+        # not committed, so they come again after the rebalance; copies are dropped.
+        stream_wait_empty=False,
         web_enabled=False,
     )
     dead_letters = app.topic(
