@@ -26,7 +26,6 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,30 +49,22 @@ from bench.rebuild import write_log
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 from streams.relay_lease import DDL as RELAY_POSITIONS_DDL
-from tests.integration.kafka.conftest import Broker, Role, Roles, _free_port
+from tests.integration.kafka.conftest import Broker, Role, Roles, _free_port, scaled_settings
 
 _SECRET = "b" * 48
 _POLL = 0.05
 _SAMPLE_POLL = 0.001
 
 
-def _settings(conninfo: str, data_dir: Path, broker: Broker, projections: bool) -> Settings:
-    """Settings of the bench's own container and of the roles it starts (the Kafka
-    fixtures' choices, with the library's default relay batch size)."""
-    run = uuid.uuid4().hex[:8]
-    return Settings(
-        database_url=conninfo,
-        data_dir=data_dir,
-        secret_key=_SECRET,  # type: ignore[arg-type]
-        projections=projections,
-        kafka_bootstrap=broker.bootstrap,
-        kafka_topic_prefix=f"b{run}.",
-        kafka_partitions=4,
-        kafka_idempotent_producer=False,  # Tansu refuses InitProducerId
-        kafka_request_timeout=5.0,
-        worker_group=f"bench-{run}",
-        worker_gap_timeout=3600.0,
-        worker_session_timeout=6.0,
+def _settings(conninfo: str, data_dir: Path, broker: Broker) -> Settings:
+    """Settings of the bench's own container and of the roles it starts: the Kafka
+    fixtures' choices, with production's relay batch size and failure budget."""
+    defaults = Settings.model_fields
+    return scaled_settings(conninfo, data_dir, broker).model_copy(
+        update={
+            "relay_batch_size": defaults["relay_batch_size"].default,
+            "relay_max_failures": defaults["relay_max_failures"].default,
+        }
     )
 
 
@@ -107,7 +98,7 @@ def relay_throughput(
     first confirmed position to the head."""
     results = []
     with _database(server, "bench_relay") as (conninfo, data_dir):
-        settings = _settings(conninfo, data_dir, broker, projections=False)
+        settings = _settings(conninfo, data_dir, broker)
         container = bootstrap(settings)
         try:
             container.migrate()
@@ -120,7 +111,7 @@ def relay_throughput(
             container.close()
         with psycopg.connect(conninfo, autocommit=True) as conn:
             for run in range(1, runs + 1):
-                roles = Roles(_settings(conninfo, data_dir, broker, False), logs)
+                roles = Roles(_settings(conninfo, data_dir, broker), logs)
                 conn.execute(RELAY_POSITIONS_DDL)
                 conn.execute("DELETE FROM public.stream_relay_positions")
                 start = time.perf_counter()
@@ -147,7 +138,7 @@ def kafka_lag(
     server: str, broker: Broker, rate: float, samples: int, logs: Path
 ) -> tuple[list[float], float]:
     with _database(server, "bench_relay_lag") as (conninfo, data_dir):
-        settings = _settings(conninfo, data_dir, broker, projections=False)
+        settings = _settings(conninfo, data_dir, broker)
         container = bootstrap(settings)
         roles = Roles(settings, logs)
         try:
