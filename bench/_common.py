@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import sys
 import time
@@ -43,6 +44,15 @@ def create_database(server: str, prefix: str = "bench") -> tuple[str, str]:
 def drop_database(server: str, name: str) -> None:
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def discard_scratch(server: str, name: str, data_dir: Path, keep: bool) -> None:
+    """A run's scratch database and data folder: dropped, or kept (``--keep``) and said."""
+    if keep:
+        log(f"kept database {name} and {data_dir}")
+        return
+    drop_database(server, name)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def count_rows(conninfo: str, table: str) -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import shutil
 import tempfile
 import time
 from collections import Counter
@@ -38,7 +37,7 @@ from bench._common import (
     Table,
     create_database,
     database_backends,
-    drop_database,
+    discard_scratch,
     fmt,
     log,
     machine_lines,
@@ -308,11 +307,7 @@ def main() -> None:
         print()
         print(table.markdown())
     finally:
-        if args.keep:
-            log(f"kept database {db_name} and {tmp}")
-        else:
-            drop_database(args.postgres, db_name)
-            shutil.rmtree(tmp, ignore_errors=True)
+        discard_scratch(args.postgres, db_name, tmp, args.keep)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -60,6 +59,7 @@ from bench._common import (
     count_rows,
     create_database,
     database_backends,
+    discard_scratch,
     drop_database,
     fmt,
     log,
@@ -914,11 +914,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{count_rows(conninfo, EVENTS_TABLE)})"
         )
     finally:
-        if args.keep:
-            log(f"kept database {db_name} and {tmp}")
-        else:
-            drop_database(args.postgres, db_name)
-            shutil.rmtree(tmp, ignore_errors=True)
+        discard_scratch(args.postgres, db_name, tmp, args.keep)
 
 
 if __name__ == "__main__":

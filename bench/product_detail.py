@@ -34,7 +34,6 @@ import dataclasses
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -58,7 +57,7 @@ from bench._common import (
     Table,
     create_database,
     database_backends,
-    drop_database,
+    discard_scratch,
     fmt,
     log,
     machine_lines,
@@ -636,11 +635,7 @@ def main(argv: list[str] | None = None) -> None:
         print(report(args, machine, runs, costs))
     finally:
         forget_prefix(args.redis, prefix)
-        if args.keep:
-            log(f"kept database {db_name} and {tmp}")
-        else:
-            drop_database(args.postgres, db_name)
-            shutil.rmtree(tmp, ignore_errors=True)
+        discard_scratch(args.postgres, db_name, tmp, args.keep)
 
 
 if __name__ == "__main__":
