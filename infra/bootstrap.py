@@ -26,7 +26,7 @@ from commands.reviews import ReviewCommands, ReviewsApplication
 from commands.tokens import TokenCodec
 from commands.user_emails import UserEmails
 from commands.users import UserCommands, UsersApplication
-from infra import idempotency, mailbox, opensearch_index, product_cache
+from infra import idempotency, mailbox, opensearch_index, product_cache, search_cache
 from infra.auth import Authenticator
 from infra.idempotency import PostgresIdempotencyStore
 from infra.mailbox import PostgresMailbox
@@ -38,6 +38,7 @@ from infra.postgres import database_conninfo, eventsourcing_env, view_datastore
 from infra.product_cache import RedisCacheInvalidator, RedisProductCache
 from infra.purchase_history import OrdersPurchaseHistory
 from infra.ratelimit import InProcessRateLimiter, RedisRateLimiter
+from infra.search_cache import RedisSearchCache
 from infra.settings import Settings
 from infra.waiting import PollingWaiter
 from projections import generations
@@ -107,6 +108,8 @@ class Container:
     runner: EmbeddedRunner | None = None
     product_cache: RedisProductCache | None = None
     """The read side of the product cache; None without Redis (Postgres only)."""
+    search_cache: RedisSearchCache | None = None
+    """Whole search answers in Redis; None without Redis or with SHOP_SEARCH_CACHE off."""
     cache_invalidator: RedisCacheInvalidator | None = None
     cache_follower: ProductCacheFollower | None = None
     catalog_search: OpenSearchCatalogSearch | None = None
@@ -141,6 +144,7 @@ class Container:
                 spec.name: frozenset(app.name for app in spec.upstream) for spec in self.specs
             },
             product_cache=self.product_cache,
+            search_cache=self.search_cache,
             catalog_search=self.catalog_search,
         )
 
@@ -321,9 +325,17 @@ def bootstrap(settings: Settings | None = None) -> Container:
         ordering=build_ordering(settings, pool, app_env, catalog_commands, utc_now),
     )
     if settings.redis_url:
+        search_refresh = settings.search_cache_refresh if settings.search_cache else None
         container.product_cache, container.cache_invalidator = product_cache.connect(
-            settings.redis_url, settings.product_cache_prefix, settings.product_cache_ttl
+            settings.redis_url,
+            settings.product_cache_prefix,
+            settings.product_cache_ttl,
+            search_refresh,
         )
+        if settings.search_cache:
+            container.search_cache = search_cache.connect(
+                settings.redis_url, settings.product_cache_prefix, settings.search_cache_ttl
+            )
     if settings.opensearch_url:
         search_client = OpenSearch(hosts=[settings.opensearch_url], timeout=10)
         alias = settings.opensearch_index

@@ -27,7 +27,7 @@ from infra.body_limit import BodyLimit
 from infra.bootstrap import Container, bootstrap
 from infra.mailbox_api import router as mailbox_router
 from infra.metrics import ProjectionLagCollector
-from infra.product_cache import ProductCacheCollector
+from infra.redis_reads import CacheCollector
 from infra.settings import Settings
 from read_api import catalog as catalog_queries
 from read_api import ordering as ordering_queries
@@ -82,8 +82,9 @@ def create_app(
         try:
             yield
         finally:
-            if container.product_cache is not None:
-                await container.product_cache.close()
+            for cache in (container.product_cache, container.search_cache):
+                if cache is not None:
+                    await cache.close()
             await container.read_pool.close()
             await run_in_threadpool(container.close)
 
@@ -110,7 +111,19 @@ def create_app(
     registry = CollectorRegistry()
     registry.register(ProjectionLagCollector(container))
     if container.product_cache is not None:
-        registry.register(ProductCacheCollector(container.product_cache))
+        registry.register(
+            CacheCollector(
+                "eventshop_product_cache_requests",
+                "Product detail reads",
+                container.product_cache.breaker,
+            )
+        )
+    if container.search_cache is not None:
+        registry.register(
+            CacheCollector(
+                "eventshop_search_cache_requests", "Searches", container.search_cache.breaker
+            )
+        )
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, Any]:

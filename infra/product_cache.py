@@ -27,29 +27,21 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import cast
 from uuid import UUID
 
 import redis
 import redis.asyncio as aioredis
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from infra import search_cache
+from infra.redis_reads import TIMEOUT, Breaker, reader_client
 from projections.product_cache import CachedProduct, CacheUnavailable, ProductSnapshot
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = 1.0
-"""Seconds a cache command may take before the read goes to Postgres. Not less: on
-a starved event loop (an overloaded process) a healthy Redis's answers are read
-late, and falling back to Postgres then only adds load."""
-BREAKER_SECONDS = 2.0
-"""After a failure, requests skip Redis this long (no connection timeout each)."""
 STATE_TTL_MS = 5_000
 TOMBSTONE_TTL_MS = 60_000
 """Longer than any reader takes from its Postgres read to its guarded write."""
@@ -125,12 +117,11 @@ class RedisProductCache:
         self._guarded_set = client.register_script(_GUARDED_SET)
         self._state: bytes | None = None
         self._state_parts: tuple[int, str, int] | None = None
-        self._closed_until = 0.0
-        self.counts: Counter[str] = Counter()
-        """hit, miss, error (Redis failed), bypass (breaker open: Redis not asked)."""
+        self.breaker = Breaker("product cache")
+        self.counts = self.breaker.counts
 
     async def get(self, product_id: UUID) -> CachedProduct | None:
-        if self._breaker_open():
+        if self.breaker.is_open():
             return None
         try:
             async with asyncio.timeout(TIMEOUT):
@@ -182,23 +173,8 @@ class RedisProductCache:
         self._state = state
         self._state_parts = _parse_state(state) if state is not None else None
 
-    def _breaker_open(self) -> bool:
-        if time.monotonic() < self._closed_until:
-            self.counts["bypass"] += 1
-            return True
-        return False
-
     def _failed(self, error: redis.RedisError | TimeoutError) -> None:
-        self.counts["error"] += 1
-        now = time.monotonic()
-        if now >= self._closed_until:  # once per opening, not per request in flight
-            log.warning(
-                "product cache unavailable (%s %s): Postgres only for %.0fs",
-                type(error).__name__,
-                error,
-                BREAKER_SECONDS,
-            )
-        self._closed_until = now + BREAKER_SECONDS
+        self.breaker.failed(error)
         self._state = self._state_parts = None
 
 
@@ -211,11 +187,18 @@ def _decode(entry: bytes) -> CachedProduct | None:
 
 
 class RedisCacheInvalidator:
-    """The follower's side (one thread)."""
+    """The follower's side (one thread). With ``search_refresh`` (seconds), it also
+    vouches for the search cache (``infra.search_cache``): each time it is caught
+    up it writes the search state, whose version moves to its position at most that
+    often."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, search_refresh: float | None) -> None:
         self._client = client
         self._keys = _Keys(prefix)
+        self._search_state = search_cache.state_key(prefix)
+        self._search_refresh = search_refresh
+        self._search_version: dict[int, tuple[int, float]] = {}
+        """Generation -> the version published, and when it was."""
         self._guarded_set = client.register_script(_GUARDED_SET)
         self._resume = client.register_script(_RESUME)
         self._advance = client.register_script(_ADVANCE)
@@ -244,6 +227,13 @@ class RedisCacheInvalidator:
                 client=pipe,
             )
         state = _state(generation, epoch, floor) if caught_up else b""
+        if caught_up and self._search_refresh is not None:
+            version = self._search_version_at(generation, position)
+            pipe.set(
+                self._search_state,
+                search_cache.search_state(generation, epoch, version),
+                px=STATE_TTL_MS,
+            )
         self._advance(
             keys=[self._keys.follower(generation), self._keys.state],
             args=[epoch, position, state, STATE_TTL_MS],
@@ -255,42 +245,29 @@ class RedisCacheInvalidator:
             raise CacheUnavailable(str(error)) from error
         return bool(results[-1])
 
+    def _search_version_at(self, generation: int, position: int) -> int:
+        assert self._search_refresh is not None
+        version, since = self._search_version.get(generation, (-1, -self._search_refresh))
+        now = time.monotonic()
+        if position != version and now - since >= self._search_refresh:
+            version, since = position, now
+            self._search_version[generation] = (version, since)
+        return version
+
     def close(self) -> None:
         self._client.close()
 
 
 def connect(
-    url: str, prefix: str, ttl_seconds: float
+    url: str, prefix: str, ttl_seconds: float, search_refresh: float | None
 ) -> tuple[RedisProductCache, RedisCacheInvalidator]:
     """Both sides over ``url``, with short timeouts and no retries: a failing Redis
     must cost a request no more than ``TIMEOUT`` (then the breaker spares the next)."""
-    # The reader times each call as a whole (``asyncio.timeout``): redis-py's own
-    # socket timeout costs two timers per command, 25-30 µs of a ~200 µs cache hit.
-    reader = aioredis.Redis.from_url(
-        url, retry=AsyncRetry(NoBackoff(), 0), socket_timeout=None, socket_connect_timeout=TIMEOUT
-    )
+    reader = reader_client(url)
     follower = redis.Redis.from_url(
         url, retry=Retry(NoBackoff(), 0), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT
     )
     return (
         RedisProductCache(reader, prefix, ttl_seconds),
-        RedisCacheInvalidator(follower, prefix),
+        RedisCacheInvalidator(follower, prefix, search_refresh),
     )
-
-
-class ProductCacheCollector(Collector):
-    """The read side's cache outcomes, for /metrics."""
-
-    def __init__(self, cache: RedisProductCache) -> None:
-        self._cache = cache
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "eventshop_product_cache_requests",
-            "Product detail reads by cache outcome: hit, miss (then Postgres), error "
-            "(Redis failed, then Postgres), bypass (breaker open, Postgres only)",
-            labels=["result"],
-        )
-        for result in ("hit", "miss", "error", "bypass"):
-            family.add_metric([result], self._cache.counts[result])
-        yield family

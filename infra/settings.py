@@ -24,14 +24,28 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="Redis URL for rate limits and the product cache; unset: in-process rate "
-        "limits (one process only) and no product cache",
+        description="Redis URL for rate limits and the product and search caches; unset: "
+        "in-process rate limits (one process only) and no caches",
     )
     product_cache_prefix: str = Field(
         default="eventshop:", description="Prefix of the product cache's Redis keys"
     )
     product_cache_ttl: float = Field(
         default=3600, gt=0, description="Seconds a cached product lives (events invalidate it)"
+    )
+    search_cache: bool = Field(
+        default=True,
+        description="With SHOP_REDIS_URL: cache whole search answers in Redis, dropped "
+        "when the catalog changes (at most every SHOP_SEARCH_CACHE_REFRESH seconds)",
+    )
+    search_cache_refresh: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds a cached search answer may trail the catalog (OpenSearch's "
+        "default refresh interval is the same second)",
+    )
+    search_cache_ttl: float = Field(
+        default=300, gt=0, description="Seconds an unchanged catalog's cached answer lives"
     )
     opensearch_url: str | None = Field(
         default=None,

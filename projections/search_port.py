@@ -6,10 +6,14 @@ Two adapters: ``projections.search_postgres`` (full-text search over
 same input, refuse the same malformed input (``BadSearch``, ``BadCursor``) and answer
 the same ``SearchResult`` shape; ``tests/integration/test_search_contract.py`` holds
 them to it.
+
+In front of either, with Redis, a cache of whole answers
+(``infra.search_cache``): near-real-time, as OpenSearch's own request cache is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from projections.catalog_queries import ProductFilter, SearchResult
@@ -41,4 +45,13 @@ class CatalogSearch(Protocol):
         """Read-your-writes beyond ``catalog_products``: True once search answers
         from every change the view holds now (at once for an adapter that searches
         the view itself), False when ``timeout`` seconds pass first."""
+        ...
+
+
+class SearchAnswerCache(Protocol):
+    async def fetch(self, request: bytes, answer: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The answer (JSON) to the search ``request`` (its canonical form): cached,
+        or from ``answer()``, stored when the cache can vouch for it. Identical
+        searches in flight at once share one ``answer()``. Never raises for an
+        unavailable cache (``answer()``'s own errors propagate)."""
         ...

@@ -11,6 +11,7 @@ as the stored JSON bytes; a miss, or Redis down, reads Postgres (and fills the c
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from decimal import Decimal
@@ -204,34 +205,53 @@ async def search(
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
     facets: bool = True,
-) -> dict[str, Any]:
+) -> Response:
     """Full-text search of published products: every word matches as a prefix;
     when nothing does, names similar to the text (typos) are answered, with
     ``mode: fuzzy``. The first page carries the total and the facets.
 
-    Read-your-writes: once ``catalog_products`` has the client's position, the
+    With Redis, answers are cached and may trail the catalog by a second
+    (``SHOP_SEARCH_CACHE_REFRESH``), as OpenSearch's do. Read-your-writes: with a
+    consistency token, once ``catalog_products`` has the client's position, the
     search engine must also hold the view as it is then (OpenSearch lags the view
     by one indexer pass), within the same time bound."""
-    started = time.monotonic()
-    await wait_for(services, "catalog_products", positions)
     engine = services.search
-    remaining = services.read_your_writes_timeout - (time.monotonic() - started)
-    if positions and not await engine.wait_until_indexed(max(remaining, 0.0)):
-        raise ProjectionLagging(
-            "the search index has not caught up with your change yet",
-            headers={"Retry-After": "1"},
+
+    async def answer() -> bytes:
+        try:
+            result = await engine.search(q, filters, sort, cursor, limit, facets)
+        except SearchUnavailable as error:
+            raise SearchDown(str(error), headers={"Retry-After": "1"}) from error
+        return orjson.dumps(
+            {
+                "items": result.items,
+                "next_cursor": result.next_cursor,
+                "mode": result.mode,
+                "total": result.total,
+                "facets": result.facets,
+            }
         )
-    try:
-        result = await engine.search(q, filters, sort, cursor, limit, facets)
-    except SearchUnavailable as error:
-        raise SearchDown(str(error), headers={"Retry-After": "1"}) from error
-    return {
-        "items": result.items,
-        "next_cursor": result.next_cursor,
-        "mode": result.mode,
-        "total": result.total,
-        "facets": result.facets,
-    }
+
+    if positions:
+        started = time.monotonic()
+        await wait_for(services, "catalog_products", positions)
+        remaining = services.read_your_writes_timeout - (time.monotonic() - started)
+        if not await engine.wait_until_indexed(max(remaining, 0.0)):
+            raise ProjectionLagging(
+                "the search index has not caught up with your change yet",
+                headers={"Retry-After": "1"},
+            )
+        body = await answer()
+    elif services.search_cache is not None:
+        request = orjson.dumps(
+            [q, dataclasses.asdict(filters), sort, cursor, limit, facets],
+            default=str,
+            option=orjson.OPT_SORT_KEYS,
+        )
+        body = await services.search_cache.fetch(request, answer)
+    else:
+        body = await answer()
+    return Response(body, media_type="application/json")
 
 
 @router.get("/categories")

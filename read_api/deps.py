@@ -18,7 +18,7 @@ from domain.positions import MalformedToken, Position, parse_positions
 from domain.users import Role
 from projections.positions import reached, tracked_position_async
 from projections.product_cache import ProductCache
-from projections.search_port import CatalogSearch
+from projections.search_port import CatalogSearch, SearchAnswerCache
 from projections.search_postgres import PostgresCatalogSearch
 from read_api.errors import ProjectionLagging, QueryRefused
 
@@ -36,6 +36,8 @@ class ReadServices:
     """Projection name -> the logs it follows."""
     product_cache: ProductCache | None = None
     """Product details in Redis; None: Postgres only (embedded mode without Redis)."""
+    search_cache: SearchAnswerCache | None = None
+    """Whole search answers in Redis; None: every search asks the search engine."""
     catalog_search: CatalogSearch | None = None
     """Catalog search (OpenSearch); None: PostgreSQL full-text search over ``pool``."""
 

@@ -101,8 +101,9 @@ async def api(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
             yield client
     finally:
-        if container.product_cache is not None:
-            await container.product_cache.close()
+        for cache in (container.product_cache, container.search_cache):
+            if cache is not None:
+                await cache.close()
         await container.read_pool.close()
 
 
@@ -285,7 +286,7 @@ def test_the_guard_refuses_an_older_revision(redis_url: str, prefix: str) -> Non
 
 
 async def check_guard(redis_url: str, prefix: str) -> None:
-    reader, invalidator = connect(redis_url, prefix, 60)
+    reader, invalidator = connect(redis_url, prefix, 60, None)
     product_id = uuid4()
     try:
         position = invalidator.resume(1, lambda: 100)
@@ -487,7 +488,7 @@ async def check_restart(container: Container, redis_url: str, prefix: str) -> No
         assert mine.json()["price"]["amount"] == "29.00"
 
         # A new follower, as a restarted process would build it, with its own client.
-        _, invalidator = connect(redis_url, prefix, 60)
+        _, invalidator = connect(redis_url, prefix, 60, None)
         restarted = ProductCacheFollower(container.pool, invalidator)
         restarted.start()
         try:
