@@ -7,12 +7,14 @@ import asyncio
 import datetime as dt
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
+
+from bench._rawhttp import RawHttp
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -321,3 +325,13 @@ async def paced(
     for task in pending:
         task.cancel()
     return Schedule(loop.time() - start, len(pending), max_lag)
+
+
+async def cache_counts(port: int, metric: str) -> Counter[str]:
+    """A cache's outcomes so far (hit, miss, error, bypass), from the server's /metrics."""
+    async with RawHttp("127.0.0.1", port, 1) as client:
+        status, body = await client.request("GET", "/metrics")
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}")
+    pattern = re.compile(metric.encode() + rb'_total\{result="(\w+)"\} ([0-9.e+]+)')
+    return Counter({m[1].decode(): int(float(m[2])) for m in pattern.finditer(body)})

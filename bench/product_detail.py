@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -55,6 +54,7 @@ from bench._common import (
     CpuMeter,
     CpuShares,
     Table,
+    cache_counts,
     create_database,
     database_backends,
     discard_scratch,
@@ -296,15 +296,7 @@ async def open_loop(run: Run, target: Target, connections: int, duration: float)
         run.wall = schedule.wall
 
 
-_CACHE_METRIC = re.compile(rb'eventshop_product_cache_requests_total\{result="(\w+)"\} ([0-9.e+]+)')
-
-
-async def cache_counts(port: int) -> Counter[str]:
-    async with RawHttp("127.0.0.1", port, 1) as client:
-        status, body = await client.request("GET", "/metrics")
-    if status != 200:
-        raise RuntimeError(f"/metrics answered {status}")
-    return Counter({m[1].decode(): int(float(m[2])) for m in _CACHE_METRIC.finditer(body)})
+CACHE_METRIC = "eventshop_product_cache_requests"
 
 
 async def measure(
@@ -322,13 +314,13 @@ async def measure(
             raise RuntimeError("the cache follower never vouched for the cache")
         await asyncio.sleep(0.1)
     client.close()
-    before = await cache_counts(shop.port)
+    before = await cache_counts(shop.port, CACHE_METRIC)
     async with RawHttp("127.0.0.1", shop.port, 8) as http:
         for request in shop.requests * 2:
             status, _ = await http.send(request)
             if status != 200:
                 raise RuntimeError(f"warm-up read answered {status}")
-    warm = await cache_counts(shop.port)
+    warm = await cache_counts(shop.port, CACHE_METRIC)
     hits = warm["hit"] - before["hit"]
     log(f"warm-up: {hits} hits of {2 * len(shop.requests)} reads")
     if hits < len(shop.requests):
@@ -342,7 +334,7 @@ async def measure(
                     if args.quiet_wait > 0:
                         wait_for_quiet(args.quiet_wait)
                     run = Run(target.name, kind, rate=args.rate if kind == "open" else 0.0)
-                    counts = await cache_counts(shop.port)
+                    counts = await cache_counts(shop.port, CACHE_METRIC)
                     pids = process_tree(target.pid)  # with --workers, the workers too
                     meter = CpuMeter(None, database_backends(conn), redis_pid)
                     served = pids_cpu_seconds(pids)
@@ -356,7 +348,7 @@ async def measure(
                     run.cpu = dataclasses.replace(
                         cpu, server=server, other=max(0.0, cpu.other - server)
                     )
-                    run.cache = (await cache_counts(shop.port)) - counts
+                    run.cache = (await cache_counts(shop.port, CACHE_METRIC)) - counts
                     runs.append(run)
                     log(f"run {i + 1}/{args.runs}: {describe(run)}")
     costs = []

@@ -26,7 +26,14 @@ does. Two load shapes, both with the raw keep-alive client (``bench/_rawhttp.py`
   (no coordinated omission), at most ``--clients`` on the wire: the highest rate
   whose p95 stays under 50 ms.
 
-Run: ``uv run python -m bench.search [--database URL] [--runs 3]``.
+With ``--redis URL`` the server caches search answers in Redis (``infra.search_cache``,
+a fresh key prefix per invocation, so it starts cold) and each run reports the share
+of searches answered from the cache; without it every search reaches Postgres. The
+mix is sent in the same order each time, so a cache meets each query again only
+after the whole mix (its distinct queries are counted in the report): a worst case
+for a cache next to real traffic, where a few queries make most of it.
+
+Run: ``uv run python -m bench.search [--database URL] [--runs 3] [--redis URL]``.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +61,7 @@ from bench._common import (
     CpuMeter,
     CpuShares,
     Table,
+    cache_counts,
     database_backends,
     fmt,
     log,
@@ -90,6 +98,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="open-loop rates to climb (empty: skip); stops at the first that misses p95",
     )
     p.add_argument("--mix-seed", type=int, default=7, help="seed of the query mix")
+    p.add_argument("--mix-size", type=int, default=5000, help="queries in the mix")
+    p.add_argument(
+        "--redis", default=None, help="Redis URL: cache search answers (default: no cache)"
+    )
     p.add_argument("--quiet-wait", type=float, default=5, help="wait for a quiet machine")
     return p.parse_args(argv)
 
@@ -184,6 +196,7 @@ class Run:
     latencies_ms: list[float] = field(default_factory=list)
     by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     fuzzy: int = 0
+    cache: Counter[str] = field(default_factory=Counter)
     cpu: CpuShares = field(default_factory=lambda: CpuShares(0, 0, 0, 0))
 
     @property
@@ -279,6 +292,7 @@ def run_row(run: Run) -> list[str]:
         f"{run.throughput:,.0f}",
         *_ms(run.latencies_ms),
         str(errors),
+        _hit_share(run.cache),
         f"{run.cpu.own:.2f}",
         f"{run.cpu.server:.2f}",
         f"{run.cpu.postgres:.2f}",
@@ -293,11 +307,17 @@ RUN_HEADERS = [
     "p95 ms",
     "p99 ms",
     "errors",
+    "from cache",
     "generator cores",
     "server cores",
     "postgres cores",
     "other cores",
 ]
+
+
+def _hit_share(counts: Counter[str]) -> str:
+    asked = sum(counts.values())
+    return f"{counts['hit'] / asked:.0%}" if asked else "-"
 
 
 def kind_table(runs: list[Run]) -> Table:
@@ -312,7 +332,12 @@ def kind_table(runs: list[Run]) -> Table:
 def report(args: argparse.Namespace, closed: list[Run], ladder: list[Run]) -> str:
     server = urlsplit(args.database)._replace(path="/postgres").geturl()
     lines = ["# Catalog search through HTTP (bench.search)", "", *machine_lines(server), ""]
-    lines += [f"- catalog: `{args.database}`; {args.clients} clients; {args.duration:g} s runs", ""]
+    lines += [
+        f"- catalog: `{args.database}`; {args.clients} clients; {args.duration:g} s runs; "
+        f"{args.distinct:,} distinct queries in a mix of {args.mix_size:,}; search cache: "
+        + ("Redis (`--redis`)" if args.redis else "none (every search reaches Postgres)"),
+        "",
+    ]
     lines += ["## Closed loop", "", Table(RUN_HEADERS, [run_row(r) for r in closed]).markdown()]
     if closed:
         lines += [
@@ -351,6 +376,11 @@ def server_for(args: argparse.Namespace) -> Iterator[Server]:
     if args.url:
         yield Server(args.url.rstrip("/"), pid=0)
         return
+    if args.redis:  # shop_server passes this process's environment on to `shop run`
+        os.environ["SHOP_REDIS_URL"] = args.redis
+        os.environ["SHOP_PRODUCT_CACHE_PREFIX"] = f"bench-search-{secrets.token_hex(4)}:"
+    else:
+        os.environ.pop("SHOP_REDIS_URL", None)
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         secret = secrets.token_urlsafe(48)
         with shop_server(args.database, Path(tmp) / "var", secret, Path(tmp)) as server:
@@ -367,18 +397,27 @@ async def measure(args: argparse.Namespace, server: Server, queries: list[Query]
             def meter() -> CpuMeter:
                 return CpuMeter(server.pid or None, database_backends(conn))
 
+            async def cached_so_far() -> Counter[str]:
+                if not args.redis:
+                    return Counter()
+                return await cache_counts(port, "eventshop_search_cache_requests")
+
             if args.warmup > 0:
                 log(f"warm-up, {args.warmup:g} s")
                 await closed_loop(client, queries, args.clients, args.warmup, None)
             for n in range(args.runs):
                 wait_for_quiet(args.quiet_wait)
+                counts = await cached_so_far()
                 run = await closed_loop(client, queries, args.clients, args.duration, meter())
+                run.cache = await cached_so_far() - counts
                 run.label += f" #{n + 1}"
                 log(f"{run.label}: {run.throughput:,.0f} req/s, p95 {run.p(95):.1f} ms")
                 closed.append(run)
             for rate in [float(r) for r in args.rates.split(",") if r.strip()]:
                 wait_for_quiet(args.quiet_wait)
+                counts = await cached_so_far()
                 run = await open_loop(client, queries, rate, args.duration, args.clients, meter())
+                run.cache = await cached_so_far() - counts
                 log(f"{run.label}: {run.throughput:,.0f} req/s, p95 {run.p(95):.1f} ms")
                 ladder.append(run)
                 if sum(run.errors.values()) or run.p(95) >= P95_TARGET_MS:
@@ -389,7 +428,8 @@ async def measure(args: argparse.Namespace, server: Server, queries: list[Query]
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    queries = query_mix(catalog_departments(args.database), 5000, args.mix_seed)
+    queries = query_mix(catalog_departments(args.database), args.mix_size, args.mix_seed)
+    args.distinct = len({query.path for query in queries})
     started = time.monotonic()
     with server_for(args) as server:
         text = asyncio.run(measure(args, server, queries))
