@@ -147,9 +147,14 @@ async def check_refused(container: Container, prefix: str) -> None:
         client_sync = redis.Redis.from_url("redis://127.0.0.1:6379/0")
         await eventually(lambda: client_sync.exists(state_key(prefix)), "a vouched cache")
         stored = set(client_sync.scan_iter(match=f"{prefix}search:*:*"))
-        for _ in range(2):
-            refused = await client.get("/search", params={"q": "!!! ???"})
-            assert refused.status_code == 400
+        refusals: list[tuple[dict[str, str], int]] = [
+            ({"q": "!!! ???"}, 400),  # no words: refused by the search itself
+            ({"q": word_of(product_id), "min_price": "5"}, 400),  # a range without currency
+            ({"q": word_of(product_id), "limit": "0"}, 422),  # refused by the parameters
+        ]
+        for params, status in refusals * 2:
+            refused = await client.get("/search", params=params)
+            assert refused.status_code == status, params
             assert refused.headers["content-type"].startswith("application/problem+json")
         assert set(client_sync.scan_iter(match=f"{prefix}search:*:*")) == stored
         client_sync.close()
