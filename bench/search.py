@@ -33,6 +33,10 @@ mix is sent in the same order each time, so a cache meets each query again only
 after the whole mix (its distinct queries are counted in the report): a worst case
 for a cache next to real traffic, where a few queries make most of it.
 
+``--price-changes N`` changes the price of random products N times a second through
+the real command path while measuring: a catalog that changes, so that the cache's
+answers are dropped at each refresh (one second), as in a shop that is selling.
+
 Run: ``uv run python -m bench.search [--database URL] [--runs 3] [--redis URL]``.
 """
 
@@ -46,6 +50,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -54,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+from uuid import uuid4
 
 import psycopg
 
@@ -75,6 +81,10 @@ from bench._rawhttp import RawHttp
 from bench.commands import Server, shop_server
 from commands.seed_words import COLOURS, TAXONOMY
 from commands.seeding import brands
+from domain.access import Principal
+from domain.money import Money
+from infra.bootstrap import bootstrap
+from infra.settings import Settings
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/eventshop_1m"
 P95_TARGET_MS = 50.0
@@ -101,6 +111,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mix-size", type=int, default=5000, help="queries in the mix")
     p.add_argument(
         "--redis", default=None, help="Redis URL: cache search answers (default: no cache)"
+    )
+    p.add_argument(
+        "--price-changes",
+        type=float,
+        default=0,
+        help="price changes per second through the catalog's commands while measuring, "
+        "as a live catalog changes (they stay in the database)",
     )
     p.add_argument("--quiet-wait", type=float, default=5, help="wait for a quiet machine")
     return p.parse_args(argv)
@@ -368,6 +385,53 @@ def report(args: argparse.Namespace, closed: list[Run], ladder: list[Run]) -> st
     return "\n".join(lines) + "\n"
 
 
+# --- a catalog that changes ---------------------------------------------------------
+
+ADMIN = Principal(uuid4(), uuid4(), frozenset({"customer", "admin"}))
+
+
+@contextmanager
+def price_changes(args: argparse.Namespace, data_dir: Path) -> Iterator[list[int]]:
+    """``--price-changes``: a thread changing random products' prices at that rate
+    until the block ends; yields the count of changes made so far."""
+    made = [0]
+    if not args.price_changes:
+        yield made
+        return
+    settings = Settings(
+        database_url=args.database,
+        data_dir=data_dir,
+        secret_key=secrets.token_urlsafe(48),  # type: ignore[arg-type]
+    )
+    container = bootstrap(settings)
+    with psycopg.connect(args.database) as conn:
+        products = conn.execute(
+            "SELECT id, currency FROM read.catalog_products TABLESAMPLE SYSTEM (1) "
+            "WHERE status = 'published' LIMIT 2000"
+        ).fetchall()
+    stopping = threading.Event()
+
+    def change() -> None:
+        rng = random.Random(args.mix_seed)
+        started = time.monotonic()
+        while not stopping.wait(
+            max(0.0, started + made[0] / args.price_changes - time.monotonic())
+        ):
+            product_id, currency = rng.choice(products)
+            price = Money.of(f"{rng.randint(5, 500)}.{rng.randint(0, 99):02d}", currency)
+            container.catalog_commands.change_price(ADMIN, product_id, price)
+            made[0] += 1
+
+    thread = threading.Thread(target=change, name="price-changes", daemon=True)
+    thread.start()
+    try:
+        yield made
+    finally:
+        stopping.set()
+        thread.join()
+        container.close()
+
+
 # --- main ---------------------------------------------------------------------------
 
 
@@ -431,8 +495,16 @@ def main(argv: list[str] | None = None) -> None:
     queries = query_mix(catalog_departments(args.database), args.mix_size, args.mix_seed)
     args.distinct = len({query.path for query in queries})
     started = time.monotonic()
-    with server_for(args) as server:
+    with (
+        server_for(args) as server,
+        tempfile.TemporaryDirectory(prefix="bench-search-writer-") as writer_dir,
+        price_changes(args, Path(writer_dir)) as made,
+    ):
+        started_writes = time.monotonic()
         text = asyncio.run(measure(args, server, queries))
+        if args.price_changes:
+            rate = made[0] / (time.monotonic() - started_writes)
+            text += f"\nPrice changes while measuring: {made[0]:,} ({rate:.1f}/s).\n"
     log(f"done in {time.monotonic() - started:.0f} s (pid {os.getpid()})")
     print(text)
 
