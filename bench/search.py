@@ -406,8 +406,8 @@ def price_changes(args: argparse.Namespace, data_dir: Path) -> Iterator[list[int
     container = bootstrap(settings)
     with psycopg.connect(args.database) as conn:
         products = conn.execute(
-            "SELECT id, currency FROM read.catalog_products TABLESAMPLE SYSTEM (1) "
-            "WHERE status = 'published' LIMIT 2000"
+            "SELECT id, currency FROM read.catalog_products WHERE status = 'published' "
+            "ORDER BY random() LIMIT 2000"
         ).fetchall()
     stopping = threading.Event()
 
