@@ -197,7 +197,7 @@ class RedisCacheInvalidator:
         self._keys = _Keys(prefix)
         self._search_state = search_cache.state_key(prefix)
         self._search_refresh = search_refresh
-        self._search_version: dict[int, tuple[int, float]] = {}
+        self._search_version: dict[int, tuple[str, float]] = {}
         """Generation -> the version published, and when it was."""
         self._guarded_set = client.register_script(_GUARDED_SET)
         self._resume = client.register_script(_RESUME)
@@ -216,7 +216,13 @@ class RedisCacheInvalidator:
         return int(position)
 
     def invalidate(
-        self, generation: int, changes: list[tuple[UUID, int]], position: int, caught_up: bool
+        self,
+        generation: int,
+        changes: list[tuple[UUID, int]],
+        position: int,
+        caught_up: bool,
+        *,
+        categories_position: int,
     ) -> bool:
         epoch, floor = self._epochs[generation]
         pipe = self._client.pipeline(transaction=False)
@@ -228,7 +234,7 @@ class RedisCacheInvalidator:
             )
         state = _state(generation, epoch, floor) if caught_up else b""
         if caught_up and self._search_refresh is not None:
-            version = self._search_version_at(generation, position)
+            version = self._search_version_at(generation, f"{position}.{categories_position}")
             pipe.set(
                 self._search_state,
                 search_cache.search_state(generation, epoch, version),
@@ -245,9 +251,9 @@ class RedisCacheInvalidator:
             raise CacheUnavailable(str(error)) from error
         return bool(results[-1])
 
-    def _search_version_at(self, generation: int, position: int) -> int:
+    def _search_version_at(self, generation: int, position: str) -> str:
         assert self._search_refresh is not None
-        version, since = self._search_version.get(generation, (-1, -self._search_refresh))
+        version, since = self._search_version.get(generation, ("", -self._search_refresh))
         now = time.monotonic()
         if position != version and now - since >= self._search_refresh:
             version, since = position, now

@@ -13,8 +13,9 @@ Keys, under the product cache's prefix ``P``:
   (``infra.product_cache.RedisCacheInvalidator``) each time it is caught up with
   ``catalog_products``' change feed, and expiring a few seconds after: a dead or
   lagging follower turns this cache off, as it does the product cache. *version* is
-  a feed position the follower had read: it moves to the follower's position at
-  most every ``refresh`` seconds, and only when something changed;
+  a feed position the follower had read, with the catalog log position of the
+  category view (facets show category names): it moves to the follower's positions
+  at most every ``refresh`` seconds, and only when something changed;
 - ``P:search:<state>:<digest>``: the answer's JSON.
 
 Why no guard is needed on writes: a reader reads the state *before* it queries
@@ -43,7 +44,7 @@ def state_key(prefix: str) -> str:
     return f"{prefix}search:state"
 
 
-def search_state(generation: int, epoch: str, version: int) -> str:
+def search_state(generation: int, epoch: str, version: str) -> str:
     return f"{generation}:{epoch}:{version}"
 
 

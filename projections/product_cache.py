@@ -85,9 +85,17 @@ class CacheInvalidator(Protocol):
         ...
 
     def invalidate(
-        self, generation: int, changes: list[tuple[UUID, int]], position: int, caught_up: bool
+        self,
+        generation: int,
+        changes: list[tuple[UUID, int]],
+        position: int,
+        caught_up: bool,
+        *,
+        categories_position: int,
     ) -> bool:
         """Tombstone each (product id, revision), then record ``position``; with
-        ``caught_up``, vouch for the cache for a few more seconds. False when the
-        store lost its memory since ``resume``: resume again."""
+        ``caught_up``, vouch for the cache for a few more seconds (and for the search
+        cache, whose answers also show category names: ``categories_position`` is how
+        far in the catalog log the category view is). False when the store lost its
+        memory since ``resume``: resume again."""
         ...

@@ -15,11 +15,14 @@ from psycopg_pool import ConnectionPool
 
 from projections.engine import generation_schema
 from projections.generations import active_generations
+from projections.positions import tracked_position
 from projections.product_cache import CACHED_VIEW, CacheInvalidator, CacheUnavailable
 from projections.product_feed import changed_revisions, head_revision
 
 log = logging.getLogger(__name__)
 
+CATEGORY_NAMES = "catalog_categories"
+"""The view search facets take category names from."""
 FEED_BATCH = 500
 POLL_INTERVAL = 0.1
 MAX_BACKOFF = 5.0
@@ -65,9 +68,13 @@ class ProductCacheFollower:
                 self._position = self.cache.resume(generation, lambda: head_revision(conn, schema))
                 self._generation = generation
             changes = changed_revisions(conn, schema, self._position, FEED_BATCH)
+            # Read after the feed: a search answer computed later is at least this new.
+            categories = tracked_position(conn, CATEGORY_NAMES, "catalog")
         position = changes[-1][1] if changes else self._position
         caught_up = len(changes) < FEED_BATCH
-        if self.cache.invalidate(generation, changes, position, caught_up):
+        if self.cache.invalidate(
+            generation, changes, position, caught_up, categories_position=categories
+        ):
             self._position = position
         else:
             log.warning("product cache lost its memory: starting it afresh")

@@ -291,7 +291,7 @@ async def check_guard(redis_url: str, prefix: str) -> None:
     try:
         position = invalidator.resume(1, lambda: 100)
         assert position == 100
-        assert invalidator.invalidate(1, [], 100, caught_up=True)
+        assert invalidator.invalidate(1, [], 100, caught_up=True, categories_position=0)
 
         async def put(revision: int, price: str, head: int = 100) -> None:
             snapshot = ProductSnapshot(
@@ -316,14 +316,18 @@ async def check_guard(redis_url: str, prefix: str) -> None:
         # The follower tombstones revision 120: the entry is gone, and a reader still
         # holding revision 50 cannot bring the old product back; one that read
         # revision 120 itself may replace the tombstone.
-        assert invalidator.invalidate(1, [(product_id, 120)], 120, caught_up=True)
+        assert invalidator.invalidate(
+            1, [(product_id, 120)], 120, caught_up=True, categories_position=0
+        )
         assert await cached_price() is None
         await put(50, "new", head=120)
         assert await cached_price() is None
         await put(120, "current", head=120)
         assert await cached_price() == "current"
         # A redelivered tombstone of the same revision leaves the current entry alone.
-        assert invalidator.invalidate(1, [(product_id, 120)], 120, caught_up=True)
+        assert invalidator.invalidate(
+            1, [(product_id, 120)], 120, caught_up=True, categories_position=0
+        )
         assert await cached_price() == "current"
         await put(121, "newest", head=121)
         assert await cached_price() == "newest"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -19,6 +20,7 @@ from infra.bootstrap import Container
 from infra.search_cache import RedisSearchCache, connect, search_state, state_key
 from infra.settings import Settings
 from tests.integration.test_product_cache import (
+    ADMIN,
     SELLER,
     api,
     eventually,
@@ -106,6 +108,41 @@ async def check_hit_then_change(container: Container) -> None:
         await eventually(repriced, "the new price in a search without a token")
 
 
+def test_a_renamed_category_reaches_the_facets_of_cached_searches(searchable: Container) -> None:
+    asyncio.run(check_renamed_category(searchable))
+
+
+async def check_renamed_category(container: Container) -> None:
+    product_id, token = new_product(container)
+    async with api(container) as client:
+        await search(client, word_of(product_id), **{"X-Consistency-Token": token})
+
+        async def shelf() -> dict[str, Any] | None:
+            answer = await search(client, word_of(product_id))
+            facets = answer.json()["facets"]["categories"]
+            return next((c for c in facets if c["name"].startswith("Shelf ")), None)
+
+        async def from_cache() -> bool:
+            hits = cache_of(container).breaker.counts["hit"]
+            await shelf()
+            return cache_of(container).breaker.counts["hit"] > hits
+
+        # Let the version take in the product's own changes first (they would drop
+        # the answer themselves): from here on only the rename changes anything.
+        await asyncio.sleep(5 * REFRESH)
+        await eventually(from_cache, "a cached answer")
+        found = await shelf()
+        assert found is not None
+        # A rename changes no product row, only the names the facets show.
+        container.catalog_commands.rename_category(ADMIN, UUID(found["id"]), "Renamed shelf")
+
+        async def renamed() -> bool:
+            now = await shelf()
+            return now is None  # no facet named "Shelf ..." any more
+
+        await eventually(renamed, "the new category name in a cached search's facets")
+
+
 def test_a_stopped_follower_turns_the_cache_off(searchable: Container) -> None:
     asyncio.run(check_stopped_follower(searchable))
 
@@ -166,7 +203,7 @@ def test_identical_searches_in_flight_share_one_answer(redis_url: str, prefix: s
 
 async def check_single_flight(redis_url: str, prefix: str) -> None:
     setter = redis.Redis.from_url(redis_url)
-    setter.set(state_key(prefix), search_state(1, "e", 7), px=60_000)
+    setter.set(state_key(prefix), search_state(1, "e", "7.0"), px=60_000)
     cache = connect(redis_url, prefix, 60)
     calls = 0
 
@@ -182,7 +219,7 @@ async def check_single_flight(redis_url: str, prefix: str) -> None:
         assert calls == 1
         assert await cache.fetch(b"same", slow_answer) == b'{"items": []}'
         assert calls == 1, "the stored answer"
-        setter.set(state_key(prefix), search_state(1, "e", 8), px=60_000)
+        setter.set(state_key(prefix), search_state(1, "e", "8.0"), px=60_000)
         await cache.fetch(b"same", slow_answer)
         assert calls == 2, "a new version is a new key space"
     finally:
