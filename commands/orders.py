@@ -9,7 +9,13 @@ transition is recorded, so an order never says more than the money did:
   one save. The capture's idempotency key is the order's, so a retried or repeated
   ship captures once;
 - a refund is paid back first (at most what was captured and not yet refunded,
-  checked by the order before any money moves), then recorded.
+  checked by the order before any money moves), then recorded (a conflict retries
+  the recording only: the money moved once, and the checkout saga may have
+  recorded the refund first from the payment's event).
+
+A shopper whose payment awaits 3-D Secure confirms it after authenticating
+(``confirm_payment``): the gateway is asked how it went and the payment records it;
+the saga then confirms or rejects the order.
 
 What follows a transition without a decision (releasing or committing stock,
 voiding an authorization, taking returned goods back into stock) is the checkout
@@ -23,6 +29,7 @@ from uuid import UUID
 
 from commands.application import Written, retry_on_conflict
 from commands.ordering import OrderingApplication
+from commands.payment_gateway import Refunded
 from commands.payments import PaymentCommands
 from commands.ports import Clock
 from domain.access import Principal
@@ -55,6 +62,14 @@ class OrderCommands:
         order = self._own(principal, order_id)
         order.cancel_by_shopper(principal.user_id, self._clock(), reason)
         return self._saved(order)
+
+    def confirm_payment(self, principal: Principal, order_id: UUID) -> Written:
+        """The shopper has been through the payment's authentication: record how it
+        ended (the position is the payments log's; nothing new while it goes on)."""
+        order = self._own(principal, order_id)
+        if order.status != OrderStatus.AWAITING_AUTHENTICATION:
+            raise OrderTransitionNotAllowed(order.status, "confirm the payment of")
+        return Written(order_id, self._payments.check_authentication(order_id))
 
     @retry_on_conflict
     def request_return(self, principal: Principal, order_id: UUID, reason: str) -> Written:
@@ -108,7 +123,6 @@ class OrderCommands:
         order.mark_returned(self._clock())
         return self._saved(order)
 
-    @retry_on_conflict
     def refund(
         self, admin: Principal, order_id: UUID, amount: Money | None, reason: str, key: str
     ) -> Written:
@@ -120,7 +134,11 @@ class OrderCommands:
         refund = order.captured - order.refunded if amount is None else amount
         check_refund(positive(refund, order.currency, "refund"), order.captured, order.refunded)
         valid_reason(reason)
-        refunded = self._payments.refund(order_id, refund, key)
+        return self._record_refund(order_id, self._payments.refund(order_id, refund, key), reason)
+
+    @retry_on_conflict
+    def _record_refund(self, order_id: UUID, refunded: Refunded, reason: str) -> Written:
+        order = self.app.get_order(order_id)
         order.record_refund(refunded.refund_id, refunded.amount, reason, self._clock())
         return self._saved(order)
 

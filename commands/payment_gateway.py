@@ -16,6 +16,10 @@ Calls:
 - ``void(reference, idempotency_key)``: release an authorization (nothing captured).
 - ``refund(reference, amount, idempotency_key)``: give back part or all of what was
   captured; refunds in total never exceed it.
+- ``retrieve(reference)``: where an authorization stands now: ``ActionRequired``
+  while the shopper has not authenticated, then ``Authorized`` or ``Declined`` (the
+  authentication failed). Moves no money; the adapter's own records learn the
+  outcome (a later capture or void needs it).
 
 Every call takes an idempotency key, passed to the gateway (Stripe's
 ``Idempotency-Key``, PayPal's ``PayPal-Request-Id``) and enforced by the adapters
@@ -138,6 +142,8 @@ class PaymentGateway(Protocol):
     def void(self, reference: str, idempotency_key: str) -> Voided: ...
 
     def refund(self, reference: str, amount: Money, idempotency_key: str) -> Refunded: ...
+
+    def retrieve(self, reference: str) -> AuthorizationOutcome: ...
 
 
 def record_outcome(payment: Payment, outcome: GatewayOutcome) -> None:

@@ -8,6 +8,12 @@ moves money once: the gateway's ledger answers the second call with the first
 outcome, and ``record_outcome`` records it once. Each handler loads the payment,
 calls the gateway, records and saves; a conflicting save (a webhook recording the
 same payment) is retried, and the retried gateway call is answered by the ledger.
+
+An authorization the card issuer wants the shopper to authenticate (3-D Secure)
+ends however the news comes first: the shopper's confirmation
+(``check_authentication``), a webhook (``record``), or the checkout saga's sweep of
+abandoned authentications. Each asks the gateway where it stands (``retrieve``, which
+also brings the gateway's ledger up to date) and records that, once.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from eventsourcing.domain import Aggregate
 
 from commands.application import ContextApplication, retry_on_conflict
 from commands.payment_gateway import (
+    ActionRequired,
     AuthorizationOutcome,
+    Authorized,
     Captured,
     CaptureMode,
+    Declined,
     GatewayOutcome,
     PaymentGateway,
     Refunded,
@@ -54,24 +63,41 @@ class PaymentCommands:
     def find(self, order_id: UUID) -> Payment | None:
         return self.app.find(Payment, payment_id(order_id))
 
+    def get(self, payment_id: UUID) -> Payment | None:
+        """A payment by its own id (as its events name it)."""
+        return self.app.find(Payment, payment_id)
+
     @retry_on_conflict
     def authorize(self, order_id: UUID, amount: Money, token: str) -> AuthorizationOutcome | None:
         """Authorize the order's amount on the shopper's payment method, once per
-        order. None when the payment was decided before (its outcome is recorded)."""
+        order. While the shopper's authentication is awaited, the gateway's first
+        answer again (its ledger replays it: what the storefront needs). None when
+        the payment was decided before (its outcome is recorded)."""
         payment = self.find(order_id) or request_payment(
             order_id, amount, self.gateway.name, CAPTURE_MODE
         )
-        if payment.status != PaymentStatus.REQUESTED:
+        if payment.status not in (PaymentStatus.REQUESTED, PaymentStatus.ACTION_REQUIRED):
             return None
         outcome = self.gateway.authorize(
             amount, token, payment_key(order_id, "authorize"), CAPTURE_MODE
         )
-        record_outcome(payment, outcome)
         changed: list[Aggregate] = [payment]
-        if outcome.reference is not None:
+        if payment.status == PaymentStatus.REQUESTED and outcome.reference is not None:
             changed.append(PaymentReference(self.gateway.name, outcome.reference, payment.id))
+        record_outcome(payment, outcome)
         self.app.save_all(*changed)
         return outcome
+
+    @retry_on_conflict
+    def check_authentication(self, order_id: UUID) -> Position | None:
+        """Ask the gateway how the shopper's authentication of this order's payment
+        went, and record it: authorized or failed (None: nothing new, still awaited
+        or recorded before)."""
+        payment = self._payment(order_id)
+        if payment.status != PaymentStatus.ACTION_REQUIRED:
+            return None
+        record_outcome(payment, self.gateway.retrieve(self._reference(payment)))
+        return self.app.save_all(payment)
 
     @retry_on_conflict
     def void(self, order_id: UUID) -> Position | None:
@@ -121,6 +147,14 @@ class PaymentCommands:
         payment = None if index is None else self.app.find(Payment, index.payment_id)
         if payment is None:
             return None
+        if payment.status == PaymentStatus.ACTION_REQUIRED and isinstance(
+            outcome, Authorized | Captured | Declined
+        ):
+            # The end of the shopper's authentication: as the gateway has it now,
+            # which also brings its ledger up to date for the capture to come.
+            outcome = self.gateway.retrieve(self._reference(payment))
+            if isinstance(outcome, ActionRequired):
+                return None
         record_outcome(payment, outcome)
         return self.app.save_all(payment)
 

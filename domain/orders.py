@@ -3,7 +3,8 @@ refund.
 
 Lifecycle (``TRANSITIONS`` is the whole table)::
 
-    placed -> confirmed | rejected | cancelled
+    placed -> confirmed | rejected | cancelled | awaiting_authentication
+    awaiting_authentication -> confirmed | rejected | cancelled
     confirmed -> shipped | cancelled
     shipped -> delivered | cancelled (an admin only: parcel intercepted or lost)
     delivered -> return_requested (within the return window)
@@ -15,6 +16,9 @@ Who and when:
 
 - The checkout saga confirms (payment authorized, stock reserved) or rejects (with a
   reason the shopper can read). Nothing else leaves ``placed`` but a cancellation.
+  When the card issuer asks the shopper to authenticate (3-D Secure), the order
+  awaits it (stock held), recording what the storefront needs to run the challenge,
+  until the saga confirms or rejects it (authenticated, failed, or timed out).
 - The shopper (the order's customer) may cancel before shipment; an admin may cancel
   until delivery, with a reason. A delivered order is never cancelled: the goods are
   with the shopper, so money goes back through a return or a refund.
@@ -30,7 +34,9 @@ refunds are bounded here as well as at the gateway. Refunds go to cancelled orde
 (a capture to give back) and to delivered ones (partial goodwill refunds, returns);
 before delivery money goes back through cancellation. A refund that returns
 everything captured moves a delivered or returned order to ``refunded``; a cancelled
-order stays ``cancelled``. Captures and refunds carry the gateway's id and are
+order stays ``cancelled``. A refund made at the payment provider, outside the shop
+(Stripe's dashboard), is recorded whatever the status, shipped included: the money
+has already gone back. Captures and refunds carry the gateway's id and are
 recorded once per id.
 """
 
@@ -56,10 +62,14 @@ MAX_CARRIER = 100
 MAX_TRACKING_NUMBER = 100
 MAX_ADDRESS_FIELDS = 12
 MAX_ADDRESS_FIELD = 200
+MAX_URL = 2000
+AUTHENTICATION_NOTE = "the card issuer asks the shopper to authenticate the payment (3-D Secure)"
+PROVIDER_REFUND_REASON = "refunded at the payment provider"
 
 
 class OrderStatus(StrEnum):
     PLACED = "placed"
+    AWAITING_AUTHENTICATION = "awaiting_authentication"
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
     SHIPPED = "shipped"
@@ -74,7 +84,8 @@ class OrderStatus(StrEnum):
 
 S = OrderStatus
 TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
-    S.PLACED: frozenset({S.CONFIRMED, S.REJECTED, S.CANCELLED}),
+    S.PLACED: frozenset({S.CONFIRMED, S.REJECTED, S.CANCELLED, S.AWAITING_AUTHENTICATION}),
+    S.AWAITING_AUTHENTICATION: frozenset({S.CONFIRMED, S.REJECTED, S.CANCELLED}),
     S.CONFIRMED: frozenset({S.SHIPPED, S.CANCELLED}),
     S.SHIPPED: frozenset({S.DELIVERED, S.CANCELLED}),
     S.DELIVERED: frozenset({S.RETURN_REQUESTED, S.REFUNDED}),
@@ -86,7 +97,9 @@ TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     S.CANCELLED: frozenset(),
     S.REFUNDED: frozenset(),
 }
-SHOPPER_CANCELLABLE = frozenset({S.PLACED, S.CONFIRMED})
+SHOPPER_CANCELLABLE = frozenset({S.PLACED, S.AWAITING_AUTHENTICATION, S.CONFIRMED})
+UNDECIDED = frozenset({S.PLACED, S.AWAITING_AUTHENTICATION})
+"""What the checkout saga has still to confirm or reject."""
 CAPTURABLE = frozenset({S.CONFIRMED, S.SHIPPED, S.DELIVERED})
 REFUNDABLE = frozenset(
     {S.CANCELLED, S.DELIVERED, S.RETURN_REQUESTED, S.RETURN_APPROVED, S.RETURN_REFUSED, S.RETURNED}
@@ -158,6 +171,12 @@ class Order(Aggregate):
         reason: str
         at: datetime
 
+    class AuthenticationRequested(Aggregate.Event):
+        payment_reference: str
+        client_secret: str | None
+        approval_url: str | None
+        at: datetime
+
     class Shipped(Aggregate.Event):
         carrier: str
         tracking_number: str
@@ -220,6 +239,8 @@ class Order(Aggregate):
         self.status = S.PLACED.value
         self.payment_reference: str | None = None
         self.rejection_reason: str | None = None
+        # What the storefront needs to run the shopper's authentication (3-D Secure).
+        self.authentication: dict[str, str | None] | None = None
         self.carrier: str | None = None
         self.tracking_number: str | None = None
         self.delivered_at: datetime | None = None
@@ -274,6 +295,44 @@ class Order(Aggregate):
     def _rejected(self, reason: str, at: datetime) -> None:
         self.rejection_reason = reason
         self._note(S.REJECTED, at, reason)
+
+    def await_authentication(
+        self,
+        payment_reference: str,
+        at: datetime,
+        *,
+        client_secret: str | None = None,
+        approval_url: str | None = None,
+    ) -> None:
+        """The payment waits for the shopper to authenticate: ``client_secret`` for
+        stripe.js, or ``approval_url``, where the shopper goes to do it."""
+        if self._already(S.AWAITING_AUTHENTICATION, "await authentication for"):
+            return
+        self._authentication_requested(
+            payment_reference=valid_reference(payment_reference),
+            client_secret=None
+            if client_secret is None
+            else valid_reference(client_secret, "client secret"),
+            approval_url=None
+            if approval_url is None
+            else single_line("approval URL", approval_url, MAX_URL, InvalidOrder),
+            at=at,
+        )
+
+    @event(AuthenticationRequested)
+    def _authentication_requested(
+        self,
+        payment_reference: str,
+        client_secret: str | None,
+        approval_url: str | None,
+        at: datetime,
+    ) -> None:
+        self.authentication = {
+            "payment_reference": payment_reference,
+            "client_secret": client_secret,
+            "approval_url": approval_url,
+        }
+        self._note(S.AWAITING_AUTHENTICATION, at, AUTHENTICATION_NOTE)
 
     # --- fulfilment -------------------------------------------------------------------
 
@@ -406,13 +465,23 @@ class Order(Aggregate):
             return
         if self.status not in REFUNDABLE:
             raise OrderTransitionNotAllowed(self.status, "refund")
+        self._refund(refund_id, amount, reason, at)
+
+    def record_provider_refund(self, refund_id: str, amount: Money, at: datetime) -> None:
+        """A refund made at the payment provider, outside the shop: recorded in any
+        status once something was captured (never more than captured, in all)."""
+        refund_id = valid_reference(refund_id, "refund id")
+        if refund_id in self.refund_ids:
+            return
+        self._refund(refund_id, amount, PROVIDER_REFUND_REASON, at)
+
+    def _refund(self, refund_id: str, amount: Money, reason: str, at: datetime) -> None:
         check_refund(positive(amount, self.currency, "refund"), self.captured, self.refunded)
-        fully = self.refunded + amount == self.captured
         self._refunded(
             refund_id=refund_id,
             amount=amount.to_dict(),
             reason=valid_reason(reason),
-            fully=fully,
+            fully=self.refunded + amount == self.captured,
             at=at,
         )
 
@@ -422,7 +491,7 @@ class Order(Aggregate):
     ) -> None:
         self.refunded_amount += Decimal(amount["amount"])
         self.refund_ids = [*self.refund_ids, refund_id]
-        status = S.REFUNDED if fully and self.status != S.CANCELLED else S(self.status)
+        status = refunded_status(S(self.status), fully)
         kind = "refunded" if fully else "partially refunded"
         self._note(status, at, f"{kind} {Money.from_dict(amount)}: {reason}")
 
@@ -440,6 +509,12 @@ class Order(Aggregate):
     def _note(self, status: OrderStatus, at: datetime, note: str) -> None:
         self.status = status.value
         self.timeline = [*self.timeline, {"status": status.value, "at": at, "note": note}]
+
+
+def refunded_status(status: OrderStatus, fully: bool) -> OrderStatus:
+    """Where a refund leaves an order: a full one ends it ``refunded`` where the
+    lifecycle allows (delivered, returns); otherwise (cancelled, shipped) it stays."""
+    return S.REFUNDED if fully and S.REFUNDED in TRANSITIONS[status] else status
 
 
 def place_order(

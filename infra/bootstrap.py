@@ -188,13 +188,15 @@ class Container:
 
     def start_feed_followers(self) -> None:
         """What follows the product view's change feed rather than the logs (the
-        product cache, the search index): beside the projections, in whichever
-        process runs them (``shop run``, or each ``shop serve worker``)."""
+        product cache, the search index), and the periodic sweep of abandoned payment
+        authentications: beside the projections, in whichever process runs them
+        (``shop run``, or each ``shop serve worker``)."""
         if self.cache_invalidator is not None:
             self.cache_follower = ProductCacheFollower(self.pool, self.cache_invalidator)
             self.cache_follower.start()
         if self.search_indexer is not None:
             self.search_indexer.start()
+        self.ordering.sweeper.start()
 
     def applications(self) -> list[Application[Any]]:
         """Every bounded context's event store, each with its own log (the relay's input)."""

@@ -27,7 +27,9 @@ from infra.body_limit import BodyLimit
 from infra.bootstrap import Container, bootstrap
 from infra.mailbox_api import router as mailbox_router
 from infra.metrics import ProjectionLagCollector
+from infra.payments_sandbox import SandboxGateway
 from infra.redis_reads import CacheCollector
+from infra.sandbox_api import router as sandbox_router
 from infra.settings import Settings
 from read_api import catalog as catalog_queries
 from read_api import ordering as ordering_queries
@@ -106,6 +108,8 @@ def create_app(
     routers = (READ_ROUTERS if serve_reads else ()) + (WRITE_ROUTERS if serve_writes else ())
     for router in routers:
         app.include_router(router)
+    if serve_writes and isinstance(container.ordering.payments.gateway, SandboxGateway):
+        app.include_router(sandbox_router)  # the issuer's 3-D Secure page, faked
     problems.install(app)
 
     registry = CollectorRegistry()
@@ -134,6 +138,8 @@ def create_app(
         follower = container.cache_follower
         if follower is not None and follower.last_error is not None:
             errors["product_cache_follower"] = follower.last_error
+        if container.ordering.sweeper.last_error is not None:
+            errors["authentication_sweeper"] = container.ordering.sweeper.last_error
         return {"status": "degraded" if errors else "ok", "projection_errors": errors}
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)

@@ -1,6 +1,7 @@
 """Wiring of the ordering and payments contexts: their Applications, commands, the
-checkout saga, the cart view (Redis when configured, Postgres otherwise) and the
-services the HTTP layers get. ``infra.bootstrap`` calls these."""
+checkout saga and its sweep of abandoned authentications, the cart view (Redis when
+configured, Postgres otherwise) and the services the HTTP layers get.
+``infra.bootstrap`` calls these."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import redis
 from eventsourcing.persistence import TrackingRecorder
 from psycopg_pool import ConnectionPool
 
+from commands.authentication_timeouts import AbandonedAuthentications
 from commands.carts import CartCommands, Products
 from commands.checkout_saga import CheckoutSaga
 from commands.http.deps import Authenticate
@@ -25,6 +27,11 @@ from commands.orders import OrderCommands
 from commands.payments import PaymentCommands, PaymentsApplication
 from commands.ports import Clock
 from infra import payment_methods, payments_ledger
+from infra.authentication_sweep import (
+    AuthenticationSweeper,
+    OrdersAwaitingAuthentication,
+    sweep_interval,
+)
 from infra.payment_methods import PostgresPaymentMethods
 from infra.payments import payment_gateway
 from infra.postgres import view_datastore
@@ -67,8 +74,10 @@ class Ordering:
     cart_token_key: bytes
     stripe_webhooks: Webhooks | None
     cart_store: RedisCartStore | None
+    sweeper: AuthenticationSweeper
 
     def close(self) -> None:
+        self.sweeper.stop()
         self.app.close()
         self.payments_app.close()
 
@@ -107,6 +116,10 @@ def build_ordering(
     payments = PaymentCommands(payments_app, gateway)
     methods = PostgresPaymentMethods(pool)
     secret = settings.resolved_secret().encode()
+    timeout = settings.payment_authentication_timeout
+    abandoned = AbandonedAuthentications(
+        app, payments, OrdersAwaitingAuthentication(pool), clock, timedelta(seconds=timeout)
+    )
     return Ordering(
         app=app,
         payments_app=payments_app,
@@ -121,6 +134,8 @@ def build_ordering(
             if settings.redis_url
             else None
         ),
+        # Started beside the projections (``Container.start_feed_followers``).
+        sweeper=AuthenticationSweeper(abandoned, sweep_interval(timeout)),
     )
 
 
@@ -144,7 +159,9 @@ def ordering_specs(
     partitions: int,
 ) -> list[ProjectionSpec]:
     """The checkout saga, and the cart view when it lives in Redis (the Postgres
-    views are in ``infra.bootstrap.VIEWS``)."""
+    views are in ``infra.bootstrap.VIEWS``). Each saga partition follows the ordering
+    log on a follower of its own and the payments log on the shared one (its payment
+    steps are quick: no gateway calls)."""
 
     def saga(partition: int) -> Callable[[TrackingRecorder], CheckoutSaga]:
         def make(view: TrackingRecorder) -> CheckoutSaga:
@@ -165,7 +182,7 @@ def ordering_specs(
         ProjectionSpec(
             name=name,
             tables=[],
-            upstream=(_own_follower(OrderingApplication, partition),),
+            upstream=(_own_follower(OrderingApplication, partition), PaymentsApplication),
             make_view=lambda g, name=name: tracking_only_view(conninfo, name, g),  # type: ignore[misc]
             make_projection=saga(partition),
             rebuildable=False,

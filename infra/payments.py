@@ -51,7 +51,7 @@ def payment_gateway(
                 settings.paypal_secret.get_secret_value(),
                 PaymentLedger(pool, "paypal"),
             ), None
-    return SandboxGateway(pool), None
+    return SandboxGateway(pool, settings.public_url), None
 
 
 def _stripe_client(settings: Settings) -> stripe.StripeClient:

@@ -14,6 +14,9 @@ gateway that would let them. So each adapter runs its remote call inside
   (``IdempotencyKeyReused``). A call that fails (gateway down, a limit refused)
   rolls back: nothing is recorded and a retry with the same key runs again, which
   the real gateways dedupe by the key we pass them.
+- ``settle`` follows an authorization that awaited the shopper's authentication
+  (3-D Secure) to its end: it locks the row, asks the gateway, and records the
+  authorization (or failure) it reports, so capture and void see it.
 - Capture, void and refund lock the payment's row (``FOR UPDATE``) and check the
   limits (``domain.payments``: capture <= authorized once, refunds <= captured)
   before the remote call, then record the new amounts with the outcome, in the same
@@ -84,6 +87,7 @@ CREATE TABLE IF NOT EXISTS public.payment_gateway_requests (
 
 ACTION_REQUIRED = "action_required"
 AUTHORIZED = "authorized"
+FAILED = "failed"
 CAPTURED = "captured"
 VOIDED = "voided"
 
@@ -197,6 +201,39 @@ class PaymentLedger:
             return outcome
 
         return self._once("refund", key, {"reference": reference, **amount.to_dict()}, act)
+
+    def settle(
+        self, reference: str, call: Callable[[LedgerEntry], AuthorizationOutcome]
+    ) -> AuthorizationOutcome:
+        """Where the payment's authorization stands (``call`` asks the gateway); an
+        authorization awaiting the shopper that the gateway now reports authorized or
+        failed is recorded so. No idempotency key: it moves no money."""
+        with self._pool.connection() as conn, conn.transaction():
+            entry = self._locked(conn, reference)
+            outcome = call(entry)
+            if entry.status != ACTION_REQUIRED or isinstance(outcome, ActionRequired):
+                return outcome
+            if isinstance(outcome, Declined):
+                conn.execute(
+                    "UPDATE public.payment_gateway_payments SET status = %s "
+                    "WHERE gateway = %s AND reference = %s",
+                    (FAILED, self.gateway, reference),
+                )
+                return outcome
+            captured = outcome.captured
+            conn.execute(
+                "UPDATE public.payment_gateway_payments SET status = %s, authorized = %s, "
+                "captured = %s, capture_id = %s WHERE gateway = %s AND reference = %s",
+                (
+                    AUTHORIZED if captured is None else CAPTURED,
+                    outcome.amount.amount,
+                    0 if captured is None else captured.amount.amount,
+                    None if captured is None else captured.capture_id,
+                    self.gateway,
+                    reference,
+                ),
+            )
+            return outcome
 
     def entry(self, reference: str) -> LedgerEntry | None:
         with self._pool.connection() as conn:

@@ -15,6 +15,11 @@
   one capture per authorization, as everywhere else), ``void``
   (``/authorizations/{id}/void``), ``refund`` (``/v2/payments/captures/{id}/refund``:
   the capture's id comes from our ledger).
+- ``retrieve`` reads the order (``GET /v2/checkout/orders/{id}``) of a payment that
+  awaited the payer: ``PAYER_ACTION_REQUIRED`` -> ``ActionRequired``; ``VOIDED`` ->
+  ``Declined``. An ``APPROVED`` order is refused (``GatewayRefused``): authorizing
+  it would give the payment a second reference (the authorization's), which our
+  records do not follow yet.
 - Every call sends our idempotency key as ``PayPal-Request-Id`` (the order's
   authorize or capture step derives its own from it) and runs inside
   ``PaymentLedger``, which enforces the key and the money limits itself.
@@ -179,6 +184,27 @@ class PayPalGateway:
 
         return self._ledger.refund(reference, amount, idempotency_key, refund)
 
+    def retrieve(self, reference: str) -> AuthorizationOutcome:
+        def fetch(entry: LedgerEntry) -> AuthorizationOutcome:
+            order = self._get(f"/v2/checkout/orders/{reference}")
+            status = order["status"]
+            if status in ("CREATED", "SAVED", "PAYER_ACTION_REQUIRED"):
+                return ActionRequired(
+                    reference,
+                    _event("action-required", reference),
+                    approval_url=_link(order, "payer-action"),
+                )
+            if status == "VOIDED":
+                return Declined(
+                    reference,
+                    "voided",
+                    "The PayPal payment was not approved.",
+                    _event("declined", reference),
+                )
+            raise GatewayRefused(f"PayPal order {reference} is {status}: not completed here yet")
+
+        return self._ledger.settle(reference, fetch)
+
     # --- HTTP -------------------------------------------------------------------------
 
     def _call_refusing_declines(
@@ -191,14 +217,25 @@ class PayPalGateway:
             raise GatewayRefused(f"PayPal refused: {declined.reason}") from declined
 
     def _post(self, path: str, body: Mapping[str, Any] | None, request_id: str) -> dict[str, Any]:
+        return self._send("POST", path, body, {"PayPal-Request-Id": request_id})
+
+    def _get(self, path: str) -> dict[str, Any]:
+        try:
+            return self._send("GET", path, None, {})
+        except _Declined as declined:
+            raise GatewayRefused(f"PayPal refused: {declined.reason}") from declined
+
+    def _send(
+        self, method: str, path: str, body: Mapping[str, Any] | None, extra: Mapping[str, str]
+    ) -> dict[str, Any]:
         for _ in range(2):
             headers = {
                 "Authorization": f"Bearer {self._access_token()}",
-                "PayPal-Request-Id": request_id,
                 "Prefer": "return=representation",
+                **extra,
             }
             try:
-                response = self._http.post(path, json=body, headers=headers)
+                response = self._http.request(method, path, json=body, headers=headers)
             except httpx.HTTPError as error:
                 raise GatewayUnavailable(
                     f"PayPal did not answer: {type(error).__name__}"

@@ -11,7 +11,11 @@ tested against the sandbox behaves the same against Stripe's test mode:
   ``..ExpiredCard``, ``..IncorrectCvc``, ``..ProcessingError`` and ``..Fraudulent``
   likewise, with Stripe's messages;
 - ``pm_card_threeDSecure2Required`` / ``tok_threeDSecure2Required`` (and
-  ``pm_card_authenticationRequired``) require 3-D Secure: ``ActionRequired``;
+  ``pm_card_authenticationRequired``) require 3-D Secure: ``ActionRequired`` with
+  the URL of the sandbox's challenge (``CHALLENGE_PATH``/<reference>), which the
+  shopper approves or denies (``authenticate``; served by
+  ``commands/http/sandbox.py``), after which ``retrieve`` answers ``Authorized``
+  or ``Declined`` (``payment_intent_authentication_failure``, as Stripe says);
 - anything else is declined as ``invalid_payment_method``.
 
 State lives in Postgres (``PaymentLedger``), not in memory: a payment authorized
@@ -39,9 +43,20 @@ from commands.payment_gateway import (
     gateway_event_id,
 )
 from domain.money import Money
-from infra.payments_ledger import LedgerEntry, PaymentLedger
+from infra.payments_ledger import (
+    ACTION_REQUIRED,
+    FAILED,
+    VOIDED,
+    LedgerEntry,
+    PaymentLedger,
+)
 
 NAME = "sandbox"
+CHALLENGE_PATH = "/sandbox/3ds"
+AUTHENTICATION_FAILED = (
+    "payment_intent_authentication_failure",
+    "The card issuer could not authenticate the payment.",
+)
 
 _SUCCEEDS = ("visa", "visa_debit", "mastercard", "mastercard_debit", "amex", "discover")
 _DECLINES = {
@@ -76,8 +91,10 @@ DECLINES = {f"{p}{s}": outcome for s, outcome in _DECLINES.items() for p in ("pm
 class SandboxGateway:
     name = NAME
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], public_url: str = "") -> None:
+        """``public_url``: where this API is reached, for the challenge's URL."""
         self._ledger = PaymentLedger(pool, NAME)
+        self._challenges = f"{public_url.rstrip('/')}{CHALLENGE_PATH}"
 
     def authorize(
         self,
@@ -97,11 +114,7 @@ class SandboxGateway:
                     )
                 return Authorized(reference, amount, self._event("authorized", reference), captured)
             if payment_method_token in REQUIRES_ACTION_TOKENS:
-                return ActionRequired(
-                    reference,
-                    self._event("action-required", reference),
-                    client_secret=f"{reference}_secret_{uuid4().hex}",
-                )
+                return self._action_required(reference)
             code, reason = DECLINES.get(payment_method_token, UNKNOWN_METHOD)
             return Declined(reference, code, reason, self._event("declined", reference))
 
@@ -128,6 +141,41 @@ class SandboxGateway:
             return Refunded(reference, refund_id, amount, self._event("refunded", refund_id))
 
         return self._ledger.refund(reference, amount, idempotency_key, refund)
+
+    def retrieve(self, reference: str) -> AuthorizationOutcome:
+        return self._ledger.settle(reference, self._standing)
+
+    def authenticate(self, reference: str, approve: bool) -> AuthorizationOutcome:
+        """The shopper's answer to the challenge: the first one counts; later ones
+        answer how the payment stands."""
+
+        def answer(entry: LedgerEntry) -> AuthorizationOutcome:
+            if entry.status != ACTION_REQUIRED:
+                return self._standing(entry)
+            if approve:
+                return Authorized(reference, entry.authorized, self._event("authorized", reference))
+            return self._failed(reference)
+
+        return self._ledger.settle(reference, answer)
+
+    def _standing(self, entry: LedgerEntry) -> AuthorizationOutcome:
+        reference = entry.reference
+        if entry.status == ACTION_REQUIRED:
+            return self._action_required(reference)
+        if entry.status in (FAILED, VOIDED):  # voided: the shopper never authenticated
+            return self._failed(reference)
+        return Authorized(reference, entry.authorized, self._event("authorized", reference))
+
+    def _action_required(self, reference: str) -> ActionRequired:
+        return ActionRequired(
+            reference,
+            self._event("action-required", reference),
+            approval_url=f"{self._challenges}/{reference}",
+        )
+
+    def _failed(self, reference: str) -> Declined:
+        code, reason = AUTHENTICATION_FAILED
+        return Declined(reference, code, reason, self._event("declined", reference))
 
     @staticmethod
     def _event(kind: str, object_id: str) -> str:

@@ -8,12 +8,16 @@ and the webhook verifier.
   stripe.js run 3-D Secure); a card error or an unknown payment method -> ``Declined``.
 - ``capture`` (``amount_to_capture``), ``void`` (cancel the PaymentIntent) and
   ``refund`` (a Refund on the PaymentIntent).
+- ``retrieve`` reads the PaymentIntent after the shopper's 3-D Secure: still
+  ``requires_action``, ``requires_capture`` (authorized), or back to
+  ``requires_payment_method`` (authentication failed: declined) or ``canceled``.
 - Every call passes our idempotency key to Stripe, and runs inside ``PaymentLedger``,
   which enforces the key and the money limits itself (localstripe, our test server,
   enforces neither; real Stripe would, but two of our workers must not even try).
 
 ``StripeWebhooks`` checks a webhook's signature (``stripe.Webhook.construct_event``)
-and turns ``payment_intent.succeeded``, ``payment_intent.payment_failed`` and
+and turns ``payment_intent.amount_capturable_updated`` (authorized after 3-D
+Secure), ``payment_intent.succeeded``, ``payment_intent.payment_failed`` and
 ``charge.refunded`` into gateway outcomes whose ``event_id`` equals that of the API
 answer for the same fact, so recording both records it once.
 """
@@ -167,6 +171,17 @@ class StripeGateway:
 
         return self._ledger.refund(reference, amount, idempotency_key, refund)
 
+    def retrieve(self, reference: str) -> AuthorizationOutcome:
+        def fetch(entry: LedgerEntry) -> AuthorizationOutcome:
+            intent = _call(lambda: self._client.v1.payment_intents.retrieve(reference).to_dict())
+            return _authorization(intent, _requested(intent))
+
+        return self._ledger.settle(reference, fetch)
+
+
+def _requested(intent: Mapping[str, Any]) -> Money:
+    return Money.from_minor_units(int(intent["amount"]), intent["currency"])
+
 
 def _authorization(intent: Mapping[str, Any], amount: Money) -> AuthorizationOutcome:
     reference = str(intent["id"])
@@ -183,8 +198,12 @@ def _authorization(intent: Mapping[str, Any], amount: Money) -> AuthorizationOut
             _event("action-required", reference),
             client_secret=intent.get("client_secret"),
         )
-    if status == "requires_payment_method":  # failed without raising
+    if status == "requires_payment_method":  # failed without raising, or authentication
         return _declined(intent)
+    if status == "canceled":  # behind our back (or by us, after a lost answer)
+        return Declined(
+            reference, "canceled", "The payment was cancelled.", _event("declined", reference)
+        )
     raise GatewayUnavailable(f"Stripe answered a PaymentIntent that is {status!r}")
 
 
@@ -231,6 +250,8 @@ class StripeWebhooks:
             raise InvalidWebhook("the webhook body is not a Stripe event") from error
         data = event["data"]["object"]
         match event["type"]:
+            case "payment_intent.amount_capturable_updated":
+                return [_authorization(data, _requested(data))]
             case "payment_intent.succeeded":
                 charge = _id(data["latest_charge"])
                 received = data.get("amount_received") or data["amount"]

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     checkout_saga_partitions: int = Field(
         default=4, ge=1, le=64, description="checkout sagas running side by side (threads)"
     )
+    payment_authentication_timeout: float = Field(
+        default=15 * 60,
+        gt=0,
+        description="seconds an order waits for the shopper's 3-D Secure authentication "
+        "before it is rejected (the authorization voided, the stock released)",
+    )
 
     @field_validator("secret_key")
     @classmethod

@@ -22,8 +22,8 @@ from projections.cursors import decode_cursor, fetch_page
 
 _ORDER_COLUMNS = (
     "order_id, customer_id, status, currency, total, captured, refunded, lines, "
-    "shipping_address, payment_reference, rejection_reason, cancellation_reason, carrier, "
-    "tracking_number, placed_at, delivered_at, updated_at"
+    "shipping_address, payment_reference, authentication, rejection_reason, "
+    "cancellation_reason, carrier, tracking_number, placed_at, delivered_at, updated_at"
 )
 _PAYMENT_COLUMNS = (
     "p.payment_id, p.order_id, o.customer_id, p.gateway, p.capture_mode, p.status, p.currency, "

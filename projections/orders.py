@@ -3,6 +3,9 @@
 - ``orders`` follows the ordering log: one row per order (the shopper's history and
   the admins' list, with the columns their filters and keyset sorts use), its
   lines, and a status timeline (one row per transition, as the aggregate notes it).
+  While an order awaits the shopper's authentication, ``authentication`` holds what
+  the storefront needs for it (a client secret, a challenge URL); the decision
+  clears it, so the read model keeps no client secret past its use.
 - ``payments`` follows the payments log: one row per payment (amounts, status, the
   gateway's reference) and one row per gateway fact (authorization, decline,
   capture, void, refund, each with the gateway's reference): the payment history.
@@ -20,7 +23,7 @@ from psycopg.sql import SQL
 from psycopg.types.json import Jsonb
 
 from domain.money import Money
-from domain.orders import Order, OrderStatus
+from domain.orders import AUTHENTICATION_NOTE, Order, OrderStatus, refunded_status
 from domain.payments import Payment, PaymentStatus
 from projections.engine import View, ViewProjection
 
@@ -42,6 +45,7 @@ class OrdersView(View):
             product_ids uuid[] NOT NULL,
             shipping_address jsonb NOT NULL,
             payment_reference text,
+            authentication jsonb,
             rejection_reason text,
             cancellation_reason text,
             carrier text,
@@ -102,12 +106,32 @@ class OrdersProjection(ViewProjection[OrdersView]):
                     event,
                     S.CONFIRMED,
                     "payment authorized, stock reserved",
-                    "payment_reference = %s",
+                    "payment_reference = %s, authentication = NULL",
                     event.payment_reference,
+                )
+            case Order.AuthenticationRequested():
+                self._move(
+                    cursor,
+                    event,
+                    S.AWAITING_AUTHENTICATION,
+                    AUTHENTICATION_NOTE,
+                    "authentication = %s",
+                    Jsonb(
+                        {
+                            "payment_reference": event.payment_reference,
+                            "client_secret": event.client_secret,
+                            "approval_url": event.approval_url,
+                        }
+                    ),
                 )
             case Order.Rejected():
                 self._move(
-                    cursor, event, S.REJECTED, event.reason, "rejection_reason = %s", event.reason
+                    cursor,
+                    event,
+                    S.REJECTED,
+                    event.reason,
+                    "rejection_reason = %s, authentication = NULL",
+                    event.reason,
                 )
             case Order.Shipped():
                 self._move(
@@ -127,7 +151,7 @@ class OrdersProjection(ViewProjection[OrdersView]):
                     event,
                     S.CANCELLED,
                     event.reason,
-                    "cancellation_reason = %s",
+                    "cancellation_reason = %s, authentication = NULL",
                     event.reason,
                 )
             case Order.ReturnRequested():
@@ -152,7 +176,7 @@ class OrdersProjection(ViewProjection[OrdersView]):
                 )
                 row = cursor.fetchone()
                 current = S(row["status"]) if row else S.REFUNDED
-                status = S.REFUNDED if event.fully and current != S.CANCELLED else current
+                status = refunded_status(current, event.fully)
                 self._move(cursor, event, status, f"{kind} {amount}: {event.reason}")
 
     def _move(

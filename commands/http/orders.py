@@ -1,5 +1,6 @@
-"""An order's lifecycle after checkout: the shopper cancels (before shipment) or asks
-for a return (within the window after delivery); admins cancel with a reason, ship
+"""An order's lifecycle after checkout: the shopper confirms a payment after its 3-D
+Secure authentication, cancels (before shipment) or asks for a return (within the
+window after delivery); admins cancel with a reason, ship
 (the payment is captured), mark delivered, decide returns, receive returned goods
 and refund (``Idempotency-Key`` required: it moves money). Others' orders answer 404."""
 
@@ -34,6 +35,15 @@ def cancel(
 ) -> JSONResponse:
     """Cancel your order before it ships: stock is released, the payment voided."""
     return respond_written(services.orders.cancel_by_shopper(shopper, order_id, body.reason))
+
+
+@router.post("/orders/{order_id}/payment/confirm", response_model=WrittenOut)
+def confirm_payment(order_id: UUID, shopper: CurrentUser, services: OrderingDeps) -> JSONResponse:
+    """After authenticating the payment (3-D Secure: stripe.js, or the challenge at the
+    order's ``authentication.approval_url``): the gateway is asked how it went and
+    the order is then confirmed or rejected (follow ``GET /orders/{id}``). 409 when
+    the order awaits no authentication."""
+    return respond_written(services.orders.confirm_payment(shopper, order_id))
 
 
 @router.post("/orders/{order_id}/return", response_model=WrittenOut)

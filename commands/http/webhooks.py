@@ -1,7 +1,10 @@
 """Payment provider webhooks. ``POST /webhooks/stripe`` verifies the
 ``Stripe-Signature`` and records what the event reports on the payment, once: the
 same webhook delivered twice (or the webhook and our own API call's answer for the
-same fact) records nothing the second time. 404 when Stripe is not the gateway."""
+same fact) records nothing the second time. For a payment awaiting 3-D Secure, an
+authorization, capture or failure is taken as a prompt to ask Stripe how the
+authentication ended (``PaymentCommands.record``). 404 when Stripe is not the
+gateway."""
 
 from __future__ import annotations
 

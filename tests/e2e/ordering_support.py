@@ -85,6 +85,22 @@ def decided_order(
     return eventually(check, f"order {order_id} confirmed or rejected")
 
 
+def awaiting_order(
+    client: httpx.Client, headers: dict[str, str], order_id: str, token: str | None = None
+) -> dict[str, Any]:
+    """The order once the saga has it awaiting the shopper's authentication."""
+
+    def check() -> dict[str, Any] | None:
+        extra = {CONSISTENCY: token} if token else {}
+        response = client.get(f"/orders/{order_id}", headers={**headers, **extra})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        assert body["status"] not in DECIDED, body
+        return body if body["status"] == "awaiting_authentication" else None
+
+    return eventually(check, f"order {order_id} awaiting authentication")
+
+
 def order_status(
     client: httpx.Client, headers: dict[str, str], order_id: str, token: str
 ) -> dict[str, Any]:

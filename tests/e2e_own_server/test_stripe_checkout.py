@@ -1,7 +1,9 @@
 """Checkout through Stripe: ``shop run`` with ``SHOP_PAYMENT_GATEWAY=stripe`` against
 localstripe on loopback. The order is authorized and captured through the real SDK;
 ``POST /webhooks/stripe`` verifies signatures and records each fact once, however
-often it is delivered (and not again when our own API call already recorded it)."""
+often it is delivered (and not again when our own API call already recorded it); a
+refund made at Stripe reaches the order's history too. A 3-D Secure card makes the
+order await authentication until Stripe reports it (webhook) or the shopper confirms."""
 
 from __future__ import annotations
 
@@ -13,13 +15,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import stripe
 
 from tests.e2e.catalog_support import Cast, make_cast, refused, written
 from tests.e2e.conftest import Server, start_server, stop, verified_account
-from tests.e2e.ordering_support import checkout, decided_order, eventually, listed_product
+from tests.e2e.ordering_support import (
+    awaiting_order,
+    checkout,
+    decided_order,
+    eventually,
+    listed_product,
+    stock_becomes,
+)
 from tests.integration.test_payment_gateways import WEBHOOK_SECRET
 from tests.integration.test_payment_gateways import localstripe_url as localstripe_url
 
@@ -130,3 +140,65 @@ def test_stripe_checkout_capture_and_webhooks_recorded_once(
         payments = client.get(f"/orders/{order_id}/payments", headers=shopper.headers).json()
         assert payments["items"][0]["gateway"] == "stripe"
         assert payments["items"][0]["refunded"] == "10.00"
+
+        def order_refunded() -> dict[str, Any] | None:
+            seen: dict[str, Any] = client.get(f"/orders/{order_id}", headers=shopper.headers).json()
+            return seen if seen["refunded"] == "10.00" else None
+
+        seen = eventually(order_refunded, "the refund made at Stripe on the order")
+        assert seen["timeline"][-1]["note"] == (
+            "partially refunded 10.00 EUR: refunded at the payment provider"
+        )
+
+
+def test_stripe_3ds_checkout_waits_for_the_authentication_webhook(
+    stripe_server: Server, localstripe_url: str
+) -> None:
+    server = stripe_server
+    cast: Cast = make_cast(server)
+    sdk = stripe.StripeClient("sk_test_eventshop", base_addresses={"api": localstripe_url})
+    method = sdk.v1.payment_methods.create(  # as stripe.js does in the browser
+        params={
+            "type": "card",
+            "card": {"number": "4000002500003155", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        }
+    )
+    with server.client() as client:
+        product_id, sku = listed_product(client, cast, "30.00", stock=2)
+        shopper = verified_account(server, client, "stripe3ds")
+        client.post(
+            "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
+        )
+        placed = checkout(client, shopper.headers, token=method.id)
+        order_id = written(placed, 202, context="ordering")
+        waiting = awaiting_order(client, shopper.headers, order_id, placed.json()["position"])
+        authentication = waiting["authentication"]
+        intent_id = authentication["payment_reference"]
+        assert authentication["client_secret"].startswith(f"{intent_id}_secret_")
+        # stripe.js runs the challenge in the shopper's browser with the client secret.
+        httpx.post(
+            f"{localstripe_url}/v1/payment_intents/{intent_id}/_authenticate",
+            data={
+                "client_secret": authentication["client_secret"],
+                "success": "true",
+                "key": "pk_test_eventshop",
+            },
+        ).raise_for_status()
+        intent = sdk.v1.payment_intents.retrieve(intent_id).to_dict()
+        capturable = webhook("payment_intent.amount_capturable_updated", intent)
+        for expected in (1, 0):  # delivered twice: recorded once
+            answer = client.post("/webhooks/stripe", content=capturable, headers=signed(capturable))
+            assert answer.json()["recorded"] == expected, answer.text
+        order = decided_order(client, shopper.headers, order_id)
+        assert (order["status"], order["payment_reference"]) == ("confirmed", intent_id)
+        assert order["authentication"] is None  # no client secret kept past its use
+        late = client.post(f"/orders/{order_id}/payment/confirm", headers=shopper.headers)
+        refused(late, 409, "order-transition-not-allowed")
+        shipped = client.post(
+            f"/admin/orders/{order_id}/ship",
+            json={"carrier": "UPS", "tracking_number": "1Z3DS"},
+            headers=cast.admin,
+        )
+        written(shipped, context="ordering")
+        assert sdk.v1.payment_intents.retrieve(intent_id).status == "succeeded"
+        stock_becomes(client, cast, sku, on_hand=1, reserved=0)

@@ -8,8 +8,8 @@ fails the test) and answers the recorded response, with fresh ids in place of th
 recorded ones, so that tests can hold several orders, captures and refunds.
 Which contract answers follows PayPal's own logic: the vault id names the payer's
 wallet (``VAULT_OK`` pays, ``VAULT_DECLINED`` is declined at authorization,
-``VAULT_PAYER_ACTION`` needs the payer's approval); an order's next step follows its
-intent.
+``VAULT_PAYER_ACTION`` needs the payer's approval, its order then read back with the
+status a test sets in ``orders``); an order's next step follows its intent.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ class PayPalFake:
         self.router = respx.mock(base_url=BASE_URL, assert_all_called=False)
         self.router.post("/v1/oauth2/token").mock(side_effect=self._token)
         self.router.post("/v2/checkout/orders").mock(side_effect=self._create_order)
+        self.router.get(path__regex=r"^/v2/checkout/orders/(?P<order_id>\w+)$").mock(
+            side_effect=self._get_order
+        )
         self.router.post(
             path__regex=r"^/v2/checkout/orders/(?P<order_id>\w+)/(?P<step>authorize|capture)$"
         ).mock(side_effect=self._order_step)
@@ -106,11 +109,23 @@ class PayPalFake:
         body = json.loads(request.content)
         vault_id = body["payment_source"]["paypal"]["vault_id"]
         if vault_id == VAULT_PAYER_ACTION:
-            return self._answer("create_order_payer_action", request)
+            response = self._answer("create_order_payer_action", request)
+            self.orders[response.json()["id"]] = {
+                "intent": body["intent"],
+                "vault_id": vault_id,
+                "status": "PAYER_ACTION_REQUIRED",
+            }
+            return response
         name = "create_order_authorize" if body["intent"] == "AUTHORIZE" else "create_order_capture"
         response = self._answer(name, request)
         self.orders[response.json()["id"]] = {"intent": body["intent"], "vault_id": vault_id}
         return response
+
+    def _get_order(self, request: httpx.Request, order_id: str) -> httpx.Response:
+        response = self._answer("get_order", request, keep=order_id)
+        return httpx.Response(
+            200, json={**response.json(), "status": self.orders[order_id]["status"]}
+        )
 
     def _order_step(self, request: httpx.Request, order_id: str, step: str) -> httpx.Response:
         order = self.orders[order_id]

@@ -11,7 +11,7 @@ a rejected or cancelled order held.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -19,8 +19,9 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import Tracking
 
+from commands.authentication_timeouts import AbandonedAuthentications
 from commands.checkout_saga import CheckoutSaga
-from commands.payment_gateway import PaymentGateway
+from commands.payment_gateway import Authorized, Declined, PaymentGateway
 from commands.payments import PaymentCommands
 from domain.access import Principal
 from domain.carts import cart_id_for
@@ -30,6 +31,7 @@ from domain.orders import Order, OrderStatus
 from domain.payments import Payment, PaymentStatus, payment_id
 from infra.bootstrap import Container
 from infra.ordering import tracking_only_view
+from infra.payments_sandbox import CHALLENGE_PATH, SandboxGateway
 
 pytestmark = pytest.mark.integration
 
@@ -86,21 +88,23 @@ def make_saga(container: Container, payments: PaymentCommands) -> CheckoutSaga:
 
 
 def run(container: Container, saga: CheckoutSaga) -> int:
-    """Deliver every event after the saga's tracked position, including those its
-    own steps add, until none is left; how many were delivered."""
-    app = container.ordering.app
+    """Deliver every event of the ordering and payments logs after the saga's tracked
+    positions, including those its own steps add, until none is left; how many were
+    delivered."""
     delivered = 0
     while True:
-        start = saga.view.max_tracking_id(app.name) or 0
-        notifications = app.recorder.select_notifications(
-            start=start, limit=10_000, inclusive_of_start=False
-        )
-        if not notifications:
+        before = delivered
+        for app in (container.ordering.app, container.ordering.payments_app):
+            start = saga.view.max_tracking_id(app.name) or 0
+            notifications = app.recorder.select_notifications(
+                start=start, limit=10_000, inclusive_of_start=False
+            )
+            for notification in notifications:
+                event = app.mapper.to_domain_event(notification)
+                saga.process_event(event, Tracking(app.name, notification.id))
+                delivered += 1
+        if delivered == before:
             return delivered
-        for notification in notifications:
-            event = app.mapper.to_domain_event(notification)
-            saga.process_event(event, Tracking(app.name, notification.id))
-            delivered += 1
 
 
 def product(container: Container, price: str = "20.00", stock: int = 5) -> tuple[UUID, str]:
@@ -327,3 +331,206 @@ def test_an_admin_cancelling_a_shipped_order_refunds_the_capture_once(
     assert payment(container, order_id).status == PaymentStatus.REFUNDED
     assert gateway_calls(container, "refund") == 1
     assert stock(container, sku).on_hand == 3  # shipped: the units left, none come back
+
+
+# --- 3-D Secure: the order awaits the shopper's authentication ---------------------------
+
+THREE_D_SECURE = "pm_card_threeDSecure2Required"
+
+
+def sandbox(container: Container) -> SandboxGateway:
+    gateway = container.ordering.payments.gateway
+    assert isinstance(gateway, SandboxGateway)
+    return gateway
+
+
+def awaiting(container: Container, saga: CheckoutSaga, quantity: int = 2) -> tuple[UUID, str, str]:
+    """An order of ``quantity`` units paid with the 3-D Secure card, awaiting the
+    shopper's authentication: (order id, SKU, the payment's reference)."""
+    product_id, sku = product(container)
+    order_id = checkout(container, product_id, quantity, THREE_D_SECURE)
+    run(container, saga)
+    waiting = order(container, order_id)
+    assert waiting.status == OrderStatus.AWAITING_AUTHENTICATION
+    assert waiting.authentication is not None
+    reference = waiting.authentication["payment_reference"]
+    assert reference is not None
+    assert waiting.authentication["approval_url"] == (
+        f"{container.settings.public_url}{CHALLENGE_PATH}/{reference}"
+    )
+    assert stock(container, sku).reservations == {str(order_id): quantity}  # held meanwhile
+    assert payment(container, order_id).status == PaymentStatus.ACTION_REQUIRED
+    return order_id, sku, reference
+
+
+def test_an_authenticated_payment_confirms_the_order_awaiting_it(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    order_id, sku, reference = awaiting(container, saga)
+    payments = container.ordering.payments
+    assert payments.check_authentication(order_id) is None  # not yet: nothing new
+    assert isinstance(sandbox(container).authenticate(reference, approve=True), Authorized)
+    assert payments.check_authentication(order_id) is not None
+    assert payments.check_authentication(order_id) is None  # asked again: once
+    run(container, saga)
+    confirmed = order(container, order_id)
+    assert (confirmed.status, confirmed.payment_reference) == (OrderStatus.CONFIRMED, reference)
+    assert payment(container, order_id).status == PaymentStatus.AUTHORIZED
+    assert stock(container, sku).reservations == {str(order_id): 2}
+    assert container.ordering.payment_methods.token_for(order_id) is None
+    container.ordering.orders.ship(ADMIN, order_id, "UPS", "1Z3DS")  # the ledger follows
+    assert payment(container, order_id).captured == Money.of("40.00", "EUR")
+
+
+def test_a_failed_authentication_rejects_the_order_and_releases_the_stock(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    order_id, sku, reference = awaiting(container, saga)
+    sandbox(container).authenticate(reference, approve=False)
+    # The first answer counts: approving afterwards changes nothing.
+    assert isinstance(sandbox(container).authenticate(reference, approve=True), Declined)
+    container.ordering.payments.check_authentication(order_id)
+    run(container, saga)
+    rejected = order(container, order_id)
+    assert rejected.status == OrderStatus.REJECTED
+    assert rejected.rejection_reason == (
+        "payment declined: The card issuer could not authenticate the payment."
+    )
+    assert stock(container, sku).available == 5
+    assert stock(container, sku).closed[str(order_id)] == "released"
+    assert payment(container, order_id).failure_code == "payment_intent_authentication_failure"
+    assert gateway_calls(container, "void") == 0  # nothing authorized, nothing to void
+
+
+class Listed:
+    """The orders read model's answer, without running its projection."""
+
+    def __init__(self, *order_ids: UUID) -> None:
+        self.order_ids = order_ids
+        self.asked: list[datetime] = []
+
+    def since_before(self, moment: datetime) -> list[UUID]:
+        self.asked.append(moment)
+        return list(self.order_ids)
+
+
+def test_an_abandoned_authentication_times_out_voided_and_released(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    order_id, sku, _ = awaiting(container, saga)
+    now = datetime.now(UTC)
+    listed = Listed(order_id)
+    sweep = AbandonedAuthentications(
+        container.ordering.app,
+        container.ordering.payments,
+        listed,
+        lambda: now,
+        timedelta(minutes=15),
+    )
+    assert sweep.sweep() == 1
+    assert listed.asked == [now - timedelta(minutes=15)]
+    assert sweep.sweep() == 0  # swept again (another process, the next round): nothing
+    run(container, saga)
+    rejected = order(container, order_id)
+    assert rejected.status == OrderStatus.REJECTED
+    assert rejected.rejection_reason == "the payment was not authenticated within 15 minutes"
+    assert payment(container, order_id).status == PaymentStatus.VOIDED
+    assert gateway_calls(container, "void") == 1
+    assert stock(container, sku).available == 5
+    assert container.ordering.payment_methods.token_for(order_id) is None
+
+
+def test_an_authentication_that_ended_unreported_is_recorded_by_the_sweep_not_rejected(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    order_id, _, reference = awaiting(container, saga)
+    sandbox(container).authenticate(reference, approve=True)  # the shopper never came back
+    sweep = AbandonedAuthentications(
+        container.ordering.app,
+        container.ordering.payments,
+        Listed(order_id),
+        lambda: datetime.now(UTC),
+        timedelta(minutes=15),
+    )
+    assert sweep.sweep() == 0
+    run(container, saga)
+    assert order(container, order_id).status == OrderStatus.CONFIRMED
+
+
+def test_authentication_steps_delivered_twice_do_nothing_twice(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    order_id, sku, reference = awaiting(container, saga)
+    sandbox(container).authenticate(reference, approve=True)
+    payments = container.ordering.payments
+    payments.check_authentication(order_id)
+    # The same ending reported again, as a webhook would.
+    authorized = sandbox(container).retrieve(reference)
+    assert payments.record(authorized) is None
+    run(container, saga)
+    versions = (order(container, order_id).version, payment(container, order_id).version)
+    stock_version = stock(container, sku).version
+    again = CheckoutSaga(  # a fresh tracking generation: both logs delivered again
+        tracking_only_view(container.conninfo, CheckoutSaga.name, 2),
+        ordering=container.ordering.app,
+        inventory=container.inventory_commands,
+        payments=payments,
+        payment_methods=container.ordering.payment_methods,
+        clock=lambda: datetime.now(UTC),
+    )
+    assert run(container, again) > 0
+    assert (order(container, order_id).version, payment(container, order_id).version) == versions
+    assert stock(container, sku).version == stock_version
+    assert gateway_calls(container, "authorize") == 1
+
+
+def test_a_crash_after_the_authorization_still_lets_the_order_await(
+    container: Container,
+) -> None:
+    product_id, _ = product(container)
+    crashing = CrashingGateway(container.ordering.payments.gateway, "authorize")
+    payments = PaymentCommands(container.ordering.payments_app, crashing)
+    order_id = checkout(container, product_id, 1, THREE_D_SECURE)
+    with pytest.raises(Crash):
+        run(container, make_saga(container, payments))
+    run(container, make_saga(container, payments))  # the ledger replays the first answer
+    waiting = order(container, order_id)
+    assert waiting.status == OrderStatus.AWAITING_AUTHENTICATION
+    assert waiting.authentication is not None
+    assert waiting.authentication["approval_url"] is not None
+    assert gateway_calls(container, "authorize") == 1
+
+
+# --- refunds made at the payment provider ------------------------------------------------
+
+
+def test_a_refund_made_outside_the_shop_is_recorded_on_the_order_once(
+    container: Container, saga: CheckoutSaga
+) -> None:
+    product_id, _ = product(container, price="10.00")
+    order_id = checkout(container, product_id, 3, "pm_card_visa")
+    run(container, saga)
+    orders = container.ordering.orders
+    orders.ship(ADMIN, order_id, "UPS", "1ZOUT")
+    orders.mark_delivered(ADMIN, order_id)
+    # Ours, through the API (the order records it itself): never again by the saga.
+    orders.refund(ADMIN, order_id, Money.of("5.00", "EUR"), "goodwill", "key-ours")
+    run(container, saga)
+    assert order(container, order_id).refunded == Money.of("5.00", "EUR")
+    # Made in the provider's dashboard, reported by its webhook, twice.
+    reference = payment(container, order_id).reference
+    assert reference is not None
+    outside = sandbox(container).refund(reference, Money.of("7.00", "EUR"), "dashboard-1")
+    assert container.ordering.payments.record(outside) is not None
+    assert container.ordering.payments.record(outside) is None
+    run(container, saga)
+    refunded = order(container, order_id)
+    assert refunded.refunded == Money.of("12.00", "EUR")
+    assert refunded.refund_ids[-1] == outside.refund_id
+    assert refunded.timeline[-1]["note"] == (
+        "partially refunded 7.00 EUR: refunded at the payment provider"
+    )
+    assert refunded.status == OrderStatus.DELIVERED
+    version = refunded.version
+    saga.record_provider_refund(payment(container, order_id).id, outside.refund_id, outside.amount)
+    assert order(container, order_id).version == version  # redelivered: nothing

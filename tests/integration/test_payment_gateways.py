@@ -274,6 +274,36 @@ class TestSandboxGateway(GatewayContract):
         for token in ("tok_threeDSecure2Required", "pm_card_authenticationRequired"):
             assert isinstance(gateway.authorize(AUTHORIZED, token, key()), ActionRequired)
 
+    def test_the_3ds_challenge_approved_authorizes_and_capture_follows(
+        self, pool: ConnectionPool[Any]
+    ) -> None:
+        gateway = SandboxGateway(pool, "https://shop.example/")
+        action = gateway.authorize(AUTHORIZED, self.needing_action, key())
+        assert isinstance(action, ActionRequired)
+        assert action.approval_url == f"https://shop.example/sandbox/3ds/{action.reference}"
+        assert gateway.retrieve(action.reference) == action  # still with the shopper
+        with pytest.raises(PaymentTransitionNotAllowed):
+            gateway.capture(action.reference, CAPTURED, key())
+        approved = gateway.authenticate(action.reference, approve=True)
+        assert approved == Authorized(
+            action.reference, AUTHORIZED, f"sandbox:authorized:{action.reference}"
+        )
+        assert gateway.authenticate(action.reference, approve=False) == approved  # first counts
+        assert gateway.retrieve(action.reference) == approved
+        gateway.capture(action.reference, CAPTURED, key())
+
+    def test_the_3ds_challenge_denied_declines(self, gateway: SandboxGateway) -> None:
+        action = gateway.authorize(AUTHORIZED, self.needing_action, key())
+        assert isinstance(action, ActionRequired)
+        denied = gateway.authenticate(action.reference, approve=False)
+        assert isinstance(denied, Declined)
+        assert denied.code == "payment_intent_authentication_failure"
+        assert gateway.retrieve(action.reference) == denied
+        with pytest.raises(PaymentTransitionNotAllowed):
+            gateway.capture(action.reference, CAPTURED, key())
+        with pytest.raises(UnknownGatewayReference):
+            gateway.retrieve("sbx_pay_unknown")
+
     def test_concurrent_refunds_of_one_capture_never_exceed_it(
         self, gateway: SandboxGateway
     ) -> None:
@@ -426,6 +456,44 @@ class TestStripeGateway(GatewayContract):
         # the 25.00, and the refused 60.00 never reached it.
         assert sorted(r.amount for r in refunds.data) == [2500, 4000]
 
+    @pytest.mark.parametrize("success", [True, False])
+    def test_3ds_authenticated_in_the_browser_is_retrieved(
+        self,
+        gateway: StripeGateway,
+        action_token: str,
+        localstripe_url: str,
+        success: bool,
+    ) -> None:
+        action = gateway.authorize(AUTHORIZED, action_token, key())
+        assert isinstance(action, ActionRequired) and action.client_secret
+        assert gateway.retrieve(action.reference) == action
+        # What stripe.js does in the shopper's browser (localstripe's stand-in for
+        # the issuer's challenge), with the client secret and the publishable key.
+        httpx.post(
+            f"{localstripe_url}/v1/payment_intents/{action.reference}/_authenticate",
+            data={
+                "client_secret": action.client_secret,
+                "success": str(success).lower(),
+                "key": "pk_test_eventshop",
+            },
+        ).raise_for_status()
+        outcome = gateway.retrieve(action.reference)
+        if success:
+            assert outcome == Authorized(
+                action.reference, AUTHORIZED, f"stripe:authorized:{action.reference}"
+            )
+            captured = gateway.capture(action.reference, CAPTURED, key())  # the ledger knows
+            assert captured.amount == CAPTURED
+        else:
+            assert isinstance(outcome, Declined)
+            assert outcome.code == "payment_intent_authentication_failure"
+            with pytest.raises(PaymentTransitionNotAllowed):
+                gateway.capture(action.reference, CAPTURED, key())
+        payment = request_payment(uuid4(), AUTHORIZED, "stripe", "manual")
+        for recorded in (action, outcome, outcome):
+            record_outcome(payment, recorded)
+        assert payment.status == ("authorized" if success else "failed")
+
     def test_an_unknown_payment_method_is_declined(self, gateway: StripeGateway) -> None:
         outcome = gateway.authorize(AUTHORIZED, "pm_card_doesNotExist", key())
         assert isinstance(outcome, Declined) and outcome.code == "invalid_payment_method"
@@ -569,6 +637,55 @@ def test_charge_refunded_webhooks_become_refunds_once_each(
     assert [type(e).__name__ for e in payment.collect_events()].count("Refunded") == 2
 
 
+def test_authentication_webhooks_match_what_retrieve_answers(
+    pool: ConnectionPool[Any], webhooks: StripeWebhooks
+) -> None:
+    """Recorded payloads, as Stripe sends them after 3-D Secure: authorized (the
+    amount now capturable), or failed (back to requires_payment_method)."""
+    intent = {
+        "id": "pi_3ds_1",
+        "object": "payment_intent",
+        "amount": 10000,
+        "amount_capturable": 10000,
+        "currency": "eur",
+        "capture_method": "manual",
+        "client_secret": "pi_3ds_1_secret_x",
+        "latest_charge": "ch_3ds_1",
+        "status": "requires_capture",
+    }
+    capturable = {
+        "id": "evt_3ds_1",
+        "object": "event",
+        "type": "payment_intent.amount_capturable_updated",
+        "data": {"object": intent},
+    }
+    assert webhooks.outcomes(*signed(capturable)) == [
+        Authorized("pi_3ds_1", AUTHORIZED, "stripe:authorized:pi_3ds_1")
+    ]
+    failure = {
+        "code": "payment_intent_authentication_failure",
+        "message": "The provided PaymentMethod has failed authentication.",
+    }
+    failed = {
+        **capturable,
+        "type": "payment_intent.payment_failed",
+        "data": {
+            "object": {
+                **intent,
+                "status": "requires_payment_method",
+                "amount_capturable": 0,
+                "last_payment_error": failure,
+            }
+        },
+    }
+    [declined] = webhooks.outcomes(*signed(failed))
+    assert isinstance(declined, Declined)
+    assert (declined.code, declined.event_id) == (
+        "payment_intent_authentication_failure",
+        "stripe:declined:pi_3ds_1",
+    )
+
+
 def test_webhooks_with_a_bad_signature_or_body_are_refused(webhooks: StripeWebhooks) -> None:
     body, signature = signed({"id": "evt_1", "type": "charge.refunded", "data": {"object": {}}})
     with pytest.raises(InvalidWebhook):
@@ -642,6 +759,22 @@ class TestPayPalGateway(GatewayContract):
         # The refund went to the capture PayPal named, not to the authorization.
         capture_id = paypal_fake.sent("refund_capture")[0].url.path.split("/")[-2]
         assert capture_id != authorized.reference and capture_id.startswith("FAKE")
+
+    def test_the_payers_approval_is_read_back_from_the_order(
+        self, gateway: PayPalGateway, paypal_fake: PayPalFake
+    ) -> None:
+        action = gateway.authorize(AUTHORIZED, VAULT_PAYER_ACTION, key())
+        assert isinstance(action, ActionRequired)
+        assert gateway.retrieve(action.reference) == action
+        assert paypal_fake.sent("get_order")[0].url.path.endswith(action.reference)
+        paypal_fake.orders[action.reference]["status"] = "APPROVED"
+        with pytest.raises(GatewayRefused):  # not completed by this adapter yet
+            gateway.retrieve(action.reference)
+        paypal_fake.orders[action.reference]["status"] = "VOIDED"
+        voided = gateway.retrieve(action.reference)
+        assert isinstance(voided, Declined) and voided.reference == action.reference
+        with pytest.raises(PaymentTransitionNotAllowed):  # our ledger followed
+            gateway.void(action.reference, key())
 
     def test_an_expired_token_is_fetched_again(
         self, pool: ConnectionPool[Any], paypal_fake: PayPalFake

@@ -71,18 +71,20 @@ class SnapshottingStore(Application[UUID]):
 # Where each command may start from (a command repeated in its own target status is a
 # no-op, listed separately). Written out from the issue, not from the domain module.
 ALLOWED = {
-    "confirm": {"placed"},
-    "reject": {"placed"},
+    "await_authentication": {"placed"},
+    "confirm": {"placed", "awaiting_authentication"},
+    "reject": {"placed", "awaiting_authentication"},
     "ship": {"confirmed"},
     "deliver": {"shipped"},
-    "shopper_cancel": {"placed", "confirmed"},
-    "admin_cancel": {"placed", "confirmed", "shipped"},
+    "shopper_cancel": {"placed", "awaiting_authentication", "confirmed"},
+    "admin_cancel": {"placed", "awaiting_authentication", "confirmed", "shipped"},
     "request_return": {"delivered"},
     "approve_return": {"return_requested"},
     "refuse_return": {"return_requested"},
     "returned": {"return_approved"},
 }
 TARGET = {
+    "await_authentication": "awaiting_authentication",
     "confirm": "confirmed",
     "reject": "rejected",
     "ship": "shipped",
@@ -103,12 +105,20 @@ REFUNDABLE = {
     "return_refused",
     "returned",
 }
+# Where a full refund ends the order (elsewhere it keeps its status).
+ENDS_REFUNDED = REFUNDABLE - {"cancelled"}
 # Sequences no order may ever show (a later event after an earlier one).
 NEVER_AFTER = {
-    "Cancelled": {"Confirmed", "Shipped", "Delivered", "ReturnRequested"},
+    "Cancelled": {
+        "Confirmed",
+        "Shipped",
+        "Delivered",
+        "ReturnRequested",
+        "AuthenticationRequested",
+    },
     "Delivered": {"Cancelled"},
-    "Rejected": {"Confirmed", "Shipped", "Cancelled"},
-    "Confirmed": {"Rejected"},
+    "Rejected": {"Confirmed", "Shipped", "Cancelled", "AuthenticationRequested"},
+    "Confirmed": {"Rejected", "AuthenticationRequested"},
 }
 
 # A share of some amount, in percent: mostly within it, sometimes above.
@@ -237,6 +247,19 @@ class OrderLifecycle(Lifecycle):
     def confirm(self) -> None:
         self._lifecycle("confirm", lambda: self.order.confirm("pi_1", self.now), "Confirmed")
 
+    @rule()
+    def await_authentication(self) -> None:
+        def wait() -> None:
+            self.order.await_authentication("pi_1", self.now, client_secret="pi_1_secret_x")
+
+        self._lifecycle("await_authentication", wait, "AuthenticationRequested")
+        if self.status == "awaiting_authentication":
+            assert self.order.authentication == {
+                "payment_reference": "pi_1",
+                "client_secret": "pi_1_secret_x",
+                "approval_url": None,
+            }
+
     @rule(reason=st.sampled_from(["out of stock: SKU-A", "card declined"]), roll=rarely)
     def reject(self, reason: str, roll: int) -> None:
         if roll:
@@ -353,6 +376,29 @@ class OrderLifecycle(Lifecycle):
             refund()
             self.refunded += amount
             if self.refunded == self.captured and self.status != "cancelled":
+                self.status = "refunded"
+            self._saved(["Refunded"], [])
+            refund()
+            self._saved([], [])
+
+    @rule(percent=shares, everything=st.booleans())
+    def payment_provider_refunds(self, percent: int, everything: bool) -> None:
+        """A refund made outside the shop: whatever the status, within the capture."""
+        refundable = self.captured - self.refunded
+        amount = share(self.captured, percent)
+        if everything and refundable.amount > 0:
+            amount = refundable
+        refund_id = self._new_id("re")
+
+        def refund() -> None:
+            self.order.record_provider_refund(refund_id, amount, self.now)
+
+        if amount > refundable:
+            self._refused(RefundExceedsCaptured, refund)
+        else:
+            refund()
+            self.refunded += amount
+            if self.refunded == self.captured and self.status in ENDS_REFUNDED:
                 self.status = "refunded"
             self._saved(["Refunded"], [])
             refund()
@@ -604,6 +650,58 @@ def test_a_rejection_keeps_its_readable_reason() -> None:
         order.confirm("pi_1", T0)
     with pytest.raises(InvalidOrder):
         placed().reject("  ", T0)
+
+
+def test_an_order_awaits_the_shoppers_authentication_then_is_decided() -> None:
+    order = placed()
+    url = "https://shop.example/sandbox/3ds/sbx_pay_1"
+    order.await_authentication("sbx_pay_1", T0, approval_url=url)
+    order.await_authentication("sbx_pay_1", T0, approval_url=url)  # redelivered: nothing new
+    assert order.status == "awaiting_authentication"
+    assert order.authentication == {
+        "payment_reference": "sbx_pay_1",
+        "client_secret": None,
+        "approval_url": url,
+    }
+    assert [type(e).__name__ for e in order.collect_events()] == [
+        "Placed",
+        "AuthenticationRequested",
+    ]
+    order.confirm("sbx_pay_1", T0)
+    assert [entry["status"] for entry in order.timeline] == [
+        "placed",
+        "awaiting_authentication",
+        "confirmed",
+    ]
+    with pytest.raises(OrderTransitionNotAllowed):
+        order.await_authentication("sbx_pay_1", T0)
+
+    abandoned = placed()
+    abandoned.await_authentication("pi_1", T0, client_secret="pi_1_secret_2")
+    abandoned.reject("the payment was not authenticated within 15 minutes", T0)
+    assert abandoned.status == "rejected"
+    with pytest.raises(InvalidOrder):
+        placed().await_authentication("pi_1", T0, approval_url="https://x/\n" * 300)
+
+
+def test_a_refund_at_the_payment_provider_is_recorded_whatever_the_status() -> None:
+    order = placed()
+    order.confirm("pi_1", T0)
+    order.record_capture("ch_1", eur("20.00"), T0)
+    order.ship("UPS", "1Z", ADMIN, T0)
+    with pytest.raises(OrderTransitionNotAllowed):
+        order.record_refund("re_1", eur("5.00"), "goodwill", T0)  # ours: not before delivery
+    order.record_provider_refund("re_1", eur("5.00"), T0)
+    order.record_provider_refund("re_1", eur("5.00"), T0)  # the same refund: once
+    order.record_provider_refund("re_2", eur("15.00"), T0)
+    assert (order.status, order.refunded) == ("shipped", eur("20.00"))
+    assert order.timeline[-1]["note"] == "refunded 15.00 EUR: refunded at the payment provider"
+    with pytest.raises(RefundExceedsCaptured):
+        order.record_provider_refund("re_3", eur("0.01"), T0)
+    order.mark_delivered(T0)
+    delivered_order = delivered()
+    delivered_order.record_provider_refund("re_4", eur("20.00"), T0)
+    assert delivered_order.status == "refunded"
 
 
 def test_a_payment_belongs_to_its_order() -> None:
