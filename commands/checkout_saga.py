@@ -71,6 +71,8 @@ log = logging.getLogger(__name__)
 SAGA_ID = uuid5(NAMESPACE_URL, "/eventshop/policies/checkout-saga")
 """Who the saga's own inventory adjustments name (``by``)."""
 CANCELLATION_REFUND = "cancellation"
+SYNCHRONOUS_ANSWER = 2
+"""The version of a payment's authorization or refusal saved with its request."""
 
 
 class CheckoutSaga(Projection[TrackingRecorder]):
@@ -119,9 +121,13 @@ class CheckoutSaga(Projection[TrackingRecorder]):
                 self.commit_stock(domain_event.originator_id)
             case Order.Returned():
                 self.restock(domain_event.originator_id)
-            case Payment.Authorized():
-                self.payment_decided(domain_event.originator_id)
-            case Payment.AuthorizationFailed():
+            # The answer right after the request (version 2) is the gateway's
+            # synchronous one, which ``place`` decided from (and decides from again if
+            # ``Order.Placed`` is delivered again): only a later one, after the
+            # shopper's authentication, is news for the order.
+            case Payment.Authorized() | Payment.AuthorizationFailed() if (
+                domain_event.originator_version > SYNCHRONOUS_ANSWER
+            ):
                 self.payment_decided(domain_event.originator_id)
             case Payment.Refunded():
                 self.record_provider_refund(
@@ -145,9 +151,7 @@ class CheckoutSaga(Projection[TrackingRecorder]):
         if token is None:
             self._decide(order_id, rejection="the payment method is missing: check out again")
             return
-        outcome = self._payments.authorize(order_id, order.total, token)
-        payment = self._payments.find(order_id)
-        assert payment is not None  # authorize saved it
+        payment, outcome = self._payments.authorize(order_id, order.total, token)
         match payment.status:
             case PaymentStatus.ACTION_REQUIRED if isinstance(outcome, ActionRequired):
                 self._await_authentication(order_id, outcome)

@@ -68,16 +68,19 @@ class PaymentCommands:
         return self.app.find(Payment, payment_id)
 
     @retry_on_conflict
-    def authorize(self, order_id: UUID, amount: Money, token: str) -> AuthorizationOutcome | None:
+    def authorize(
+        self, order_id: UUID, amount: Money, token: str
+    ) -> tuple[Payment, AuthorizationOutcome | None]:
         """Authorize the order's amount on the shopper's payment method, once per
-        order. While the shopper's authentication is awaited, the gateway's first
-        answer again (its ledger replays it: what the storefront needs). None when
-        the payment was decided before (its outcome is recorded)."""
+        order: the payment as it stands then, and the gateway's answer. While the
+        shopper's authentication is awaited, the gateway's first answer again (its
+        ledger replays it: what the storefront needs). No answer when the payment was
+        decided before (its outcome is recorded)."""
         payment = self.find(order_id) or request_payment(
             order_id, amount, self.gateway.name, CAPTURE_MODE
         )
         if payment.status not in (PaymentStatus.REQUESTED, PaymentStatus.ACTION_REQUIRED):
-            return None
+            return payment, None
         outcome = self.gateway.authorize(
             amount, token, payment_key(order_id, "authorize"), CAPTURE_MODE
         )
@@ -86,7 +89,7 @@ class PaymentCommands:
             changed.append(PaymentReference(self.gateway.name, outcome.reference, payment.id))
         record_outcome(payment, outcome)
         self.app.save_all(*changed)
-        return outcome
+        return payment, outcome
 
     @retry_on_conflict
     def check_authentication(self, order_id: UUID) -> Position | None:
