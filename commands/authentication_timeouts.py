@@ -22,6 +22,7 @@ from uuid import UUID
 from commands.checkout_saga import decide
 from commands.errors import CommandRefused
 from commands.ordering import OrderingApplication
+from commands.payment_gateway import GatewayRefused
 from commands.payments import PaymentCommands
 from commands.ports import Clock
 from domain.orders import OrderStatus
@@ -65,7 +66,10 @@ class AbandonedAuthentications:
         """Reject the order if its payment is still awaiting authentication."""
         if self._ordering.get_order(order_id).status != OrderStatus.AWAITING_AUTHENTICATION:
             return False
-        self._payments.check_authentication(order_id)
+        try:
+            self._payments.check_authentication(order_id)
+        except GatewayRefused as refused:  # it cannot say (PayPal: approved, not authorized)
+            log.warning("order %s: %s; rejected as abandoned", order_id, refused)
         payment = self._payments.find(order_id)
         if payment is None or payment.status != PaymentStatus.ACTION_REQUIRED:
             return False  # it ended after all: the saga decides from the payment's event

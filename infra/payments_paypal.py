@@ -13,7 +13,8 @@
   a ``DENIED`` authorization -> ``Declined``.
 - ``capture`` (``POST /v2/payments/authorizations/{id}/capture``, ``final_capture``:
   one capture per authorization, as everywhere else), ``void``
-  (``/authorizations/{id}/void``), ``refund`` (``/v2/payments/captures/{id}/refund``:
+  (``/authorizations/{id}/void``; a payment still awaiting the payer is an order
+  that holds no money, voided locally), ``refund`` (``/v2/payments/captures/{id}/refund``:
   the capture's id comes from our ledger).
 - ``retrieve`` reads the order (``GET /v2/checkout/orders/{id}``) of a payment that
   awaited the payer: ``PAYER_ACTION_REQUIRED`` -> ``ActionRequired``; ``VOIDED`` ->
@@ -50,7 +51,7 @@ from commands.payment_gateway import (
     gateway_event_id,
 )
 from domain.money import Money
-from infra.payments_ledger import LedgerEntry, PaymentLedger
+from infra.payments_ledger import ACTION_REQUIRED, LedgerEntry, PaymentLedger
 
 NAME = "paypal"
 SANDBOX_URL = "https://api-m.sandbox.paypal.com"
@@ -165,6 +166,10 @@ class PayPalGateway:
 
     def void(self, reference: str, idempotency_key: str) -> Voided:
         def void(entry: LedgerEntry) -> Voided:
+            # A payment still awaiting the payer is a PayPal order that holds no money
+            # (PayPal lets unapproved orders expire): nothing to call.
+            if entry.status == ACTION_REQUIRED:
+                return Voided(reference, _event("voided", reference))
             self._call_refusing_declines(
                 f"/v2/payments/authorizations/{reference}/void", None, idempotency_key
             )

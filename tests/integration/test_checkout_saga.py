@@ -21,7 +21,13 @@ from eventsourcing.persistence import Tracking
 
 from commands.authentication_timeouts import AbandonedAuthentications
 from commands.checkout_saga import CheckoutSaga
-from commands.payment_gateway import Authorized, Declined, PaymentGateway
+from commands.payment_gateway import (
+    Authorized,
+    Declined,
+    GatewayRefused,
+    GatewayUnavailable,
+    PaymentGateway,
+)
 from commands.payments import PaymentCommands
 from domain.access import Principal
 from domain.carts import cart_id_for
@@ -455,6 +461,43 @@ def test_an_authentication_that_ended_unreported_is_recorded_by_the_sweep_not_re
     assert sweep.sweep() == 0
     run(container, saga)
     assert order(container, order_id).status == OrderStatus.CONFIRMED
+
+
+@pytest.mark.parametrize(
+    ("failure", "rejected"),
+    [
+        (GatewayRefused("the order is APPROVED: not completed here"), True),
+        (GatewayUnavailable("the gateway is down"), False),
+    ],
+)
+def test_a_gateway_that_cannot_tell_rejects_only_when_it_refuses(
+    container: Container,
+    saga: CheckoutSaga,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+    rejected: bool,
+) -> None:
+    """PayPal refuses to say how an approved order stands (GatewayRefused): the
+    order is rejected as abandoned. A gateway that is down may know of an
+    authentication: the order waits for the next sweep."""
+    order_id, sku, _ = awaiting(container, saga)
+
+    def cannot_tell(reference: str) -> None:
+        raise failure
+
+    monkeypatch.setattr(sandbox(container), "retrieve", cannot_tell)
+    sweep = AbandonedAuthentications(
+        container.ordering.app,
+        container.ordering.payments,
+        Listed(order_id),
+        lambda: datetime.now(UTC),
+        timedelta(minutes=15),
+    )
+    assert sweep.sweep() == int(rejected)
+    run(container, saga)
+    expected = OrderStatus.REJECTED if rejected else OrderStatus.AWAITING_AUTHENTICATION
+    assert order(container, order_id).status == expected
+    assert stock(container, sku).available == (5 if rejected else 3)
 
 
 def test_authentication_steps_delivered_twice_do_nothing_twice(

@@ -776,6 +776,18 @@ class TestPayPalGateway(GatewayContract):
         with pytest.raises(PaymentTransitionNotAllowed):  # our ledger followed
             gateway.void(action.reference, key())
 
+    def test_a_payment_still_awaiting_the_payer_is_voided_without_a_call(
+        self, gateway: PayPalGateway, paypal_fake: PayPalFake
+    ) -> None:
+        action = gateway.authorize(AUTHORIZED, VAULT_PAYER_ACTION, key())
+        assert isinstance(action, ActionRequired)
+        sent = len(paypal_fake.requests)
+        voided = gateway.void(action.reference, key())
+        assert voided.reference == action.reference
+        assert len(paypal_fake.requests) == sent, "an unapproved order holds no money"
+        with pytest.raises(PaymentTransitionNotAllowed):  # our ledger followed
+            gateway.capture(action.reference, CAPTURED, key())
+
     def test_an_expired_token_is_fetched_again(
         self, pool: ConnectionPool[Any], paypal_fake: PayPalFake
     ) -> None:
