@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import json
+import os
 import secrets
 import tempfile
 import time
