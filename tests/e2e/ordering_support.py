@@ -74,31 +74,40 @@ def decided_order(
     client: httpx.Client, headers: dict[str, str], order_id: str, token: str | None = None
 ) -> dict[str, Any]:
     """The order once the saga confirmed or rejected it."""
-
-    def check() -> dict[str, Any] | None:
-        extra = {CONSISTENCY: token} if token else {}
-        response = client.get(f"/orders/{order_id}", headers={**headers, **extra})
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body if body["status"] in DECIDED else None
-
-    return eventually(check, f"order {order_id} confirmed or rejected")
+    return _order_once(
+        client, headers, order_id, token, lambda status: status in DECIDED, "confirmed or rejected"
+    )
 
 
 def awaiting_order(
     client: httpx.Client, headers: dict[str, str], order_id: str, token: str | None = None
 ) -> dict[str, Any]:
-    """The order once the saga has it awaiting the shopper's authentication."""
+    """The order once the saga has it awaiting the shopper's authentication (never
+    decided on the way)."""
 
+    def awaiting(status: str) -> bool:
+        assert status not in DECIDED, status
+        return status == "awaiting_authentication"
+
+    return _order_once(client, headers, order_id, token, awaiting, "awaiting authentication")
+
+
+def _order_once(
+    client: httpx.Client,
+    headers: dict[str, str],
+    order_id: str,
+    token: str | None,
+    reached: Callable[[str], bool],
+    what: str,
+) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         extra = {CONSISTENCY: token} if token else {}
         response = client.get(f"/orders/{order_id}", headers={**headers, **extra})
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
-        assert body["status"] not in DECIDED, body
-        return body if body["status"] == "awaiting_authentication" else None
+        return body if reached(body["status"]) else None
 
-    return eventually(check, f"order {order_id} awaiting authentication")
+    return eventually(check, f"order {order_id} {what}")
 
 
 def order_status(
