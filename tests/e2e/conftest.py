@@ -189,6 +189,14 @@ def verified_account(server: Server, client: httpx.Client, label: str = "user") 
     logged_in = login(client, email, STRONG_PASSWORD)
     assert logged_in.status_code == 200, logged_in.text
     tokens = logged_in.json()
+    # Login waits for the access view at most 2 s: on a loaded machine the session
+    # may reach it a little later, and the token works from then on.
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while (me := client.get("/users/me", headers=headers)).status_code == 401:
+        assert time.monotonic() < deadline, me.text
+        time.sleep(0.05)
+    assert me.status_code == 200, me.text
     return Account(
         id=registered.json()["id"],
         email=email,

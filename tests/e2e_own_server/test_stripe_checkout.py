@@ -82,9 +82,10 @@ def test_stripe_checkout_capture_and_webhooks_recorded_once(
     with server.client() as client:
         product_id, _ = listed_product(client, cast, "42.00", stock=3)
         shopper = verified_account(server, client, "stripe")
-        client.post(
+        added = client.post(
             "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
         )
+        written(added, context="ordering")
         placed = checkout(client, shopper.headers)
         order_id = written(placed, 202, context="ordering")
         order = decided_order(client, shopper.headers, order_id, placed.json()["position"])
@@ -166,9 +167,10 @@ def test_stripe_3ds_checkout_waits_for_the_authentication_webhook(
     with server.client() as client:
         product_id, sku = listed_product(client, cast, "30.00", stock=2)
         shopper = verified_account(server, client, "stripe3ds")
-        client.post(
+        added = client.post(
             "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
         )
+        written(added, context="ordering")
         placed = checkout(client, shopper.headers, token=method.id)
         order_id = written(placed, 202, context="ordering")
         waiting = awaiting_order(client, shopper.headers, order_id, placed.json()["position"])
