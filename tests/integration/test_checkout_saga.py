@@ -82,9 +82,11 @@ def saga(container: Container) -> Iterator[CheckoutSaga]:
     saga.view.datastore.close()  # type: ignore[attr-defined]
 
 
-def make_saga(container: Container, payments: PaymentCommands) -> CheckoutSaga:
+def make_saga(container: Container, payments: PaymentCommands, generation: int = 1) -> CheckoutSaga:
+    """The saga over ``payments``; a new tracking ``generation`` delivers every event
+    of its logs to it again."""
     return CheckoutSaga(
-        tracking_only_view(container.conninfo, CheckoutSaga.name, 1),
+        tracking_only_view(container.conninfo, CheckoutSaga.name, generation),
         ordering=container.ordering.app,
         inventory=container.inventory_commands,
         payments=payments,
@@ -249,14 +251,7 @@ def test_redelivering_every_event_does_nothing_twice(
     stock_version = stock(container, sku).version
     orders_version = {o: order(container, o).version for o in (confirmed, declined)}
     # A fresh tracking generation: the whole log is delivered again.
-    again = CheckoutSaga(
-        tracking_only_view(container.conninfo, CheckoutSaga.name, 2),
-        ordering=container.ordering.app,
-        inventory=container.inventory_commands,
-        payments=container.ordering.payments,
-        payment_methods=container.ordering.payment_methods,
-        clock=lambda: datetime.now(UTC),
-    )
+    again = make_saga(container, container.ordering.payments, generation=2)
     assert run(container, again) > 0
     assert stock(container, sku).version == stock_version
     assert {o: order(container, o).version for o in (confirmed, declined)} == orders_version
@@ -513,14 +508,7 @@ def test_authentication_steps_delivered_twice_do_nothing_twice(
     run(container, saga)
     versions = (order(container, order_id).version, payment(container, order_id).version)
     stock_version = stock(container, sku).version
-    again = CheckoutSaga(  # a fresh tracking generation: both logs delivered again
-        tracking_only_view(container.conninfo, CheckoutSaga.name, 2),
-        ordering=container.ordering.app,
-        inventory=container.inventory_commands,
-        payments=payments,
-        payment_methods=container.ordering.payment_methods,
-        clock=lambda: datetime.now(UTC),
-    )
+    again = make_saga(container, payments, generation=2)  # both logs delivered again
     assert run(container, again) > 0
     assert (order(container, order_id).version, payment(container, order_id).version) == versions
     assert stock(container, sku).version == stock_version
