@@ -8,7 +8,10 @@ answers the paths of what it found:
 - a card number: a run of 12-19 digits, optionally split by single spaces or dashes
   (``4242 4242 4242 4242``, ``4000-0000-0000-0002``), that passes the Luhn check; in a
   string (anywhere in free text) or given as a JSON number. Runs of more than 19
-  digits are not card numbers. Identifiers we issue (UUIDs) hold no such run.
+  digits are not card numbers. UUIDs (dashed, or as 32 hex digits) are skipped: the
+  digits of their groups, joined by their dashes or between letters, make a
+  Luhn-valid run of 12-19 digits in about 1 UUID in 250 (a product id was refused
+  as card data that way).
 - a security code field: a key named like cvv, cvc, cvv2, cvc2, cid, csc or
   security code / card verification (any case, any ``_``/``-``/space), whatever its
   value.
@@ -23,6 +26,11 @@ from typing import Any
 MAX_DEPTH = 32  # deeper payloads are refused elsewhere; stop here rather than recurse on
 
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,}(?![0-9])")
+_HEX = "[0-9a-fA-F]"
+_UUID = re.compile(
+    rf"(?<![0-9A-Za-z])(?:{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}|{_HEX}{{32}})"
+    r"(?![0-9A-Za-z])"
+)
 _CVV_KEYS = frozenset(
     {
         "cvv",
@@ -52,7 +60,7 @@ def luhn_valid(digits: str) -> bool:
 
 
 def contains_card_number(text: str) -> bool:
-    for match in _DIGIT_RUN.finditer(text):
+    for match in _DIGIT_RUN.finditer(_UUID.sub(" ", text)):
         digits = re.sub(r"[ -]", "", match.group())
         if 12 <= len(digits) <= 19 and luhn_valid(digits):
             return True
