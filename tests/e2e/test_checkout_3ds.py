@@ -144,6 +144,11 @@ def test_confirming_a_payment_is_refused_where_it_makes_no_sense(
     refused(unknown, 404, "payment-not-found")
     wrong = client.post(challenge_path(order, server), json={"outcome": "maybe"})
     assert wrong.status_code == 422
+    extra = client.post(challenge_path(order, server), json={"outcome": "approve", "note": "x"})
+    assert extra.status_code == 422
+    # Neither answered the challenge.
+    standing = client.get(challenge_path(order, server)).json()
+    assert standing["status"] == "awaiting_authentication"
     # The shopper gives up: cancelling releases the stock and voids the authorization.
     written(
         client.post(f"/orders/{order_id}/cancel", json={}, headers=shopper.headers), 200, "ordering"
