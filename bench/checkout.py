@@ -1,9 +1,9 @@
 """Checkout, end to end, on the embedded mode: ``shop run`` (sandbox payments) under an
 open-loop load of ``POST /checkout`` (fixed arrival rate; latency from each request's
 intended send time, so queueing is not hidden), each order then followed until the
-read model shows it confirmed (``read.orders``, polled for all pending orders at
-once every ``--poll-ms``: polling each over HTTP would load the server more than
-the checkouts do).
+read model shows it confirmed (the orders view's tracked position passing the
+order's ``Confirmed`` event, polled every ``--poll-ms``: polling each order over
+HTTP would load the server more than the checkouts do).
 
 Figures per rate: checkouts per second achieved, checkout call p50/p95/p99, checkout
 to confirmed p50/p95/p99, errors and rejected orders; plus the event rows one
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import secrets
@@ -38,6 +37,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import psycopg
+from eventsourcing.utils import get_topic
 
 from bench._common import (
     CpuMeter,
@@ -57,16 +57,18 @@ from commands.passwords import PasswordHasher
 from domain.access import Principal
 from domain.carts import open_cart
 from domain.money import Money
+from domain.orders import Order
 from domain.sessions import Session
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
+from projections.positions import tracked_position_async
 
 ADMIN = Principal(uuid4(), uuid4(), frozenset({"customer", "admin"}))
 ADDRESS = {"name": "Bench", "line1": "1 Main St", "city": "Lyon", "country": "FR"}
 CHECKOUT = {"shipping_address": ADDRESS, "payment_method": "pm_card_visa"}
 LOGS = ("ordering_events", "payments_events", "inventory_events")
-WATCHED = 500
-"""Pending orders asked about per poll of the read model."""
+DECISIONS = {get_topic(Order.Confirmed): True, get_topic(Order.Rejected): False}
+"""The topics of an order's decision: confirmed or not."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -206,6 +208,8 @@ async def load(
 ) -> None:
     loop = asyncio.get_running_loop()
     pending: dict[UUID, float] = {}
+    early: dict[UUID, tuple[float, bool]] = {}
+    """Decisions seen before their checkout's answer arrived: (when, confirmed)."""
     finished = asyncio.Event()
     address = urlsplit(base)
     # The raw client: httpx costs 2.4-4.3 ms of CPU per request (bench/README.md),
@@ -228,31 +232,47 @@ async def load(
             if status != 202:
                 return
             run.checkout_ms.append((loop.time() - due) * 1000)
-            pending[UUID(json.loads(body)["id"])] = due
+            order_id = UUID(json.loads(body)["id"])
+            if order_id in early:
+                decided(due, *early.pop(order_id))
+            else:
+                pending[order_id] = due
+
+        def decided(due: float, at: float, confirmed: bool) -> None:
+            if confirmed:
+                run.confirmed_ms.append((at - due) * 1000)
+            else:
+                run.rejected += 1
 
         async def watch() -> None:
-            """The read model, polled for every pending order at once (polling each
-            over HTTP would load the server more than the checkouts do)."""
+            """Follows the decisions into the read model: the orders view applies the
+            ordering log in order and tracks how far it got, so an order is decided
+            there once that position passes its Confirmed or Rejected event. Each poll
+            reads the view's position and the decisions logged up to it since the
+            last poll: a cost per decision, not per pending order (asking the view
+            about the pending orders by id cost 500 index probes per poll once they
+            fell behind, and took the CPU they needed)."""
+            seen = 0
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                 while not finished.is_set() or pending:
-                    if pending:
-                        # The oldest first, a bounded number: when orders fall behind, a
-                        # poll for all of them would grow and take the CPU they need.
-                        oldest = list(itertools.islice(pending, WATCHED))
+                    head = await tracked_position_async(conn, "orders", "ordering")
+                    if head > seen:
                         rows = await (
                             await conn.execute(
-                                "SELECT order_id, status FROM read.orders "
-                                "WHERE order_id = ANY(%s) AND status IN ('confirmed', 'rejected')",
-                                (oldest,),
+                                "SELECT originator_id, topic FROM public.ordering_events "
+                                "WHERE notification_id > %s AND notification_id <= %s "
+                                "AND topic = ANY(%s)",
+                                (seen, head, list(DECISIONS)),
                             )
                         ).fetchall()
+                        seen = head
                         now = loop.time()
-                        for order_id, status in rows:
-                            due = pending.pop(order_id)
-                            if status == "confirmed":
-                                run.confirmed_ms.append((now - due) * 1000)
+                        for order_id, topic in rows:
+                            due = pending.pop(order_id, None)
+                            if due is None:
+                                early[order_id] = (now, DECISIONS[topic])
                             else:
-                                run.rejected += 1
+                                decided(due, now, DECISIONS[topic])
                     await asyncio.sleep(args.poll_ms / 1000)
 
         total = round(run.rate * run.duration)
