@@ -34,6 +34,13 @@ Authentications the shopper abandons are ended by ``AbandonedAuthentications``
 (``commands/authentication_timeouts.py``), which rejects the order: the rejection's
 compensation voids the authorization and releases the stock.
 
+Batches: a run of ``Order.Placed`` events in one pull of the log is placed together:
+each SKU's stock item is loaded once and every order's reservation saved in one
+transaction, and the decisions are saved in one transaction too (one by one again
+if a shopper or an admin changed one of the orders meanwhile). Each order's
+reservation stays all or nothing and is decided in log order, so the outcome is the
+one event by event would give; the events around such a run are handled in order.
+
 Partitions: one saga waits on the gateway and on three event stores per order, so
 several run side by side, each following the ordering log in its own thread and
 taking the orders whose id falls in its partition (``partition`` of
@@ -46,12 +53,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
-from eventsourcing.projection import Projection
+from eventsourcing.persistence import IntegrityError, TrackingRecorder
 
 from commands.application import retry_on_conflict
 from commands.carts import PaymentMethods
@@ -61,10 +68,11 @@ from commands.payment_gateway import ActionRequired
 from commands.payments import PaymentCommands
 from commands.ports import Clock
 from domain.errors import DomainError
-from domain.inventory import InsufficientStock, UnknownReservation
+from domain.inventory import UnknownReservation
 from domain.money import Money
 from domain.orders import UNDECIDED, Order, OrderStatus
 from domain.payments import Payment, PaymentStatus
+from projections.engine import BatchProjection, Delivery
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +83,11 @@ SYNCHRONOUS_ANSWER = 2
 """The version of a payment's authorization or refusal saved with its request."""
 
 
-class CheckoutSaga(Projection[TrackingRecorder]):
+Decision = tuple[Order, str | None, str | None]
+"""An order with the payment reference that confirms it, or the reason that rejects it."""
+
+
+class CheckoutSaga(BatchProjection[TrackingRecorder]):
     name = "checkout_saga"
 
     def __init__(
@@ -101,18 +113,26 @@ class CheckoutSaga(Projection[TrackingRecorder]):
         self._payment_methods = payment_methods
         self._clock = clock
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if domain_event.originator_id.int % self._partitions == self._partition:
+    def process_batch(self, deliveries: Sequence[Delivery]) -> None:
+        placed: list[UUID] = []
+        for domain_event, _ in deliveries:
+            if domain_event.originator_id.int % self._partitions != self._partition:
+                continue
+            if isinstance(domain_event, Order.Placed):
+                placed.append(domain_event.originator_id)
+                continue
+            self.place(*placed)
+            placed = []
             self._handle(domain_event)
-        # Another delivery of this event may have tracked it first: all it did was
-        # idempotent, so nothing more to do.
-        with contextlib.suppress(IntegrityError):
-            self.view.insert_tracking(tracking)
+        self.place(*placed)
+        for _, tracking in deliveries:
+            # Another delivery of this event may have tracked it first: all it did was
+            # idempotent, so nothing more to do.
+            with contextlib.suppress(IntegrityError):
+                self.view.insert_tracking(tracking)
 
     def _handle(self, domain_event: Any) -> None:
         match domain_event:
-            case Order.Placed():
-                self.place(domain_event.originator_id)
             case Order.Rejected() | Order.Cancelled():
                 self.compensate(domain_event.originator_id)
             case Order.Confirmed():
@@ -138,25 +158,31 @@ class CheckoutSaga(Projection[TrackingRecorder]):
 
     # --- the steps --------------------------------------------------------------------
 
-    def place(self, order_id: UUID) -> None:
-        order = self._ordering.get_order(order_id)
-        if order.status != OrderStatus.PLACED:
-            return  # decided before (or cancelled: its own event compensates)
-        try:
-            self._inventory.reserve_lines(str(order_id), order.skus)
-        except InsufficientStock as error:
-            self._decide(order_id, rejection=f"not enough stock: {error}")
+    def place(self, *order_ids: UUID) -> None:
+        """Reserve the stock of each placed order, authorize its payment and decide it."""
+        orders = [self._ordering.get_order(order_id) for order_id in order_ids]
+        # Others were decided before (or cancelled: their own event compensates).
+        orders = [order for order in orders if order.status == OrderStatus.PLACED]
+        if not orders:
             return
-        token = self._payment_methods.token_for(order_id)
-        if token is None:
-            self._decide(order_id, rejection="the payment method is missing: check out again")
-            return
-        payment, outcome = self._payments.authorize(order_id, order.total, token)
-        match payment.status:
-            case PaymentStatus.ACTION_REQUIRED if isinstance(outcome, ActionRequired):
-                self._await_authentication(order_id, outcome)
-            case _:
-                self._decide_by(payment)
+        _, refused = self._inventory.reserve_orders({str(o.id): o.skus for o in orders})
+        decisions: list[Decision] = []
+        for order in orders:
+            if (shortage := refused.get(str(order.id))) is not None:
+                decisions.append((order, None, f"not enough stock: {shortage}"))
+                continue
+            token = self._payment_methods.token_for(order.id)
+            if token is None:
+                decisions.append((order, None, "the payment method is missing: check out again"))
+                continue
+            payment, outcome = self._payments.authorize(order.id, order.total, token)
+            if payment.status == PaymentStatus.ACTION_REQUIRED and isinstance(
+                outcome, ActionRequired
+            ):
+                self._await_authentication(order.id, outcome)
+            elif (decision := _decision_by(payment)) is not None:
+                decisions.append((order, *decision))
+        self._decide_all(decisions)
 
     def payment_decided(self, payment_id: UUID) -> None:
         """The payment was authorized or failed: decide its order, if still undecided."""
@@ -191,22 +217,28 @@ class CheckoutSaga(Projection[TrackingRecorder]):
     # --- decisions, retried on conflicts with the shopper or an admin ------------------
 
     def _decide_by(self, payment: Payment) -> None:
-        match payment.status:
-            case PaymentStatus.AUTHORIZED:
-                assert payment.reference is not None
-                self._decide(payment.order_id, reference=payment.reference)
-            case PaymentStatus.FAILED:
-                reason = f"payment declined: {payment.failure_reason}"
-                self._decide(payment.order_id, rejection=reason)
-            case PaymentStatus.ACTION_REQUIRED | PaymentStatus.REQUESTED:
-                pass  # still with the shopper or the gateway
-            case _:  # voided, or already captured: its order was decided
-                self._decide(payment.order_id, rejection=f"the payment is {payment.status}")
+        decision = _decision_by(payment)
+        if decision is not None:
+            reference, rejection = decision
+            decide(
+                self._ordering,
+                payment.order_id,
+                self._clock(),
+                reference=reference,
+                rejection=rejection,
+            )
 
-    def _decide(
-        self, order_id: UUID, *, reference: str | None = None, rejection: str | None = None
-    ) -> None:
-        decide(self._ordering, order_id, self._clock(), reference=reference, rejection=rejection)
+    def _decide_all(self, decisions: list[Decision]) -> None:
+        """Save every decision at once; one by one, each on the order as it is now,
+        when another writer changed one of them first."""
+        at = self._clock()
+        try:
+            self._ordering.save_all(
+                *(order for order, ref, why in decisions if _decided(order, at, ref, why))
+            )
+        except IntegrityError:
+            for order, reference, rejection in decisions:
+                decide(self._ordering, order.id, at, reference=reference, rejection=rejection)
 
     @retry_on_conflict
     def _await_authentication(self, order_id: UUID, action: ActionRequired) -> None:
@@ -246,6 +278,35 @@ class CheckoutSaga(Projection[TrackingRecorder]):
         self._ordering.save_all(order)
 
 
+def _decision_by(payment: Payment) -> tuple[str | None, str | None] | None:
+    """What the payment decides for its order: (reference, None) confirms it, (None,
+    reason) rejects it; None while it is still with the shopper or the gateway."""
+    match payment.status:
+        case PaymentStatus.AUTHORIZED:
+            assert payment.reference is not None
+            return payment.reference, None
+        case PaymentStatus.FAILED:
+            return None, f"payment declined: {payment.failure_reason}"
+        case PaymentStatus.ACTION_REQUIRED | PaymentStatus.REQUESTED:
+            return None
+        case _:  # voided, or already captured: its order was decided
+            return None, f"the payment is {payment.status}"
+
+
+def _decided(order: Order, at: datetime, reference: str | None, rejection: str | None) -> bool:
+    """Confirm (``reference``: the authorized payment's) or reject an order the saga
+    has not decided; False for a decided or cancelled order (the Cancelled event
+    compensates)."""
+    if order.status not in UNDECIDED:
+        return False
+    if rejection is not None:
+        order.reject(rejection, at)
+    else:
+        assert reference is not None
+        order.confirm(reference, at)
+    return True
+
+
 @retry_on_conflict
 def decide(
     ordering: OrderingApplication,
@@ -255,15 +316,7 @@ def decide(
     reference: str | None = None,
     rejection: str | None = None,
 ) -> None:
-    """Confirm (``reference``: the authorized payment's) or reject an order the saga
-    has not decided; a decided or cancelled order records nothing (the Cancelled
-    event compensates)."""
+    """Decide the order as it is now (``_decided``)."""
     order = ordering.get_order(order_id)
-    if order.status not in UNDECIDED:
-        return
-    if rejection is not None:
-        order.reject(rejection, at)
-    else:
-        assert reference is not None
-        order.confirm(reference, at)
-    ordering.save_all(order)
+    if _decided(order, at, reference, rejection):
+        ordering.save_all(order)

@@ -112,27 +112,40 @@ class InventoryCommands:
         item.reserve(reservation_id, quantity)
         return Written(item.id, self.app.save_all(item))
 
-    @retry_contended
     def reserve_lines(self, reservation_id: str, lines: Mapping[str, int]) -> Position | None:
         """Reserve every line (SKU -> quantity) of an order, or none of them: one
         atomic save of every SKU's stock item."""
-        normalised: dict[str, int] = {}
-        for sku, quantity in lines.items():
-            code = normalise_sku(sku)
-            if code in normalised:
-                raise InvalidQuantity(f"SKU {code} appears on two lines")
-            normalised[code] = quantity
-        if not 1 <= len(normalised) <= MAX_LINES:
-            raise InvalidQuantity(f"a reservation has 1 to {MAX_LINES} lines")
-        items: dict[str, StockItem] = {}
-        for sku, quantity in normalised.items():
-            item = self.find(sku)
-            if item is None:
-                valid_reservation_id(reservation_id)
-                raise InsufficientStock(sku, valid_quantity(quantity), 0)
-            items[sku] = item
-        reserve_lines(items, reservation_id, normalised)
-        return self.app.save_all(*items.values())
+        position, refused = self.reserve_orders({reservation_id: lines})
+        if reservation_id in refused:
+            raise refused[reservation_id]
+        return position
+
+    @retry_contended
+    def reserve_orders(
+        self, reservations: Mapping[str, Mapping[str, int]]
+    ) -> tuple[Position | None, dict[str, InsufficientStock]]:
+        """Reserve several orders' lines (reservation id -> SKU -> quantity), each
+        order all or nothing, in the order given: each SKU's stock item is loaded
+        once and every reservation saved in one transaction. Answers the position
+        written and the reservations refused for want of stock."""
+        wanted = {rid: _valid_lines(rid, lines) for rid, lines in reservations.items()}
+        items: dict[str, StockItem | None] = {}
+        for lines in wanted.values():
+            for sku in lines:
+                if sku not in items:
+                    items[sku] = self.find(sku)
+        refused: dict[str, InsufficientStock] = {}
+        for rid, lines in wanted.items():
+            present = {sku: item for sku, item in items.items() if item is not None}
+            missing = [sku for sku in lines if sku not in present]
+            try:
+                if missing:
+                    raise InsufficientStock(missing[0], lines[missing[0]], 0)
+                reserve_lines(present, rid, lines)
+            except InsufficientStock as error:
+                refused[rid] = error
+        saved = [item for item in items.values() if item is not None]
+        return self.app.save_all(*saved), refused
 
     @retry_contended
     def release(self, sku: str, reservation_id: str) -> Written:
@@ -190,3 +203,17 @@ class InventoryCommands:
         sku = normalise_sku(sku)
         require_can_manage_stock(principal, self._owners.seller_of_sku(sku))
         return sku
+
+
+def _valid_lines(reservation_id: str, lines: Mapping[str, int]) -> dict[str, int]:
+    """The lines with their SKUs normalised: 1 to ``MAX_LINES`` of them, no SKU twice."""
+    valid_reservation_id(reservation_id)
+    normalised: dict[str, int] = {}
+    for sku, quantity in lines.items():
+        code = normalise_sku(sku)
+        if code in normalised:
+            raise InvalidQuantity(f"SKU {code} appears on two lines")
+        normalised[code] = valid_quantity(quantity)
+    if not 1 <= len(normalised) <= MAX_LINES:
+        raise InvalidQuantity(f"a reservation has 1 to {MAX_LINES} lines")
+    return normalised

@@ -14,12 +14,12 @@ write (rebuild, catch-up, and live processing: each pull of a follower is a batc
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Connection, Cursor
@@ -27,6 +27,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 TRACKING_TABLE = "tracking"
+Delivery = tuple[Any, Tracking]
 
 
 def generation_schema(name: str, generation: int) -> str:
@@ -192,3 +193,33 @@ class ViewProjection(Projection[TView], Generic[TView]):
 
     def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
         raise NotImplementedError
+
+
+TRecorder = TypeVar("TRecorder", bound=TrackingRecorder)
+
+
+class BatchProjection(Projection[TRecorder], Generic[TRecorder]):
+    """A projection that takes a pull's events together, to load or save once for
+    many of them; a single event is a batch of one."""
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([(domain_event, tracking)])
+
+    def process_batch(self, deliveries: Sequence[Delivery]) -> None:
+        raise NotImplementedError
+
+
+def apply_batch(
+    view: TrackingRecorder,
+    projection: Projection[Any],
+    application_name: str,
+    deliveries: Sequence[Delivery],
+) -> None:
+    """Apply one pull of a log: in one transaction with one tracking write when the
+    view is a ``View``, and as one batch when the projection takes batches."""
+    with view.batch(application_name) if isinstance(view, View) else nullcontext():
+        if isinstance(projection, BatchProjection):
+            projection.process_batch(deliveries)
+        else:
+            for domain_event, tracking in deliveries:
+                projection.process_event(domain_event, tracking)

@@ -25,7 +25,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.utils import EnvType
 
-from projections.engine import View
+from projections.engine import Delivery, View, apply_batch
 from streams.pg_listener import ChannelListener
 from streams.replay import catch_up
 
@@ -41,8 +41,6 @@ MIN_PULL_INTERVAL = 0.005
 """Pulls start at least this far apart: a quiet log is followed at once, a busy one
 in batches of what this interval brings (fewer transactions per event), at the
 price of at most this much more lag."""
-
-Delivery = tuple[Any, Tracking]
 
 
 @dataclass(frozen=True)
@@ -71,13 +69,7 @@ class _Member:
     error: str | None = None
 
     def apply(self, log_name: str, deliveries: Sequence[Delivery]) -> None:
-        if isinstance(self.view, View):
-            with self.view.batch(log_name):
-                for domain_event, tracking in deliveries:
-                    self.projection.process_event(domain_event, tracking)
-        else:
-            for domain_event, tracking in deliveries:
-                self.projection.process_event(domain_event, tracking)
+        apply_batch(self.view, self.projection, log_name, deliveries)
         self.positions[log_name] = deliveries[-1][1].notification_id
 
 

@@ -35,7 +35,7 @@ from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresRecorder
 from eventsourcing.projection import Projection
 
-from projections.engine import View
+from projections.engine import Delivery, apply_batch
 from streams.embedded import ProjectionSpec
 from streams.kafka_codec import RelayedEvent
 from streams.resequencer import Ack, Resequencer
@@ -252,15 +252,8 @@ class LogApplier:
             self._targets[spec.name] = target
 
 
-def _apply(target: _Target, deliveries: list[tuple[Any, Tracking]]) -> None:
-    view = target.view
-    if isinstance(view, View):
-        with view.batch(deliveries[0][1].application_name):
-            for domain_event, tracking in deliveries:
-                target.projection.process_event(domain_event, tracking)
-    else:
-        for domain_event, tracking in deliveries:
-            target.projection.process_event(domain_event, tracking)
+def _apply(target: _Target, deliveries: list[Delivery]) -> None:
+    apply_batch(target.view, target.projection, deliveries[0][1].application_name, deliveries)
 
 
 def _close_view(view: TrackingRecorder) -> None:

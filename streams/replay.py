@@ -9,7 +9,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from projections.engine import View
+from projections.engine import View, apply_batch
 
 Progress = Callable[[int, int], None]
 BATCH_SIZE = 2000
@@ -35,12 +35,10 @@ def catch_up(
         )
         if not notifications:
             break
-        with view.batch(app.name):
-            for notification in notifications:
-                projection.process_event(
-                    app.mapper.to_domain_event(notification),
-                    Tracking(app.name, notification.id),
-                )
+        deliveries = [
+            (app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications
+        ]
+        apply_batch(view, projection, app.name, deliveries)
         position = notifications[-1].id
         if progress is not None:
             progress(position, head)

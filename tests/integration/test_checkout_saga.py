@@ -1,11 +1,11 @@
 """The checkout saga against the real event stores and the sandbox gateway.
 
 The saga is driven as the embedded runner drives it: events read from the ordering
-log after the policy's tracked position, each tracked once its steps are done. A
-"crash" is a step that raises: the position is not tracked, and the next run (the
-process coming back) delivers the event again. Whatever step failed, every order
-ends confirmed or rejected, stock and money moved once, and compensation undid what
-a rejected or cancelled order held.
+and payments logs after the policy's tracked positions, a pull at a time (one batch,
+tracked once its steps are done). A "crash" is a step that raises: the position is
+not tracked, and the next run (the process coming back) delivers the pull again.
+Whatever step failed, every order ends confirmed or rejected, stock and money moved
+once, and compensation undid what a rejected or cancelled order held.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from domain.payments import Payment, PaymentStatus, payment_id
 from infra.bootstrap import Container
 from infra.ordering import tracking_only_view
 from infra.payments_sandbox import CHALLENGE_PATH, SandboxGateway
+from projections.engine import apply_batch
 
 pytestmark = pytest.mark.integration
 
@@ -95,10 +96,11 @@ def make_saga(container: Container, payments: PaymentCommands, generation: int =
     )
 
 
-def run(container: Container, saga: CheckoutSaga) -> int:
+def run(container: Container, saga: CheckoutSaga, *, in_pulls: bool = True) -> int:
     """Deliver every event of the ordering and payments logs after the saga's tracked
     positions, including those its own steps add, until none is left; how many were
-    delivered."""
+    delivered. ``in_pulls``: each log's new events as one batch, as the runners
+    deliver them; else one by one."""
     delivered = 0
     while True:
         before = delivered
@@ -107,10 +109,15 @@ def run(container: Container, saga: CheckoutSaga) -> int:
             notifications = app.recorder.select_notifications(
                 start=start, limit=10_000, inclusive_of_start=False
             )
-            for notification in notifications:
-                event = app.mapper.to_domain_event(notification)
-                saga.process_event(event, Tracking(app.name, notification.id))
-                delivered += 1
+            deliveries = [
+                (app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications
+            ]
+            if in_pulls and deliveries:
+                apply_batch(saga.view, saga, app.name, deliveries)
+            else:
+                for event, tracking in deliveries:
+                    saga.process_event(event, tracking)
+            delivered += len(deliveries)
         if delivered == before:
             return delivered
 
