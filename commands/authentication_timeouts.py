@@ -68,7 +68,7 @@ class AbandonedAuthentications:
             return False
         try:
             self._payments.check_authentication(order_id)
-        except GatewayRefused as refused:  # it cannot say (PayPal: approved, not authorized)
+        except GatewayRefused as refused:  # it will not say (a payment in a state it refuses)
             log.warning("order %s: %s; rejected as abandoned", order_id, refused)
         payment = self._payments.find(order_id)
         if payment is None or payment.status != PaymentStatus.ACTION_REQUIRED:

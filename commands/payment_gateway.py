@@ -59,10 +59,13 @@ class Captured:
 
 @dataclass(frozen=True)
 class Authorized:
-    reference: str  # Stripe PaymentIntent, PayPal authorization, sandbox payment
+    reference: str  # Stripe PaymentIntent, PayPal authorization or order, sandbox payment
     amount: Money
     event_id: str
     captured: Captured | None = None  # with capture="automatic"
+    authorization_id: str | None = None
+    """The gateway's own id of the authorization where it is not the reference: a
+    PayPal order its payer approved keeps the order's id as the payment's reference."""
 
 
 @dataclass(frozen=True)

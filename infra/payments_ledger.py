@@ -83,6 +83,9 @@ CREATE TABLE IF NOT EXISTS public.payment_gateway_requests (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (gateway, operation, key)
 );
+-- The gateway's id of an authorization made after the shopper's approval, where it
+-- is not the payment's reference (PayPal: the order's id stays the reference).
+ALTER TABLE public.payment_gateway_payments ADD COLUMN IF NOT EXISTS authorization_id text;
 """
 
 ACTION_REQUIRED = "action_required"
@@ -104,6 +107,7 @@ class LedgerEntry:
     captured: Money
     refunded: Money
     capture_id: str | None
+    authorization_id: str | None = None
 
 
 class PaymentLedger:
@@ -223,12 +227,14 @@ class PaymentLedger:
             captured = outcome.captured
             conn.execute(
                 "UPDATE public.payment_gateway_payments SET status = %s, authorized = %s, "
-                "captured = %s, capture_id = %s WHERE gateway = %s AND reference = %s",
+                "captured = %s, capture_id = %s, authorization_id = %s "
+                "WHERE gateway = %s AND reference = %s",
                 (
                     AUTHORIZED if captured is None else CAPTURED,
                     outcome.amount.amount,
                     0 if captured is None else captured.amount.amount,
                     None if captured is None else captured.capture_id,
+                    outcome.authorization_id,
                     self.gateway,
                     reference,
                 ),
@@ -295,13 +301,13 @@ class PaymentLedger:
 
 
 _SELECT = (
-    "SELECT reference, status, currency, authorized, captured, refunded, capture_id "
-    "FROM public.payment_gateway_payments WHERE gateway = %s AND reference = %s"
+    "SELECT reference, status, currency, authorized, captured, refunded, capture_id, "
+    "authorization_id FROM public.payment_gateway_payments WHERE gateway = %s AND reference = %s"
 )
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
-    reference, status, currency, authorized, captured, refunded, capture_id = row
+    reference, status, currency, authorized, captured, refunded, capture_id, auth_id = row
     return LedgerEntry(
         reference=reference,
         status=status,
@@ -309,6 +315,7 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
         captured=Money(Decimal(captured), currency),
         refunded=Money(Decimal(refunded), currency),
         capture_id=capture_id,
+        authorization_id=auth_id,
     )
 
 
@@ -324,6 +331,7 @@ def encode(outcome: GatewayOutcome) -> dict[str, Any]:
                 "amount": outcome.amount.to_dict(),
                 "event_id": outcome.event_id,
                 "captured": None if outcome.captured is None else encode(outcome.captured),
+                "authorization_id": outcome.authorization_id,
             }
         case Declined():
             return {"type": "declined", **vars(outcome)}

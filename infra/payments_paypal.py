@@ -18,14 +18,17 @@
   the capture's id comes from our ledger).
 - ``retrieve`` reads the order (``GET /v2/checkout/orders/{id}``) of a payment that
   awaited the payer: ``PAYER_ACTION_REQUIRED`` -> ``ActionRequired``; ``VOIDED`` ->
-  ``Declined``. An ``APPROVED`` order is refused (``GatewayRefused``): authorizing
-  it would give the payment a second reference (the authorization's), which our
-  records do not follow yet.
+  ``Declined``; ``APPROVED`` (the payer approved it) -> authorize or capture it as
+  at checkout, its request id derived from the order's, so a retrieve repeated
+  after a crash is answered, not repeated; ``COMPLETED`` -> its authorization or
+  capture. The payment keeps the order's id as its reference; the authorization's
+  own id, which capture and void need, is kept in the ledger.
 - Every call sends our idempotency key as ``PayPal-Request-Id`` (the order's
   authorize or capture step derives its own from it) and runs inside
   ``PaymentLedger``, which enforces the key and the money limits itself.
 
-References: the authorization's id (manual capture) or the order's id (automatic).
+References: the authorization's id (manual capture) or the order's id (automatic, or
+approved by the payer after checkout).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -156,7 +160,7 @@ class PayPalGateway:
     def capture(self, reference: str, amount: Money, idempotency_key: str) -> Captured:
         def capture(entry: LedgerEntry) -> Captured:
             captured = self._call_refusing_declines(
-                f"/v2/payments/authorizations/{reference}/capture",
+                f"/v2/payments/authorizations/{_authorization(entry)}/capture",
                 {"amount": _amount(amount), "final_capture": True},
                 idempotency_key,
             )
@@ -171,7 +175,7 @@ class PayPalGateway:
             if entry.status == ACTION_REQUIRED:
                 return Voided(reference, _event("voided", reference))
             self._call_refusing_declines(
-                f"/v2/payments/authorizations/{reference}/void", None, idempotency_key
+                f"/v2/payments/authorizations/{_authorization(entry)}/void", None, idempotency_key
             )
             return Voided(reference, _event("voided", reference))
 
@@ -206,7 +210,23 @@ class PayPalGateway:
                     "The PayPal payment was not approved.",
                     _event("declined", reference),
                 )
-            raise GatewayRefused(f"PayPal order {reference} is {status}: not completed here yet")
+            intent = order["intent"]  # the step's answer does not repeat it
+            if status == "APPROVED":
+                step = "authorize" if intent == "AUTHORIZE" else "capture"
+                try:
+                    order = self._post(
+                        f"/v2/checkout/orders/{reference}/{step}", {}, f"{reference}:{step}"
+                    )
+                except _Declined as declined:
+                    return Declined(
+                        reference,
+                        declined.issue.lower(),
+                        declined.reason,
+                        _event("declined", reference),
+                    )
+            elif status != "COMPLETED":
+                raise GatewayRefused(f"PayPal order {reference} is {status}")
+            return _as_order(reference, _settled(order, entry.authorized, intent))
 
         return self._ledger.settle(reference, fetch)
 
@@ -318,3 +338,19 @@ def _denied(reference: str, payment: Mapping[str, Any]) -> Declined:
         "PayPal declined the payment.",
         _event("declined", str(payment["id"])),
     )
+
+
+def _as_order(order_id: str, outcome: AuthorizationOutcome) -> AuthorizationOutcome:
+    """The outcome of an order approved by its payer, under the order's id: the
+    payment's reference since checkout (an authorization's own id goes with it)."""
+    match outcome:
+        case Authorized() if outcome.reference != order_id:
+            return replace(outcome, reference=order_id, authorization_id=outcome.reference)
+        case Declined():
+            return replace(outcome, reference=order_id)
+    return outcome
+
+
+def _authorization(entry: LedgerEntry) -> str:
+    """The id PayPal's authorization endpoints take for this payment."""
+    return entry.authorization_id or entry.reference

@@ -9,7 +9,8 @@ recorded ones, so that tests can hold several orders, captures and refunds.
 Which contract answers follows PayPal's own logic: the vault id names the payer's
 wallet (``VAULT_OK`` pays, ``VAULT_DECLINED`` is declined at authorization,
 ``VAULT_PAYER_ACTION`` needs the payer's approval, its order then read back with the
-status a test sets in ``orders``); an order's next step follows its intent.
+status a test sets in ``orders``); an order's next step follows its intent, and an
+order authorized or captured reads back as that step answered.
 """
 
 from __future__ import annotations
@@ -123,18 +124,21 @@ class PayPalFake:
 
     def _get_order(self, request: httpx.Request, order_id: str) -> httpx.Response:
         response = self._answer("get_order", request, keep=order_id)
-        return httpx.Response(
-            200, json={**response.json(), "status": self.orders[order_id]["status"]}
-        )
+        order = self.orders[order_id]
+        if "completed" in order:
+            return httpx.Response(200, json=order["completed"])
+        return httpx.Response(200, json={**response.json(), "status": order["status"]})
 
     def _order_step(self, request: httpx.Request, order_id: str, step: str) -> httpx.Response:
         order = self.orders[order_id]
         assert step == order["intent"].lower(), f"{step} on an order meant to {order['intent']}"
         if order["vault_id"] == VAULT_DECLINED:
             return self._answer("authorize_order_declined", request, keep=order_id)
-        return self._answer(
+        response = self._answer(
             "authorize_order" if step == "authorize" else "capture_order", request, keep=order_id
         )
+        order["completed"] = {**response.json(), "intent": order["intent"]}  # as GET shows it
+        return response
 
     # --- helpers --------------------------------------------------------------------
 

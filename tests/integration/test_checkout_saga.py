@@ -468,7 +468,7 @@ def test_an_authentication_that_ended_unreported_is_recorded_by_the_sweep_not_re
 @pytest.mark.parametrize(
     ("failure", "rejected"),
     [
-        (GatewayRefused("the order is APPROVED: not completed here"), True),
+        (GatewayRefused("PayPal order 5O190127TN364715T is SAVED"), True),
         (GatewayUnavailable("the gateway is down"), False),
     ],
 )
@@ -479,7 +479,7 @@ def test_a_gateway_that_cannot_tell_rejects_only_when_it_refuses(
     failure: Exception,
     rejected: bool,
 ) -> None:
-    """PayPal refuses to say how an approved order stands (GatewayRefused): the
+    """A gateway that refuses to say how the payment stands (GatewayRefused): the
     order is rejected as abandoned. A gateway that is down may know of an
     authentication: the order waits for the next sweep."""
     order_id, sku, _ = awaiting(container, saga)

@@ -767,14 +767,48 @@ class TestPayPalGateway(GatewayContract):
         assert isinstance(action, ActionRequired)
         assert gateway.retrieve(action.reference) == action
         assert paypal_fake.sent("get_order")[0].url.path.endswith(action.reference)
-        paypal_fake.orders[action.reference]["status"] = "APPROVED"
-        with pytest.raises(GatewayRefused):  # not completed by this adapter yet
-            gateway.retrieve(action.reference)
         paypal_fake.orders[action.reference]["status"] = "VOIDED"
         voided = gateway.retrieve(action.reference)
         assert isinstance(voided, Declined) and voided.reference == action.reference
         with pytest.raises(PaymentTransitionNotAllowed):  # our ledger followed
             gateway.void(action.reference, key())
+
+    def test_an_order_the_payer_approved_is_authorized_and_captured_under_its_id(
+        self, gateway: PayPalGateway, paypal_fake: PayPalFake
+    ) -> None:
+        action = gateway.authorize(AUTHORIZED, VAULT_PAYER_ACTION, key())
+        assert isinstance(action, ActionRequired)
+        paypal_fake.orders[action.reference]["status"] = "APPROVED"
+        authorized = gateway.retrieve(action.reference)
+        assert isinstance(authorized, Authorized), authorized
+        assert authorized.reference == action.reference  # the payment keeps its reference
+        assert authorized.amount == AUTHORIZED and authorized.captured is None
+        authorization_id = authorized.authorization_id
+        assert authorization_id is not None and authorization_id != action.reference
+        (step,) = paypal_fake.sent("authorize_order")
+        assert step.headers["PayPal-Request-Id"] == f"{action.reference}:authorize"
+        # Asked again (a crash before the answer was recorded, a webhook and the
+        # sweep both asking): the completed order answers, nothing is authorized twice.
+        assert gateway.retrieve(action.reference) == authorized
+        assert len(paypal_fake.sent("authorize_order")) == 1
+        gateway.capture(action.reference, CAPTURED, key())
+        (capture,) = paypal_fake.sent("capture_authorization")
+        assert capture.url.path == f"/v2/payments/authorizations/{authorization_id}/capture"
+        gateway.refund(action.reference, CAPTURED, key())
+        with pytest.raises(RefundExceedsCaptured):
+            gateway.refund(action.reference, CENT, key())
+
+    def test_an_approved_order_is_voided_through_its_authorization(
+        self, gateway: PayPalGateway, paypal_fake: PayPalFake
+    ) -> None:
+        action = gateway.authorize(AUTHORIZED, VAULT_PAYER_ACTION, key())
+        assert isinstance(action, ActionRequired)
+        paypal_fake.orders[action.reference]["status"] = "APPROVED"
+        authorized = gateway.retrieve(action.reference)
+        assert isinstance(authorized, Authorized)
+        gateway.void(action.reference, key())
+        (void,) = paypal_fake.sent("void_authorization")
+        assert void.url.path == f"/v2/payments/authorizations/{authorized.authorization_id}/void"
 
     def test_a_payment_still_awaiting_the_payer_is_voided_without_a_call(
         self, gateway: PayPalGateway, paypal_fake: PayPalFake
