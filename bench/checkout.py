@@ -7,8 +7,10 @@ HTTP would load the server more than the checkouts do).
 
 Figures per rate: checkouts per second achieved, checkout call p50/p95/p99, checkout
 to confirmed p50/p95/p99, errors and rejected orders; plus the event rows one
-checkout writes per log (its saves), the raw ``eventsourcing`` save rate on the same
-Postgres in the same run, and the CPU shares (the load generator shares the 2 cores).
+checkout writes per log and its saves there (the transactions that inserted them,
+by ``xmin``: orders placed together share the saga's saves), the raw
+``eventsourcing`` save rate on the same Postgres in the same run, and the CPU shares
+(the load generator shares the 2 cores).
 
 Setup outside the measurement: verified users and their carts (one line each, of one
 of ``--products`` products with plenty of stock) are written straight to the event
@@ -291,12 +293,15 @@ async def load(
         run.wall = schedule.wall + loop.time() - drained  # until the last order decided
 
 
-def event_rows(conninfo: str) -> dict[str, int]:
+def event_rows(conninfo: str) -> dict[str, tuple[int, int]]:
+    """Per log: its event rows, and the transactions that inserted them (saves)."""
     with psycopg.connect(conninfo) as conn:
-        return {
-            t: int(conn.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0])  # type: ignore[index]
-            for t in LOGS
-        }
+        counts = {}
+        for t in LOGS:
+            row = conn.execute(f"SELECT count(*), count(DISTINCT xmin::text) FROM public.{t}")
+            rows, saves = row.fetchone()  # type: ignore[misc]
+            counts[t] = (int(rows), int(saves))
+        return counts
 
 
 def main() -> None:
@@ -319,7 +324,7 @@ def main() -> None:
         raw = raw_save_rate(settings)
         log(f"raw eventsourcing saves: {raw:.0f}/s")
         runs: list[Run] = []
-        per_checkout: dict[str, float] = {}
+        per_checkout: dict[str, tuple[float, float]] = {}
         if args.saga_partitions is not None:  # shop_server passes the environment on
             os.environ["SHOP_CHECKOUT_SAGA_PARTITIONS"] = str(args.saga_partitions)
         with shop_server(conninfo, tmp / "var", secret, tmp, split=args.split) as server:
@@ -344,7 +349,13 @@ def main() -> None:
                 )
                 after = event_rows(conninfo)
                 done = max(1, len(run.confirmed_ms) + run.rejected)
-                per_checkout = {t: (after[t] - before[t]) / done for t in LOGS}
+                per_checkout = {
+                    t: (
+                        (after[t][0] - before[t][0]) / done,
+                        (after[t][1] - before[t][1]) / done,
+                    )
+                    for t in LOGS
+                }
                 runs.append(run)
                 log(
                     f"{rate}/s: {run.achieved:.1f} confirmed/s, checkout p95 "
@@ -377,8 +388,10 @@ def main() -> None:
         print("\n".join(machine))
         print(f"- raw eventsourcing saves (one-event aggregate, ordering store): {raw:.0f}/s")
         print(
-            "- event rows per checkout (last run): "
-            + ", ".join(f"{t} {v:.2f}" for t, v in per_checkout.items())
+            "- event rows / saves per checkout (last run): "
+            + ", ".join(
+                f"{t} {rows:.2f} / {saves:.2f}" for t, (rows, saves) in per_checkout.items()
+            )
         )
         print()
         print(table.markdown())

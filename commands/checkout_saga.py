@@ -34,12 +34,15 @@ Authentications the shopper abandons are ended by ``AbandonedAuthentications``
 (``commands/authentication_timeouts.py``), which rejects the order: the rejection's
 compensation voids the authorization and releases the stock.
 
-Batches: a run of ``Order.Placed`` events in one pull of the log is placed together:
-each SKU's stock item is loaded once and every order's reservation saved in one
-transaction, and the decisions are saved in one transaction too (one by one again
-if a shopper or an admin changed one of the orders meanwhile). Each order's
-reservation stays all or nothing and is decided in log order, so the outcome is the
-one event by event would give; the events around such a run are handled in order.
+Batches: the orders placed in one pull of the log are placed together: each SKU's
+stock item is loaded once and every order's reservation saved in one transaction,
+and the decisions are saved in one transaction too (one by one again if a shopper
+or an admin changed one of the orders meanwhile). Each order's reservation stays
+all or nothing, in log order. The pull's other events are handled first, as they
+come: they concern orders placed before (the saga's own decisions among them, which
+interleave with new orders in the log), and a release handled before an order
+placed earlier in the pull only offers it units that were already free when the
+pull was read.
 
 Partitions: one saga waits on the gateway and on three event stores per order, so
 several run side by side, each following the ordering log in its own thread and
@@ -120,10 +123,8 @@ class CheckoutSaga(BatchProjection[TrackingRecorder]):
                 continue
             if isinstance(domain_event, Order.Placed):
                 placed.append(domain_event.originator_id)
-                continue
-            self.place(*placed)
-            placed = []
-            self._handle(domain_event)
+            else:
+                self._handle(domain_event)
         self.place(*placed)
         for _, tracking in deliveries:
             # Another delivery of this event may have tracked it first: all it did was

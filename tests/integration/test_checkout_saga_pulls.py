@@ -13,6 +13,7 @@ from commands.checkout_saga import CheckoutSaga
 from commands.payment_gateway import AuthorizationOutcome
 from commands.payments import PaymentCommands
 from domain.access import Principal
+from domain.inventory import stock_item_id
 from domain.money import Money
 from domain.orders import OrderStatus
 from domain.payments import Payment, PaymentStatus
@@ -69,10 +70,26 @@ def test_a_pull_decides_each_order_as_event_by_event_would(
     for sku in (one_sku, pull_sku):  # the declined order's units came back
         assert stock(container, sku).reserved == 4
         assert stock(container, sku).available == 1
+    # The pull's reservations were one save (its orders interleave with their carts'
+    # events in the log), where event by event made one per order.
+    assert reservation_saves(container, one_sku) == 5
+    assert reservation_saves(container, pull_sku) == 1
     # Only orders that held their units reached the gateway, each once.
     assert gateway_calls(container, "authorize") == 2 * 5
     for order_id in in_a_pull[5:]:
         assert order(container, order_id).payment_reference is None
+
+
+def reservation_saves(container: Container, sku: str) -> int:
+    """The transactions that recorded the SKU's reservations."""
+    with container.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT xmin::text) FROM public.inventory_events "
+            "WHERE originator_id = %s AND topic LIKE %s",
+            (stock_item_id(sku), "%StockReserved"),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 class CancelledMeanwhile(PaymentCommands):
