@@ -93,6 +93,9 @@ class _Declined(Exception):
         self.issue = issue
         self.reason = reason
 
+    def outcome(self, reference: str | None, event_key: str) -> Declined:
+        return Declined(reference, self.issue.lower(), self.reason, _event("declined", event_key))
+
 
 class PayPalGateway:
     name = NAME
@@ -139,19 +142,9 @@ class PayPalGateway:
                         approval_url=_link(order, "payer-action"),
                     )
                 if order["status"] == "APPROVED":
-                    step = "authorize" if intent == "AUTHORIZE" else "capture"
-                    order = self._post(
-                        f"/v2/checkout/orders/{order['id']}/{step}",
-                        {},
-                        f"{idempotency_key}:{step}",
-                    )
+                    order = self._take_step(order["id"], intent, idempotency_key)
             except _Declined as declined:
-                return Declined(
-                    None,
-                    declined.issue.lower(),
-                    declined.reason,
-                    _event("declined", idempotency_key),
-                )
+                return declined.outcome(None, idempotency_key)
             return _settled(order, amount, intent)
 
         request = {"amount": amount.to_dict(), "token": payment_method_token, "capture": capture}
@@ -212,23 +205,21 @@ class PayPalGateway:
                 )
             intent = order["intent"]  # the step's answer does not repeat it
             if status == "APPROVED":
-                step = "authorize" if intent == "AUTHORIZE" else "capture"
                 try:
-                    order = self._post(
-                        f"/v2/checkout/orders/{reference}/{step}", {}, f"{reference}:{step}"
-                    )
+                    order = self._take_step(reference, intent, reference)
                 except _Declined as declined:
-                    return Declined(
-                        reference,
-                        declined.issue.lower(),
-                        declined.reason,
-                        _event("declined", reference),
-                    )
+                    return declined.outcome(reference, reference)
             elif status != "COMPLETED":
                 raise GatewayRefused(f"PayPal order {reference} is {status}")
             return _as_order(reference, _settled(order, entry.authorized, intent))
 
         return self._ledger.settle(reference, fetch)
+
+    def _take_step(self, order_id: str, intent: str, request_id: str) -> dict[str, Any]:
+        """Authorize or capture an approved order, as its intent says; PayPal answers
+        a repeat of ``request_id`` with the first answer."""
+        step = "authorize" if intent == "AUTHORIZE" else "capture"
+        return self._post(f"/v2/checkout/orders/{order_id}/{step}", {}, f"{request_id}:{step}")
 
     # --- HTTP -------------------------------------------------------------------------
 

@@ -773,14 +773,22 @@ class TestPayPalGateway(GatewayContract):
         with pytest.raises(PaymentTransitionNotAllowed):  # our ledger followed
             gateway.void(action.reference, key())
 
-    def test_an_order_the_payer_approved_is_authorized_and_captured_under_its_id(
-        self, gateway: PayPalGateway, paypal_fake: PayPalFake
-    ) -> None:
+    @staticmethod
+    def approved(
+        gateway: PayPalGateway, paypal_fake: PayPalFake
+    ) -> tuple[ActionRequired, Authorized]:
+        """A payment that awaited its payer, approved at PayPal and read back."""
         action = gateway.authorize(AUTHORIZED, VAULT_PAYER_ACTION, key())
         assert isinstance(action, ActionRequired)
         paypal_fake.orders[action.reference]["status"] = "APPROVED"
         authorized = gateway.retrieve(action.reference)
         assert isinstance(authorized, Authorized), authorized
+        return action, authorized
+
+    def test_an_order_the_payer_approved_is_authorized_and_captured_under_its_id(
+        self, gateway: PayPalGateway, paypal_fake: PayPalFake
+    ) -> None:
+        action, authorized = self.approved(gateway, paypal_fake)
         assert authorized.reference == action.reference  # the payment keeps its reference
         assert authorized.amount == AUTHORIZED and authorized.captured is None
         authorization_id = authorized.authorization_id
@@ -801,11 +809,7 @@ class TestPayPalGateway(GatewayContract):
     def test_an_approved_order_is_voided_through_its_authorization(
         self, gateway: PayPalGateway, paypal_fake: PayPalFake
     ) -> None:
-        action = gateway.authorize(AUTHORIZED, VAULT_PAYER_ACTION, key())
-        assert isinstance(action, ActionRequired)
-        paypal_fake.orders[action.reference]["status"] = "APPROVED"
-        authorized = gateway.retrieve(action.reference)
-        assert isinstance(authorized, Authorized)
+        action, authorized = self.approved(gateway, paypal_fake)
         gateway.void(action.reference, key())
         (void,) = paypal_fake.sent("void_authorization")
         assert void.url.path == f"/v2/payments/authorizations/{authorized.authorization_id}/void"
