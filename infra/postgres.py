@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
@@ -24,7 +26,26 @@ def database_conninfo(settings: Settings) -> str:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded Postgres in %s", pgdata)
     server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+    _forget_dead_handles(server)
     return str(server.get_uri())
+
+
+def _forget_dead_handles(server: Any) -> None:
+    """The wheel stops its server when the last process using it exits, by the pids
+    it lists in the data folder. A process killed outright never takes its pid off
+    that list, and then no later clean exit stops the server: drop the dead."""
+    handles = server.global_process_id_list
+    handles.put([pid for pid in handles.get() if _alive(pid)])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal sent: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def eventsourcing_env(conninfo: str, settings: Settings) -> dict[str, str]:
