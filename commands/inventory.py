@@ -129,23 +129,24 @@ class InventoryCommands:
         once and every reservation saved in one transaction. Answers the position
         written and the reservations refused for want of stock."""
         wanted = {rid: _valid_lines(rid, lines) for rid, lines in reservations.items()}
-        items: dict[str, StockItem | None] = {}
-        for lines in wanted.values():
-            for sku in lines:
-                if sku not in items:
-                    items[sku] = self.find(sku)
+        items: dict[str, StockItem] = {}
+        unknown: set[str] = set()  # no stock item: never received
+        for sku in {sku for lines in wanted.values() for sku in lines}:
+            item = self.find(sku)
+            if item is None:
+                unknown.add(sku)
+            else:
+                items[sku] = item
         refused: dict[str, InsufficientStock] = {}
         for rid, lines in wanted.items():
-            present = {sku: item for sku, item in items.items() if item is not None}
-            missing = [sku for sku in lines if sku not in present]
+            missing = [sku for sku in lines if sku in unknown]
             try:
                 if missing:
                     raise InsufficientStock(missing[0], lines[missing[0]], 0)
-                reserve_lines(present, rid, lines)
+                reserve_lines(items, rid, lines)
             except InsufficientStock as error:
                 refused[rid] = error
-        saved = [item for item in items.values() if item is not None]
-        return self.app.save_all(*saved), refused
+        return self.app.save_all(*items.values()), refused
 
     @retry_contended
     def release(self, sku: str, reservation_id: str) -> Written:
