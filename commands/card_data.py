@@ -10,7 +10,7 @@ answers the paths of what it found:
   string (anywhere in free text) or given as a JSON number. Runs of more than 19
   digits are not card numbers. UUIDs (dashed, or as 32 hex digits) are skipped: the
   digits of their groups, joined by their dashes or between letters, make a
-  Luhn-valid run of 12-19 digits in about 1 UUID in 250 (a product id was refused
+  Luhn-valid run of 12-19 digits in about 1 random UUID in 300 (a product id was refused
   as card data that way).
 - a security code field: a key named like cvv, cvc, cvv2, cvc2, cid, csc or
   security code / card verification (any case, any ``_``/``-``/space), whatever its
