@@ -146,6 +146,7 @@ class Container:
             product_cache=self.product_cache,
             search_cache=self.search_cache,
             catalog_search=self.catalog_search,
+            search_candidates=self.settings.search_candidates,
         )
 
     def migrate(self) -> None:
@@ -162,14 +163,18 @@ class Container:
             self.ensure_generation(spec)
 
     def ensure_generation(self, spec: ProjectionSpec) -> int:
+        """The served generation of ``spec``'s view: a first one made if there is none;
+        the one served given the tables a newer version of the view added (a
+        table's DDL fills it from the others where it can, as the search copy's does)."""
         with self.pool.connection() as conn:
             active = generations.active_generations(conn).get(spec.name)
-            if active is not None:
+            if active is not None and generations.serves_every_table(conn, spec.tables):
                 return active
-            view = spec.make_view(1)
+            generation = active or 1
+            view = spec.make_view(generation)
             view.datastore.close()  # type: ignore[attr-defined]
-            generations.activate(conn, spec.name, spec.tables, 1)
-        return 1
+            generations.activate(conn, spec.name, spec.tables, generation)
+        return generation
 
     def active_generations(self) -> dict[str, int]:
         with self.pool.connection() as conn:

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projections.catalog_queries import SEARCH_CANDIDATES
+
 _PLACEHOLDERS = {"changeme", "change-me", "changethis", "secret", "password", "test", "dev"}
 MIN_SECRET_LENGTH = 32
 
@@ -46,6 +48,13 @@ class Settings(BaseSettings):
     )
     search_cache_ttl: float = Field(
         default=300, gt=0, description="Seconds an unchanged catalog's cached answer lives"
+    )
+    search_candidates: int = Field(
+        default=SEARCH_CANDIDATES,
+        ge=100,
+        le=1_000_000,
+        description="PostgreSQL search: how many matches a search ranks by relevance and "
+        "counts for its total and facets (beyond: the total is a lower bound)",
     )
     opensearch_url: str | None = Field(
         default=None,

@@ -1,5 +1,6 @@
 """What PostgreSQL maintains on its own in a ``catalog_products`` generation: the
-search vector, the change feed's revisions, and the typo-tolerance index.
+search vector, the change feed's revisions, the narrow copy searches scan, and the
+typo-tolerance index.
 
 The product row is wide and carries three GIN indexes (search, categories,
 attributes). Stock and rating counters change far more often than the text, so the
@@ -47,6 +48,61 @@ generation (``catalog_products_revisions``): the change feed that the product ca
 and the OpenSearch index follow (``projections.product_feed``). The view's writers
 take turns (``serialised``), so revisions commit in order and "every product with a
 revision above N" misses nothing."""
+
+MATCHES_DDL = """
+CREATE OR REPLACE FUNCTION {0}.catalog_products_match() RETURNS trigger
+LANGUAGE plpgsql AS $match$ BEGIN
+    IF NEW.status <> 'published' THEN
+        DELETE FROM {0}.catalog_products_matches WHERE id = NEW.id;
+    ELSIF TG_OP = 'UPDATE' AND OLD.status = 'published' THEN
+        UPDATE {0}.catalog_products_matches m SET
+            terms = CASE WHEN OLD.search = NEW.search THEN m.terms ELSE strip(NEW.search) END,
+            rank_terms = CASE WHEN OLD.search = NEW.search THEN m.rank_terms
+                         ELSE ts_filter(NEW.search, '{{a,b}}') END,
+            price_amount = NEW.price_amount, currency = NEW.currency,
+            rating_count = NEW.rating_count, rating_avg = NEW.rating_avg,
+            in_stock = NEW.available > 0, created_at = NEW.created_at,
+            category_path = NEW.category_path
+        WHERE m.id = NEW.id;
+    ELSE
+        INSERT INTO {0}.catalog_products_matches VALUES (NEW.id, strip(NEW.search),
+            ts_filter(NEW.search, '{{a,b}}'), NEW.price_amount, NEW.currency,
+            NEW.rating_count, NEW.rating_avg, NEW.available > 0, NEW.created_at,
+            NEW.category_path);
+    END IF;
+    RETURN NULL;
+END $match$;
+CREATE OR REPLACE TRIGGER catalog_products_match_insert AFTER INSERT ON {0}.catalog_products
+    FOR EACH ROW WHEN (NEW.status = 'published')
+    EXECUTE FUNCTION {0}.catalog_products_match();
+CREATE OR REPLACE TRIGGER catalog_products_match_update AFTER UPDATE ON {0}.catalog_products
+    FOR EACH ROW WHEN ((OLD.status, OLD.search, OLD.price_amount, OLD.currency,
+        OLD.rating_count, OLD.rating_avg, OLD.available > 0, OLD.created_at, OLD.category_path)
+        IS DISTINCT FROM (NEW.status, NEW.search, NEW.price_amount, NEW.currency,
+        NEW.rating_count, NEW.rating_avg, NEW.available > 0, NEW.created_at,
+        NEW.category_path))
+    EXECUTE FUNCTION {0}.catalog_products_match();
+INSERT INTO {0}.catalog_products_matches
+    SELECT id, strip(search), ts_filter(search, '{{a,b}}'), price_amount, currency,
+        rating_count, rating_avg, available > 0, created_at, category_path
+    FROM {0}.catalog_products
+    WHERE status = 'published' AND NOT EXISTS (SELECT FROM {0}.catalog_products_matches);
+"""
+"""``catalog_products_matches``: what a search scans of each published product, kept
+by these triggers in the transaction that writes the product row. A common word's
+search reads thousands of rows; a product row is over a kilobyte (text, images), a
+row here about half of that:
+
+- ``terms``: the search vector without positions or weights (``strip``), all that
+  matching needs, under its own GIN index;
+- ``rank_terms``: the name, SKU and attribute terms with their weights (A and B),
+  for ranking;
+- stock as ``in_stock``: only a change of that flag, not every reservation, touches
+  this table; an update that leaves the text alone keeps the stored vectors (no new
+  GIN entry). Attribute filters look the attributes up in the product rows.
+
+A generation made before this table existed is filled from its product rows when the
+table is first created (while it is empty)."""
 
 TRIGRAM_DDL = """DO $trgm$ BEGIN
     BEGIN

@@ -34,6 +34,16 @@ def active_generations(conn: Connection[object]) -> dict[str, int]:
     return {str(row[0]): int(row[1]) for row in rows}  # type: ignore[index]
 
 
+def serves_every_table(conn: Connection[object], tables: list[str]) -> bool:
+    """Whether each of these tables has its ``read.`` view: not so for a table that a
+    newer version of a view added to a generation made before it."""
+    names = [f"{READ_SCHEMA}.{table}" for table in tables]
+    row = conn.execute(
+        "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n", (names,)
+    ).fetchone()
+    return bool(row and row[0])  # type: ignore[index]
+
+
 def tracking_view(name: str) -> str:
     return f"{name}__tracking"
 

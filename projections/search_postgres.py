@@ -9,12 +9,22 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from projections.catalog_queries import ProductFilter, SearchResult, search_products
+from projections.catalog_queries import (
+    SEARCH_CANDIDATES,
+    ProductFilter,
+    SearchResult,
+    search_products,
+)
 
 
 class PostgresCatalogSearch:
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[AsyncConnection[Any]],
+        candidates: int = SEARCH_CANDIDATES,
+    ) -> None:
         self._pool = pool
+        self._candidates = candidates
 
     async def search(
         self,
@@ -26,7 +36,9 @@ class PostgresCatalogSearch:
         facets: bool = True,
     ) -> SearchResult:
         async with self._pool.connection() as conn:
-            return await search_products(conn, text, filters, sort, cursor, limit, facets=facets)
+            return await search_products(
+                conn, text, filters, sort, cursor, limit, facets=facets, candidates=self._candidates
+            )
 
     async def wait_until_indexed(self, timeout: float) -> bool:
         return True

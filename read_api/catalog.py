@@ -249,7 +249,9 @@ async def search(
 ) -> Response:
     """Full-text search of published products: every word matches as a prefix;
     when nothing does, names similar to the text (typos) are answered, with
-    ``mode: fuzzy``. The first page carries the total and the facets.
+    ``mode: fuzzy``. The first page carries the total and the facets; with
+    ``exhaustive: false``, more products match than were counted (a common word at a
+    million products): the total and each facet count are lower bounds.
 
     With Redis, answers are cached and may trail the catalog by a second
     (``SHOP_SEARCH_CACHE_REFRESH``), as OpenSearch's do. Read-your-writes: with a
@@ -275,6 +277,7 @@ async def search(
         "mode": result.mode,
         "total": result.total,
         "facets": result.facets,
+        "exhaustive": result.exhaustive,
     }
     return Response(orjson.dumps(body), media_type="application/json")
 

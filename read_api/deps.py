@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from domain.access import Principal
 from domain.positions import MalformedToken, Position, parse_positions
 from domain.users import Role
+from projections.catalog_queries import SEARCH_CANDIDATES
 from projections.positions import reached, tracked_position_async
 from projections.product_cache import ProductCache
 from projections.search_port import CatalogSearch, SearchAnswerCache
@@ -40,10 +41,12 @@ class ReadServices:
     """Whole search answers in Redis; None: every search asks the search engine."""
     catalog_search: CatalogSearch | None = None
     """Catalog search (OpenSearch); None: PostgreSQL full-text search over ``pool``."""
+    search_candidates: int = SEARCH_CANDIDATES
+    """How many matches the PostgreSQL search ranks and counts."""
 
     @property
     def search(self) -> CatalogSearch:
-        return self.catalog_search or PostgresCatalogSearch(self.pool)
+        return self.catalog_search or PostgresCatalogSearch(self.pool, self.search_candidates)
 
 
 # Dependencies are ``async def``: a plain ``def`` would cost every request a hop

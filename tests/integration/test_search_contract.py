@@ -2,7 +2,8 @@
 run against each adapter of ``projections.search_port.CatalogSearch``, like the
 per-backend contract tests of ``eventsourcing``:
 
-- ``TestPostgresCatalogSearch``: full-text search over ``read.catalog_products``;
+- ``TestPostgresCatalogSearch``: full-text search over ``read.catalog_products``
+  (and ``TestPostgresSearchBeyondItsCandidates``: its bound on the work of a search);
 - ``TestOpenSearchCatalogSearch``: an OpenSearch index on osmem-server (over HTTP),
   filled by the indexer from the view's change feed.
 
@@ -272,7 +273,7 @@ class CatalogSearchContract:
     ) -> None:
         first = shop.search(text, where, limit=3)
         matches = shop.pages(text, "price_asc", 3, where)
-        assert first.total == len(matches)
+        assert (first.total, first.exhaustive) == (len(matches), True)
         assert first.facets == implied_facets(shop.world, matches)
         assert shop.search(text, where, facets=False).facets is None
 
@@ -344,7 +345,14 @@ class CatalogSearchContract:
             worker.join()
         assert answer.status_code == 200, answer.text
         assert answer.json()["items"][0]["price"]["amount"] == "41.00"
-        assert set(answer.json()) == {"items", "next_cursor", "mode", "total", "facets"}
+        assert set(answer.json()) == {
+            "items",
+            "next_cursor",
+            "mode",
+            "total",
+            "facets",
+            "exhaustive",
+        }
 
     # --- refusals --------------------------------------------------------------------
 
@@ -395,6 +403,48 @@ class TestPostgresCatalogSearch(CatalogSearchContract):
     def adapter(self, container: Container) -> Adapter:
         assert container.catalog_search is None  # the default
         return Adapter(PostgresCatalogSearch(container.read_pool), lambda: None)
+
+
+class TestPostgresSearchBeyondItsCandidates:
+    """At a million products a common word matches ~90,000: the PostgreSQL adapter
+    ranks and counts only its first ``candidates`` matches, and says so. Here 5 of
+    the 14 widgets."""
+
+    @pytest.fixture
+    def adapter(self, container: Container) -> Adapter:
+        return Adapter(PostgresCatalogSearch(container.read_pool, candidates=5), lambda: None)
+
+    def test_the_total_and_facets_are_lower_bounds_and_say_so(self, shop: Shop) -> None:
+        first = shop.search("widget", limit=3)
+        assert (first.total, first.exhaustive) == (5, False)
+        widgets = [
+            p for p in shop.pages("widget", "price_asc", 100) if p["id"] in shop.world.widgets
+        ]
+        every = implied_facets(shop.world, widgets)
+        assert first.facets is not None
+        counted = {f["id"]: f["count"] for f in first.facets["categories"]}
+        assert all(counted.get(f["id"], 0) <= f["count"] for f in every["categories"])
+        assert sum(b["count"] for b in first.facets["price"][0]["buckets"]) == 5
+        for seen, true in zip(first.facets["rating"], every["rating"], strict=True):
+            assert seen["count"] <= true["count"]
+        small = shop.search("aurora")
+        assert (small.total, small.exhaustive) == (2, True)
+
+    def test_relevance_pages_through_the_candidates_once(self, shop: Shop) -> None:
+        paged = [p["id"] for p in shop.pages("widget", "relevance", 2)]
+        assert len(paged) == len(set(paged)) == 5
+        assert set(paged) <= set(shop.world.widgets)
+        assert [p["id"] for p in shop.pages("widget", "relevance", 100)] == paged
+
+    @pytest.mark.parametrize("sort", ["price_asc", "price_desc", "newest", "rating"])
+    def test_the_other_sorts_still_order_every_match(self, shop: Shop, sort: str) -> None:
+        first = shop.search("widget", sort=sort, limit=3)
+        assert first.exhaustive is False
+        everything = shop.pages("widget", sort, 3)
+        assert {p["id"] for p in everything} == set(shop.world.widgets)
+        keys = [SORT_KEYS[sort](p) for p in everything]
+        assert keys == sorted(keys, reverse=sort in DESCENDING)
+        assert [p["id"] for p in first.items] == [p["id"] for p in everything[:3]]
 
 
 class TestOpenSearchCatalogSearch(CatalogSearchContract):
