@@ -79,9 +79,12 @@ def cpu_model() -> str:
 
 
 def postgres_version(server: str) -> str:
+    """Its version and the cache size that the figures of a large catalog depend on."""
     with psycopg.connect(server, autocommit=True) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "unknown"
+        row = conn.execute(
+            "SELECT current_setting('server_version'), current_setting('shared_buffers')"
+        ).fetchone()
+    return f"{row[0]} (shared_buffers {row[1]})" if row else "unknown"
 
 
 def git_revision() -> str:

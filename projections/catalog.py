@@ -22,10 +22,11 @@ Search: ``catalog_products.search`` is a tsvector over the ``simple`` configurat
 (no stemming, no stop words: product names, brands and attribute values are not
 English prose, and prefix queries on stems go wrong), name and SKU weighted A,
 attribute values B, description C, kept by a trigger (``projections.catalog_triggers``,
-with the change feed's revisions). Typo tolerance corrects search words
-against ``catalog_products_words`` (the words of names and attribute values) through
-a pg_trgm index, when the extension can be created; without it, search is prefix
-matching only.
+with the change feed's revisions). Searches scan a narrow copy of the published
+products (``catalog_products_matches``, kept by triggers; ADR 13). Typo tolerance
+corrects search words against ``catalog_products_words`` (the words of names and
+attribute values) through a pg_trgm index, when the extension can be created; without
+it, search is prefix matching only.
 """
 
 from __future__ import annotations
