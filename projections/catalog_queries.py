@@ -527,7 +527,8 @@ class _Search:
         )
 
     async def _ranked(self, tsquery: str, mode: str, after: str | None) -> list[dict[str, Any]]:
-        """A relevance page after the first: the next of the candidates, by rank."""
+        """A relevance page without the facets (one after the first, or a first one
+        asked for without them): the best of the candidates after ``after``, by rank."""
         candidates, params = self._candidates(tsquery, rank=True)
         keyset = _KEYSETS["relevance"]
         after_values = (
