@@ -10,7 +10,7 @@ once, and compensation undid what a rejected or cancelled order held.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -74,13 +74,6 @@ class CrashingGateway:
             return outcome
 
         return maybe_crash
-
-
-@pytest.fixture
-def saga(container: Container) -> Iterator[CheckoutSaga]:
-    saga = make_saga(container, container.ordering.payments)
-    yield saga
-    saga.view.datastore.close()  # type: ignore[attr-defined]
 
 
 def make_saga(container: Container, payments: PaymentCommands, generation: int = 1) -> CheckoutSaga:

@@ -4,7 +4,6 @@ someone else meanwhile is decided as it is then."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import UUID, uuid4
 
 import pytest
@@ -33,13 +32,6 @@ pytestmark = pytest.mark.integration
 
 # Five units, eight shoppers; the third card is declined after its units were held.
 CARDS = ["pm_card_visa"] * 2 + ["pm_card_chargeDeclined"] + ["pm_card_visa"] * 5
-
-
-@pytest.fixture
-def saga(container: Container) -> Iterator[CheckoutSaga]:
-    saga = make_saga(container, container.ordering.payments)
-    yield saga
-    saga.view.datastore.close()  # type: ignore[attr-defined]
 
 
 def outcomes(container: Container, orders: list[UUID], sku: str) -> list[tuple[str, str | None]]:

@@ -21,7 +21,6 @@ from infra.payments_paypal import PayPalGateway
 from tests.integration.paypal_fake import BASE_URL, VAULT_PAYER_ACTION, PayPalFake
 from tests.integration.test_checkout_saga import (
     checkout,
-    make_saga,
     order,
     payment,
     product,
@@ -42,7 +41,7 @@ def paypal_fake() -> Iterator[PayPalFake]:
 
 
 @pytest.fixture
-def payments(container: Container, paypal_fake: PayPalFake) -> Iterator[PaymentCommands]:
+def saga_payments(container: Container, paypal_fake: PayPalFake) -> Iterator[PaymentCommands]:
     with httpx.Client(base_url=BASE_URL, timeout=5) as http:
         gateway = PayPalGateway(
             http, "client-id", "client-secret", PaymentLedger(container.pool, "paypal")
@@ -50,15 +49,11 @@ def payments(container: Container, paypal_fake: PayPalFake) -> Iterator[PaymentC
         yield PaymentCommands(container.ordering.payments_app, gateway)
 
 
-@pytest.fixture
-def saga(container: Container, payments: PaymentCommands) -> Iterator[CheckoutSaga]:
-    saga = make_saga(container, payments)
-    yield saga
-    saga.view.datastore.close()  # type: ignore[attr-defined]
-
-
 def test_an_order_the_payer_approves_is_confirmed_and_voided_on_cancel(
-    container: Container, payments: PaymentCommands, saga: CheckoutSaga, paypal_fake: PayPalFake
+    container: Container,
+    saga_payments: PaymentCommands,
+    saga: CheckoutSaga,
+    paypal_fake: PayPalFake,
 ) -> None:
     product_id, sku = product(container)
     order_id = checkout(container, product_id, 2, VAULT_PAYER_ACTION)
@@ -70,8 +65,8 @@ def test_an_order_the_payer_approves_is_confirmed_and_voided_on_cancel(
     assert stock(container, sku).reservations == {str(order_id): 2}
 
     paypal_fake.orders[reference]["status"] = "APPROVED"  # the payer approved at PayPal
-    assert payments.check_authentication(order_id) is not None
-    assert payments.check_authentication(order_id) is None  # recorded once
+    assert saga_payments.check_authentication(order_id) is not None
+    assert saga_payments.check_authentication(order_id) is None  # recorded once
     run(container, saga)
     assert order(container, order_id).status == OrderStatus.CONFIRMED
     authorized = payment(container, order_id)
