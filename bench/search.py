@@ -129,7 +129,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @dataclass(frozen=True)
 class Query:
     kind: str
-    path: str
+    params: dict[str, Any]
+    """``GET /search``'s query parameters."""
+
+    @property
+    def path(self) -> str:
+        return "/search?" + urlencode(self.params)
 
 
 def _nouns() -> dict[str, list[str]]:
@@ -183,7 +188,7 @@ def query_mix(departments: dict[str, str], count: int, seed: int) -> list[Query]
                 params["min_rating"] = rng.choice((3, 4))
         else:
             params["q"] = _typo(rng.choice(names + nouns), rng)
-        queries.append(Query(kind, "/search?" + urlencode(params)))
+        queries.append(Query(kind, params))
     return queries
 
 
