@@ -255,7 +255,7 @@ class CatalogSeeder:
             for user_id, email, name, role in chunk:
                 if user_id in there:
                     continue
-                user = User(id=user_id, email=email, password_hash=self._password_hash, name=name)
+                user = User.register(user_id, email, self._password_hash, name)
                 token = self._id("verification", str(user_id))
                 now = self._now()
                 user.request_email_verification(token, now + timedelta(hours=24))

@@ -1,4 +1,4 @@
-"""Validation of free text shared by the aggregates."""
+"""Validation of free text shared by the aggregates and the HTTP edge."""
 
 from __future__ import annotations
 
@@ -6,7 +6,26 @@ import re
 
 from domain.errors import DomainError
 
-_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# No text field accepts these: C0 controls but TAB, LF and CR; DEL; C1 controls;
+# lone surrogates (they cannot be encoded, so a store would fail on them forever);
+# the noncharacters U+FFFE and U+FFFF.
+_NEVER = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
+_FORBIDDEN = re.compile(f"[{_NEVER}]")
+_LINE_FORBIDDEN = re.compile(f"[{_NEVER}\t\n\r\u2028\u2029]")
+# Header values are latin-1 bytes: C0 controls but TAB, and DEL (0x80-0xFF is obs-text).
+_HEADER_FORBIDDEN = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def forbidden_at(text: str) -> int | None:
+    """Where ``text`` first holds a character no text field accepts, or None."""
+    match = _FORBIDDEN.search(text)
+    return None if match is None else match.start()
+
+
+def header_forbidden_at(value: bytes) -> int | None:
+    """Where a raw header value first holds a control character, or None."""
+    match = _HEADER_FORBIDDEN.search(value)
+    return None if match is None else match.start()
 
 
 def single_line(field: str, value: object, max_len: int, error: type[DomainError]) -> str:

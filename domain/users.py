@@ -7,6 +7,7 @@ Kafka and kept forever, so they must not depend on Python classes that may chang
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -14,7 +15,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import AccountInactive, EmailNotVerified, InvalidToken, NotPermitted
+from domain.errors import (
+    AccountInactive,
+    DomainError,
+    EmailNotVerified,
+    InvalidToken,
+    NotPermitted,
+)
+from domain.text import single_line
 
 
 class Role(StrEnum):
@@ -29,6 +37,8 @@ class TokenPurpose(StrEnum):
 
 
 PROFILE_FIELDS = frozenset({"name", "phone", "addresses", "notification_preferences"})
+MAX_NAME = 200
+MAX_PROFILE_TEXT = 200
 
 DEFAULT_NOTIFICATION_PREFERENCES: dict[str, bool] = {
     "order_updates_email": True,
@@ -43,8 +53,53 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+class InvalidProfile(DomainError, ValueError):
+    """A name or another profile text is empty, too long, or not a single line."""
+
+    code = "invalid-profile"
+
+
+def valid_name(name: object) -> str:
+    return single_line("name", name, MAX_NAME, InvalidProfile)
+
+
+def valid_profile_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` with their texts checked (and trimmed); other values as given."""
+    valid = dict(changes)
+    if "name" in valid:
+        valid["name"] = valid_name(valid["name"])
+    if isinstance(valid.get("phone"), str):
+        valid["phone"] = single_line("phone", valid["phone"], 20, InvalidProfile)
+    if "addresses" in valid:
+        addresses = valid["addresses"]
+        if not isinstance(addresses, list):
+            raise InvalidProfile("addresses must be a list")
+        valid["addresses"] = [_valid_address(address) for address in addresses]
+    return valid
+
+
+def _valid_address(address: object) -> dict[str, str | None]:
+    if not isinstance(address, Mapping):
+        raise InvalidProfile("an address is an object of text fields")
+    return {
+        single_line("address field name", key, 40, InvalidProfile): _optional_line(
+            f"address field {str(key)[:40]!r}", value
+        )
+        for key, value in address.items()
+    }
+
+
+def _optional_line(field: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return ""  # an optional field left blank
+    return single_line(field, value, MAX_PROFILE_TEXT, InvalidProfile)
+
+
 class User(Aggregate):
-    """A shopper, seller or admin account. Created by registration."""
+    """A shopper, seller or admin account. Created by registration: ``User.register``
+    (``__init__`` also replays stored events, so it checks nothing)."""
 
     # Events: facts in the past tense, part of the published contract.
 
@@ -103,6 +158,10 @@ class User(Aggregate):
         # purpose -> {"token_id": UUID, "expires_at": datetime}: plain values, so that
         # snapshots need no custom transcoding.
         self.pending_tokens: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def register(cls, id: UUID, email: str, password_hash: str, name: str) -> User:
+        return cls(id=id, email=email, password_hash=password_hash, name=valid_name(name))
 
     # --- email verification -------------------------------------------------
 
@@ -171,6 +230,7 @@ class User(Aggregate):
         unknown = set(changes) - PROFILE_FIELDS
         if unknown:
             raise ValueError(f"not profile fields: {sorted(unknown)}")
+        changes = valid_profile_changes(changes)
         effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
         if effective:
             self._profile_updated(changes=effective)

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from commands.http.deps import CurrentAdmin
+from commands.http.parsed_body import ParsedBodyRoute
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], route_class=ParsedBodyRoute)
 
 
 @router.get("/admin/mailbox")

@@ -14,10 +14,11 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
+from commands.http.parsed_body import ParsedBodyRoute
 from commands.payment_gateway import ActionRequired, AuthorizationOutcome, Authorized
 from infra.payments_sandbox import CHALLENGE_PATH, SandboxGateway
 
-router = APIRouter(tags=["sandbox payments"])
+router = APIRouter(tags=["sandbox payments"], route_class=ParsedBodyRoute)
 Reference = Annotated[str, Path(max_length=255, pattern=r"^[\w-]+$")]
 
 

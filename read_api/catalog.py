@@ -20,9 +20,9 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from commands.http.parsed_body import ParsedBodyRoute
 from domain.access import Principal
 from domain.errors import NotPermitted, UnknownEntity
 from domain.money import CURRENCY_MINOR_UNITS
@@ -48,7 +48,7 @@ from read_api.deps import (
 )
 from read_api.errors import ProjectionLagging, QueryRefused, SearchDown
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], route_class=ParsedBodyRoute)
 
 MAX_SEARCH_TEXT = 200
 MAX_ATTRIBUTE_FILTERS = 10
@@ -201,7 +201,7 @@ class _Uncacheable(Exception):
         self.response = response
 
 
-class _CachedSearchRoute(APIRoute):
+class _CachedSearchRoute(ParsedBodyRoute):
     """Search answers from the cache (``services.search_cache``), keyed by the raw
     query parameters: a repeated search skips FastAPI's parameter solving and
     validation too, which cost more than the rest of a hit. Nothing is stored for a

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from commands.http.deps import CurrentAdmin, Services
+from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_written
 from commands.http.schemas import Deactivation, RoleBody, WrittenOut
 from domain.users import Role
 
-router = APIRouter(prefix="/admin/users", tags=["admin"])
+router = APIRouter(prefix="/admin/users", tags=["admin"], route_class=ParsedBodyRoute)
 
 
 @router.post("/{user_id}/roles", response_model=WrittenOut)

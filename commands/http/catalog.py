@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from commands.http.catalog_schemas import (
     CategoryMove,
     CategoryRename,
-    ExactNumbersRoute,
     NewCategory,
     NewProduct,
     Price,
@@ -20,11 +19,12 @@ from commands.http.catalog_schemas import (
     ProductDetails,
 )
 from commands.http.deps import CurrentAdmin, CurrentUser, IdempotencyKey, Services
+from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_idempotently, respond_written
 from commands.http.schemas import WrittenOut
 
-products = APIRouter(prefix="/products", tags=["catalog"], route_class=ExactNumbersRoute)
-categories = APIRouter(prefix="/categories", tags=["catalog"], route_class=ExactNumbersRoute)
+products = APIRouter(prefix="/products", tags=["catalog"], route_class=ParsedBodyRoute)
+categories = APIRouter(prefix="/categories", tags=["catalog"], route_class=ParsedBodyRoute)
 
 
 # --- products -------------------------------------------------------------------------

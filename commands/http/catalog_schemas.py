@@ -1,8 +1,7 @@
-"""Request bodies of the catalog, inventory and reviews write API, and the route class
-that parses their JSON exactly.
+"""Request bodies of the catalog, inventory and reviews write API.
 
-Money never passes through a float: the routes of these routers decode JSON numbers
-to ``Decimal`` (``ExactNumbersRoute``), and an amount is accepted as a string in
+Money never passes through a float: JSON numbers arrive as ``Decimal``
+(``commands.http.parsed_body``), and an amount is accepted as a string in
 plain decimal notation (``"19.99"``, the recommended form) or as a JSON number
 without an exponent. ``NaN`` and ``Infinity`` are not JSON and are refused (400).
 Counts (quantities, deltas, thresholds, ratings) are strict whole numbers: ``5.0``,
@@ -13,17 +12,14 @@ oversized field is refused before anything is loaded.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import Request, Response
-from fastapi.routing import APIRoute
 from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
+from commands.http.parsed_body import ExponentDecimal
 from commands.http.schemas import Body
 from domain.catalog import (
     MAX_ATTRIBUTE_VALUE,
@@ -38,41 +34,6 @@ from domain.categories import MAX_CATEGORY_NAME
 from domain.inventory import MAX_QUANTITY, MAX_REASON
 from domain.money import Money
 from domain.reviews import MAX_BODY, MAX_HIDE_REASON, MAX_REPLY, MAX_TITLE
-
-# --- exact JSON numbers ---------------------------------------------------------------
-
-
-class ExponentDecimal(Decimal):
-    """A JSON number written with an exponent (``1e400``): refused as an amount."""
-
-
-def _json_number(text: str) -> Decimal:
-    return ExponentDecimal(text) if "e" in text or "E" in text else Decimal(text)
-
-
-def _no_constants(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
-
-
-class _ExactNumbersRequest(Request):
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            body = await self.body()
-            self._json = json.loads(body, parse_float=_json_number, parse_constant=_no_constants)
-        return self._json
-
-
-class ExactNumbersRoute(APIRoute):
-    """Decodes JSON numbers with a fraction or exponent to ``Decimal``, never float."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def exact(request: Request) -> Response:
-            return await handler(_ExactNumbersRequest(request.scope, request.receive))
-
-        return exact
-
 
 # --- field types ------------------------------------------------------------------------
 
@@ -99,7 +60,7 @@ def _exact_amount(value: object) -> Decimal:
         if not value.is_finite():
             raise ValueError("the amount must be a finite number")
         return value
-    # float never arrives through ExactNumbersRoute; refuse it anywhere else.
+    # float never arrives through ParsedBodyRoute; refuse it anywhere else.
     raise ValueError('the amount must be a decimal number such as "19.99"')
 
 

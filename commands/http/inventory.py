@@ -13,16 +13,16 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from commands.http.catalog_schemas import (
-    ExactNumbersRoute,
     LowStockThreshold,
     StockAdjustment,
     StockReceipt,
 )
 from commands.http.deps import CurrentUser, IdempotencyKey, Services
+from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_idempotently, respond_written
 from commands.http.schemas import WrittenOut
 
-router = APIRouter(prefix="/inventory", tags=["inventory"], route_class=ExactNumbersRoute)
+router = APIRouter(prefix="/inventory", tags=["inventory"], route_class=ParsedBodyRoute)
 
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, description="2-64 of A-Z, 0-9 and '-'")]
 

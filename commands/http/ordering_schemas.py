@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import Field, StringConstraints
 
 from commands.http.catalog_schemas import Price
-from commands.http.schemas import Body
+from commands.http.schemas import EXACT, Body
 from domain.lines import MAX_LINE_QUANTITY
 from domain.orders import (
     MAX_ADDRESS_FIELD,
@@ -29,6 +29,7 @@ PaymentMethodToken = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9_\-]{3,255}$"),
     Field(description="A payment method id or token from the provider (pm_..., tok_...)"),
+    EXACT,
 ]
 AddressField = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ADDRESS_FIELD)]
 
@@ -43,7 +44,7 @@ class CartQuantity(Body):
 
 
 class CartMerge(Body):
-    cart_token: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    cart_token: Annotated[str, StringConstraints(min_length=1, max_length=100), EXACT]
 
 
 class Checkout(Body):

@@ -9,18 +9,18 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from commands.http.catalog_schemas import (
-    ExactNumbersRoute,
     NewReview,
     ReviewChanges,
     ReviewHiding,
     ReviewReply,
 )
 from commands.http.deps import CurrentAdmin, CurrentUser, IdempotencyKey, Services
+from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_idempotently, respond_written
 from commands.http.schemas import WrittenOut
 
-product_reviews = APIRouter(prefix="/products", tags=["reviews"], route_class=ExactNumbersRoute)
-router = APIRouter(prefix="/reviews", tags=["reviews"], route_class=ExactNumbersRoute)
+product_reviews = APIRouter(prefix="/products", tags=["reviews"], route_class=ParsedBodyRoute)
+router = APIRouter(prefix="/reviews", tags=["reviews"], route_class=ParsedBodyRoute)
 
 
 @product_reviews.post("/{product_id}/reviews", status_code=201, response_model=WrittenOut)

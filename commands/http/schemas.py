@@ -1,22 +1,54 @@
 """Request and response bodies of the write API. Unknown fields are refused (422):
-a typo must not be silently ignored."""
+a typo must not be silently ignored. Text is normalised to Unicode NFC, so that
+the same name typed on two keyboards is the same text, except in fields marked
+``EXACT`` (secrets and tokens, compared as sent)."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.users import Role
 
+EXACT = object()
+"""Marks a text field ``Body`` does not normalise: ``Annotated[str, EXACT]``."""
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # Long enough for any real password; the strength policy says why a password is refused.
-Password = Annotated[str, Field(min_length=1, max_length=1024)]
-LinkToken = Annotated[str, Field(min_length=1, max_length=300)]
+Password = Annotated[str, Field(min_length=1, max_length=1024), EXACT]
+LinkToken = Annotated[str, Field(min_length=1, max_length=300), EXACT]
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [_nfc(item) for item in value]
+    if isinstance(value, dict):
+        return {_nfc(key): _nfc(item) for key, item in value.items()}
+    return value  # numbers, ids, nested bodies (normalised by their own validator)
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _normalised(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is not None and EXACT in cls.model_fields[info.field_name].metadata:
+            return value
+        return _nfc(value)
 
 
 class Registration(Body):
@@ -39,7 +71,7 @@ class Credentials(Body):
 
 
 class RefreshBody(Body):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)]
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096), EXACT]
 
 
 class PasswordResetConfirmation(Body):

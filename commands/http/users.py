@@ -6,10 +6,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from commands.http.deps import CurrentUser, Services
+from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_written
 from commands.http.schemas import ProfileChanges, WrittenOut
 
-router = APIRouter(prefix="/users/me", tags=["users"])
+router = APIRouter(prefix="/users/me", tags=["users"], route_class=ParsedBodyRoute)
 
 
 @router.patch("", response_model=WrittenOut)

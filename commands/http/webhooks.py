@@ -15,9 +15,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from commands.http.ordering_deps import OrderingDeps
+from commands.http.parsed_body import ParsedBodyRoute
 from domain.errors import UnknownEntity
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(tags=["payments"], route_class=ParsedBodyRoute)
 
 
 @router.post("/webhooks/stripe")

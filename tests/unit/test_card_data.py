@@ -3,6 +3,7 @@ however formatted, and leaves everything else alone."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -11,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commands.card_data import contains_card_number, find_card_data, luhn_valid
+from commands.seeding import brands
 
-STRIPE_TEST_CARDS = [
+STRIPE_TEST_CARDS = [  # https://docs.stripe.com/testing
     "4242424242424242",
     "4000056655665556",
     "5555555555554444",
@@ -29,12 +31,23 @@ STRIPE_TEST_CARDS = [
 ]
 
 
+# (an IIN prefix, a length that brand issues): one of each brand's ranges.
+BRAND_SHAPES = [
+    ("4", 16), ("4", 19), ("51", 16), ("55", 16), ("2221", 16), ("2720", 16), ("34", 15),
+    ("37", 15), ("6011", 16), ("644", 19), ("65", 16), ("3528", 16), ("3589", 19), ("36", 14),
+    ("38", 19), ("300", 14), ("305", 16), ("62", 16), ("62", 19), ("50", 16), ("56", 16),
+    ("69", 19),
+]  # fmt: skip
+
+
 def with_check_digit(body: str) -> str:
     return next(body + d for d in "0123456789" if luhn_valid(body + d))
 
 
-pans = st.integers(11, 18).flatmap(
-    lambda n: st.text("0123456789", min_size=n, max_size=n).map(with_check_digit)
+pans = st.sampled_from(BRAND_SHAPES).flatmap(
+    lambda shape: st.text(
+        "0123456789", min_size=shape[1] - len(shape[0]) - 1, max_size=shape[1] - len(shape[0]) - 1
+    ).map(lambda middle: with_check_digit(shape[0] + middle))
 )
 
 
@@ -124,3 +137,54 @@ def test_a_card_number_beside_a_uuid_is_still_found() -> None:
 
 def test_a_card_number_as_a_key_is_found() -> None:
     assert find_card_data({"4242 4242 4242 4242": "x"}) == ["$.4242 4242 4242 4242"]
+
+
+# --- false positives: ordinary identifiers are not card numbers ---------------------
+
+CHECKED = 20_000
+
+
+def gtin_check_digit(body: str) -> str:
+    """GS1's: weights 3 and 1 from the right, not Luhn."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str(-total % 10)
+
+
+def refused_share(identifiers: list[str]) -> float:
+    return sum(contains_card_number(i) for i in identifiers) / len(identifiers)
+
+
+def test_no_seeded_sku_is_taken_for_a_card_number() -> None:
+    """The seeder's format (commands/seeding.py): S<seed>-<BRA>-<n, 7 digits>."""
+    rng = random.Random(13)
+    names = brands()
+    skus = [
+        f"S{rng.randrange(2**32)}-{rng.choice(names)[:3].upper()}-{rng.randrange(10**7):07d}"
+        for _ in range(CHECKED)
+    ]
+    assert refused_share(skus) == 0
+
+
+@pytest.mark.parametrize("length", [8, 12, 13, 14])
+def test_gtin_barcodes_as_skus_are_rarely_or_never_refused(length: int) -> None:
+    """EAN-8, UPC-A, EAN-13 and GTIN-14 with valid check digits. Luhn alone refused
+    about 1 EAN-13 in 10; no brand issues 8-13 digits. Of 14-digit numbers only
+    Diners Club's start (300-305, 36, 38: 2.6 in 100) and then pass Luhn (1 in 10):
+    0.26 %, measured 0.28 %."""
+    rng = random.Random(length)
+    bodies = ["".join(rng.choices("0123456789", k=length - 1)) for _ in range(CHECKED)]
+    gtins = [body + gtin_check_digit(body) for body in bodies]
+    bound = 0.005 if length == 14 else 0.0
+    assert refused_share(gtins) <= bound
+    assert refused_share([f"SKU-{g}" for g in gtins]) <= bound
+
+
+def test_random_digit_runs_are_refused_at_a_stated_bound() -> None:
+    """12-19 random digits: measured 1.6 %, 3.8 % at 16 digits (Luhn alone: 10 % at
+    every length). What passes has a brand's prefix and length: a card number to a
+    DLP scanner too."""
+    rng = random.Random(7)
+    runs = ["".join(rng.choices("0123456789", k=rng.randint(12, 19))) for _ in range(CHECKED)]
+    assert refused_share(runs) < 0.03
+    short = ["".join(rng.choices("0123456789", k=rng.randint(12, 13))) for _ in range(CHECKED)]
+    assert refused_share(short) == 0

@@ -34,6 +34,7 @@ from domain.errors import AccountInactive, DomainError, InvalidToken, NotPermitt
 from domain.users import (
     DEFAULT_NOTIFICATION_PREFERENCES,
     EmailIndex,
+    InvalidProfile,
     Role,
     TokenPurpose,
     User,
@@ -72,14 +73,16 @@ class IssuedToken:
     expires_at: datetime
 
 
-texts = st.text(min_size=1, max_size=12)
+# What the aggregate accepts: single lines of text, trimmed (it trims and checks).
+line_characters = st.characters(blacklist_categories=["Cc", "Cs", "Cn", "Zl", "Zp"])
+texts = st.text(line_characters, min_size=1, max_size=12).map(str.strip).filter(bool)
 profile_changes = st.fixed_dictionaries(
     {},
     optional={
         "name": texts,
         "phone": st.none() | st.from_regex(r"\+[0-9]{6,12}", fullmatch=True),
         "addresses": st.lists(
-            st.fixed_dictionaries({"line1": texts, "city": texts, "postcode": st.text(max_size=8)}),
+            st.fixed_dictionaries({"line1": texts, "city": texts, "postcode": st.just("") | texts}),
             max_size=2,
         ),
         "notification_preferences": st.fixed_dictionaries(
@@ -545,6 +548,55 @@ def test_a_profile_update_that_changes_nothing_records_nothing() -> None:
     user.update_profile({"name": "Ann", "phone": "+4412345"})
     assert user.version == version + 1
     assert user.collect_events()[-1].changes == {"phone": "+4412345"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"name": "Ev\x00e"},
+        {"name": "two\nlines"},
+        {"name": "   "},
+        {"name": "n" * 201},
+        {"phone": "+44\x0012345"},
+        {"addresses": [{"line1": "1 A St", "city": "B\x85C"}]},
+        {"addresses": [{"line1": "1 A St\r\nX-Injected: yes", "city": "B"}]},
+        {"addresses": [{"line\x001": "x"}]},
+        {"addresses": ["not an object"]},
+        {"addresses": "not a list"},
+    ],
+)
+def test_profile_texts_must_be_single_lines(changes: dict[str, Any]) -> None:
+    """The CLI and the seeder reach the aggregate without the HTTP edge."""
+    user = new_user()
+    with pytest.raises(InvalidProfile):
+        user.update_profile(changes)
+    assert isinstance(InvalidProfile("x"), ValueError)  # answered 422
+    assert len(user.collect_events()) == 1  # Registered only
+
+
+def test_profile_texts_are_trimmed_and_blank_optional_fields_kept_blank() -> None:
+    user = new_user()
+    user.update_profile({"name": "  Ann B  ", "addresses": [{"line1": " 1 A St ", "line2": " "}]})
+    assert user.name == "Ann B"
+    assert user.addresses == [{"line1": "1 A St", "line2": ""}]
+
+
+@pytest.mark.parametrize("name", ["Ev\x00e", "", "  ", "a\tb", "n" * 201])
+def test_registration_checks_the_name(name: str) -> None:
+    with pytest.raises(InvalidProfile):
+        User.register(uuid4(), "ann@example.com", "$argon2id$precomputed", name)
+    assert User.register(uuid4(), "ann@example.com", "h", "  Ann  ").name == "Ann"
+
+
+def test_events_recorded_before_names_were_checked_still_load() -> None:
+    app = popo_app()
+    user = new_user()  # the constructor checks nothing: it also replays events
+    user.update_profile({"name": "Ann"})
+    app.save(User(id=OTHER_ID, email="old@example.com", password_hash="h", name="Ev\x00e"))
+    old: User = app.repository.get(OTHER_ID)
+    assert old.name == "Ev\x00e"
+    old.update_profile({"phone": "+4412345"})  # the stored name is not checked again
+    app.save(old)
 
 
 def test_a_deactivated_user_refuses_every_command_and_loses_its_tokens() -> None:
