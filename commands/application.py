@@ -28,10 +28,17 @@ A = TypeVar("A", bound=Aggregate)
 @dataclass(frozen=True)
 class Written:
     """The id of what a command created or changed, and the log position it wrote
-    (None when the command changed nothing)."""
+    (None when the command changed nothing); ``also``: the positions of other logs
+    it wrote to first (a shipment's capture), so that its token covers every view
+    showing its effect."""
 
     id: UUID
     position: Position | None
+    also: tuple[Position | None, ...] = ()
+
+    @property
+    def positions(self) -> list[Position]:
+        return [p for p in (self.position, *self.also) if p is not None]
 
 
 class ContextApplication(Application[UUID]):

@@ -39,6 +39,10 @@ class IdempotencyKeyReused(CommandRefused):
     code = "idempotency-key-reused"
 
 
+class IdempotencyKeyInvalid(CommandRefused):
+    code = "idempotency-key-invalid"
+
+
 class RequestInProgress(CommandRefused):
     status = 409
     code = "request-in-progress"

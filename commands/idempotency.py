@@ -1,6 +1,7 @@
 """Idempotency keys: the same key and body get the first answer again; the same key
 with another body is refused (422). Creations derive their new id from the key, so
-even a retry after a crash between saving and answering finds what it made."""
+even a retry after a crash between saving and answering finds what it made. A key
+is its caller's own: another caller sending it makes its own request (and id)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,14 @@ class Idempotency:
         store: IdempotencyStore,
         scope: str,
         key: str | None,
+        *,
+        caller: str,
         path_params: dict[str, str] | None = None,
     ) -> None:
         self._store = store
-        self._scope = scope
+        # Records and derived ids are keyed by the caller too: Bob's key "order-1"
+        # must neither replay Alice's answer nor collide with the id she was given.
+        self._scope = f"{scope} by {caller}"
         self.key = key
         # The scope is the route template, so the request's own path parameters are
         # part of what must match: one key cannot replay another resource's answer.

@@ -116,27 +116,33 @@ class PaymentCommands:
         return self.app.save_all(payment)
 
     @retry_on_conflict
-    def capture(self, order_id: UUID, amount: Money) -> Captured:
-        """Capture ``amount`` of the authorization (at shipment), once per order."""
+    def capture(self, order_id: UUID, amount: Money) -> tuple[Captured, Position | None]:
+        """Capture ``amount`` of the authorization (at shipment), once per order: the
+        capture and the position recording it."""
         payment = self._payment(order_id)
         outcome = self.gateway.capture(
             self._reference(payment), amount, payment_key(order_id, "capture")
         )
         record_outcome(payment, outcome)
-        self.app.save_all(payment)
-        return outcome
+        return outcome, self.app.save_all(payment)
+
+    def refund(self, order_id: UUID, amount: Money, key: str) -> Refunded:
+        """``refund_recorded`` for a caller that answers no position (the saga)."""
+        return self.refund_recorded(order_id, amount, key)[0]
 
     @retry_on_conflict
-    def refund(self, order_id: UUID, amount: Money, key: str) -> Refunded:
+    def refund_recorded(
+        self, order_id: UUID, amount: Money, key: str
+    ) -> tuple[Refunded, Position | None]:
         """Give back ``amount`` of what was captured; ``key`` names this refund (a
-        client's idempotency key, or the saga's)."""
+        client's idempotency key, or the saga's): the refund and the position
+        recording it."""
         payment = self._payment(order_id)
         outcome = self.gateway.refund(
             self._reference(payment), amount, payment_key(order_id, f"refund:{key}")
         )
         record_outcome(payment, outcome)
-        self.app.save_all(payment)
-        return outcome
+        return outcome, self.app.save_all(payment)
 
     @retry_on_conflict
     def record(self, outcome: GatewayOutcome) -> Position | None:

@@ -117,15 +117,16 @@ async def positions_in(request: Request) -> list[Position]:
 
 
 async def wait_for(services: ReadServices, projection: str, positions: list[Position]) -> None:
-    """Read-your-writes: return once ``projection`` has processed every position;
-    503 with Retry-After when the bound passes first. A connection is held only
-    for each poll, never across the pauses."""
+    """Read-your-writes: return once ``projection`` has processed every position of
+    a log it follows; 503 with Retry-After when the bound passes first. Positions in
+    other logs are ignored: a command that wrote to several logs answers them all,
+    and each view waits for its own. A connection is held only for each poll, never
+    across the pauses."""
+    followed = services.followed_logs.get(projection, frozenset())
+    positions = [p for p in positions if p.log in followed]
     if not positions:
         return
     logs = {p.log for p in positions}
-    unknown = logs - services.followed_logs.get(projection, frozenset())
-    if unknown:
-        raise QueryRefused(f"this view does not follow the log(s) {', '.join(sorted(unknown))}")
     deadline = time.monotonic() + services.read_your_writes_timeout
     pause = _FIRST_POLL
     while True:

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from commands.http.parsed_body import ParsedBodyRoute
 from domain.access import Principal
 from domain.cart_tokens import read_guest_cart_token
 from domain.carts import cart_id_for
@@ -41,7 +42,7 @@ from projections.order_queries import (
 from read_api.deps import CurrentAdmin, CurrentUser, Positions, Services, wait_for
 from read_api.errors import QueryRefused
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], route_class=ParsedBodyRoute)
 
 MAX_CURSOR = 500
 Cursor = Annotated[
@@ -124,6 +125,8 @@ async def order(
 async def order_payments(
     order_id: UUID, viewer: CurrentUser, services: Services, positions: Positions
 ) -> dict[str, Any]:
+    # Whether the order is the viewer's is the orders view's answer.
+    await wait_for(services, "orders", positions)
     await wait_for(services, "payments", positions)
     async with services.pool.connection() as conn:
         _visible(await order_detail(conn, order_id), viewer)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
+from commands.http.callers import MAX_CART_TOKEN
 from commands.http.deps import CurrentUser, IdempotencyKey, Services, limit_attempts
-from commands.http.ordering_deps import MAX_CART_TOKEN, OrderingDeps
+from commands.http.ordering_deps import OrderingDeps
+from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond, respond_idempotently, respond_written
 from commands.http.schemas import (
     Credentials,
@@ -26,7 +29,7 @@ from commands.users import LoggedIn
 from domain.cart_tokens import read_guest_cart_token
 from domain.positions import Position, format_positions
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=ParsedBodyRoute)
 
 
 @router.post("/register", status_code=201, response_model=WrittenOut)
@@ -45,7 +48,7 @@ def verify_email(body: LinkTokenBody, services: Services) -> JSONResponse:
     return respond_written(services.users.verify_email(body.token))
 
 
-@router.post("/verify-email/resend", status_code=202)
+@router.post("/verify-email/resend", status_code=202, response_class=Response)
 def resend_verification(body: EmailBody, request: Request, services: Services) -> Response:
     """Always 202, whether or not the address has an account."""
     limits = services.limits
@@ -84,7 +87,7 @@ def login(
     if guest_cart is None:
         return _tokens(logged_in)
     merged = ordering.carts.merge(logged_in.user_id, guest_cart)
-    return _tokens(logged_in, merged.position)
+    return _tokens(logged_in, merged.positions)
 
 
 @router.post("/refresh", response_model=TokensOut)
@@ -100,7 +103,7 @@ def logout(principal: CurrentUser, services: Services) -> JSONResponse:
     return respond_written(services.users.logout(principal.session_id))
 
 
-@router.post("/password-reset", status_code=202)
+@router.post("/password-reset", status_code=202, response_class=Response)
 def request_password_reset(body: EmailBody, request: Request, services: Services) -> Response:
     """Always 202, whether or not the address has an account."""
     limits = services.limits
@@ -127,9 +130,9 @@ def change_password(
     )
 
 
-def _tokens(logged_in: LoggedIn, also: Position | None = None) -> JSONResponse:
+def _tokens(logged_in: LoggedIn, also: Sequence[Position] = ()) -> JSONResponse:
     tokens = logged_in.tokens
-    positions = [p for p in (logged_in.position, also) if p is not None]
+    positions = [p for p in (logged_in.position, *also) if p is not None]
     body = TokensOut(
         user_id=str(logged_in.user_id),
         access_token=tokens.access_token,

@@ -24,10 +24,11 @@ from fastapi.responses import JSONResponse
 
 from commands.application import Written
 from commands.errors import CommandRefused
-from commands.http.card_guard import CardDataGuardRoute
+from commands.http.callers import GuestCart
 from commands.http.deps import CurrentUser, IdempotencyKey
-from commands.http.ordering_deps import GuestCart, OrderingDeps, OrderingServices, Shopper
+from commands.http.ordering_deps import OrderingDeps, OrderingServices, Shopper
 from commands.http.ordering_schemas import CartLine, CartMerge, CartQuantity, Checkout
+from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond, respond_idempotently, respond_written, written_body
 from commands.http.schemas import WrittenOut
 from commands.ports import StoredResponse
@@ -36,7 +37,7 @@ from domain.cart_tokens import guest_cart_token, read_guest_cart_token
 from domain.carts import cart_id_for
 from domain.errors import UnknownEntity
 
-router = APIRouter(tags=["carts"], route_class=CardDataGuardRoute)
+router = APIRouter(tags=["carts"], route_class=ParsedBodyRoute)
 SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 

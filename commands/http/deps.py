@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from commands.catalog import CatalogCommands
-from commands.errors import RateLimited
+from commands.errors import IdempotencyKeyInvalid, RateLimited
+from commands.http.callers import Authenticate, Caller, OptionalPrincipal, client_address
 from commands.idempotency import Idempotency
 from commands.inventory import InventoryCommands
 from commands.ports import IdempotencyStore, RateLimiter
@@ -19,8 +18,6 @@ from commands.reviews import ReviewCommands
 from commands.users import UserCommands
 from domain.access import Principal
 from domain.users import Role
-
-Authenticate = Callable[[str | None], Awaitable[Principal]]
 
 
 @dataclass(frozen=True)
@@ -56,15 +53,12 @@ async def _services(request: Request) -> WriteServices:
 
 
 Services = Annotated[WriteServices, Depends(_services)]
-_bearer = HTTPBearer(auto_error=False)
 
 
-async def _principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    authenticate = _write_services(request).authenticate
-    return await authenticate(credentials.credentials if credentials else None)
+async def _principal(request: Request, principal: OptionalPrincipal) -> Principal:
+    if principal is not None:
+        return principal
+    return await _write_services(request).authenticate(None)  # refused: no token
 
 
 CurrentUser = Annotated[Principal, Depends(_principal)]
@@ -78,9 +72,19 @@ async def _admin(principal: CurrentUser) -> Principal:
 CurrentAdmin = Annotated[Principal, Depends(_admin)]
 
 
+async def _one_key(request: Request) -> None:
+    """Two keys or an empty one: which request would the retry be? Refused before
+    the key's own validation (a sub-dependency is solved first)."""
+    keys = request.headers.getlist("idempotency-key")
+    if len(keys) > 1 or keys == [""]:
+        raise IdempotencyKeyInvalid("send one Idempotency-Key header, not empty")
+
+
 async def _idempotency(
     request: Request,
     services: Services,
+    _: Annotated[None, Depends(_one_key)],
+    caller: Caller,
     key: Annotated[
         str | None,
         Header(
@@ -88,20 +92,19 @@ async def _idempotency(
             min_length=1,
             max_length=255,
             pattern=r"^[\x21-\x7e]+$",
-            description="Retry safely: the same key and body return the first answer",
+            description="Retry safely: the same key and body return your first answer "
+            "(keys are each caller's own)",
         ),
     ] = None,
 ) -> Idempotency:
     route = request.scope.get("route")
     scope = f"{request.method} {getattr(route, 'path', request.url.path)}"
-    return Idempotency(services.idempotency, scope, key, dict(request.path_params))
+    return Idempotency(
+        services.idempotency, scope, key, caller=caller, path_params=dict(request.path_params)
+    )
 
 
 IdempotencyKey = Annotated[Idempotency, Depends(_idempotency)]
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def limit_attempts(

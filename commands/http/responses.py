@@ -12,13 +12,13 @@ from pydantic import BaseModel
 from commands.application import Written
 from commands.idempotency import Idempotency
 from commands.ports import StoredResponse
-from domain.positions import Position
+from domain.positions import format_positions
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
 
 
 def written_body(written: Written) -> dict[str, Any]:
-    return {"id": str(written.id), "position": _token(written.position)}
+    return {"id": str(written.id), "position": format_positions(written.positions) or None}
 
 
 def respond(response: StoredResponse, *, replayed: bool = False) -> JSONResponse:
@@ -43,7 +43,3 @@ def respond_idempotently(
         body.model_dump(mode="json"), lambda: StoredResponse(status, written_body(write()))
     )
     return respond(response, replayed=replayed)
-
-
-def _token(position: Position | None) -> str | None:
-    return None if position is None else str(position)

@@ -44,12 +44,14 @@ def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 def written(response: httpx.Response, status: int = 200, context: str = "catalog") -> str:
-    """The id of a write, after checking the answer carries its position."""
+    """The id of a write, after checking the answer carries its position (in each
+    of the comma-separated logs of ``context``)."""
     assert response.status_code == status, (response.status_code, response.text)
     body = response.json()
     assert set(body) == {"id", "position"}, body
     if body["position"] is not None:
-        assert re.fullmatch(rf"{context}:\d+", body["position"]), body
+        expected = ",".join(rf"{log}:\d+" for log in context.split(","))
+        assert re.fullmatch(expected, body["position"]), body
         assert response.headers[CONSISTENCY] == body["position"]
     return str(uuid.UUID(body["id"]))
 

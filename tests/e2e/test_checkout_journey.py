@@ -65,7 +65,7 @@ def test_cart_checkout_ship_deliver_return_refund(
         headers=admin,
     )
     token = shipped.json()["position"]
-    written(shipped, context="ordering")
+    written(shipped, context="ordering,payments")
     assert order_status(client, shopper.headers, order_id, token)["captured"] == "50.00"
     stock_becomes(client, cast, sku, on_hand=3, reserved=0)
 
@@ -100,7 +100,7 @@ def test_cart_checkout_ship_deliver_return_refund(
         json=partial,
         headers={**admin, "Idempotency-Key": refund_key},
     )
-    written(first, 201, context="ordering")
+    written(first, 201, context="ordering,payments")
     replay = client.post(
         f"/admin/orders/{order_id}/refunds",
         json=partial,

@@ -97,7 +97,7 @@ def test_stripe_checkout_capture_and_webhooks_recorded_once(
             json={"carrier": "UPS", "tracking_number": "1Z"},
             headers=cast.admin,
         )
-        written(shipped, context="ordering")
+        written(shipped, context="ordering,payments")
 
         sdk = stripe.StripeClient("sk_test_eventshop", base_addresses={"api": localstripe_url})
         intent = sdk.v1.payment_intents.retrieve(intent_id).to_dict()
@@ -201,6 +201,6 @@ def test_stripe_3ds_checkout_waits_for_the_authentication_webhook(
             json={"carrier": "UPS", "tracking_number": "1Z3DS"},
             headers=cast.admin,
         )
-        written(shipped, context="ordering")
+        written(shipped, context="ordering,payments")
         assert sdk.v1.payment_intents.retrieve(intent_id).status == "succeeded"
         stock_becomes(client, cast, sku, on_hand=1, reserved=0)

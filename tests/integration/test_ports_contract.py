@@ -152,7 +152,7 @@ def idempotency(container: Container) -> Callable[..., Idempotency]:
     store = PostgresIdempotencyStore(container.pool)
 
     def make(key: str | None, scope: str = "orders.create") -> Idempotency:
-        return Idempotency(store, scope, key)
+        return Idempotency(store, scope, key, caller="user:contract")
 
     return make
 

@@ -12,6 +12,9 @@ from commands.idempotency import ABANDONED_AFTER_SECONDS, Idempotency
 from commands.ports import IdempotencyRecord, StoredResponse
 
 CREATED = StoredResponse(201, {"id": "42"})
+ALICE, BOB = "user:alice", "user:bob"
+ORDERS = f"orders by {ALICE}"
+"""The scope Idempotency records for ALICE's requests to "orders"."""
 
 
 @dataclass
@@ -59,7 +62,7 @@ class Handler:
 def test_without_a_key_every_request_runs_and_gets_a_fresh_id() -> None:
     store = MemoryStore()
     handler = Handler()
-    idem = Idempotency(store, "orders", None)
+    idem = Idempotency(store, "orders", None, caller=ALICE)
     assert idem.run({"a": 1}, handler) == (CREATED, False)
     assert idem.run({"a": 1}, handler) == (CREATED, False)
     assert handler.calls == 2
@@ -70,20 +73,25 @@ def test_without_a_key_every_request_runs_and_gets_a_fresh_id() -> None:
 def test_new_ids_derive_from_scope_and_key() -> None:
     store = MemoryStore()
     assert (
-        Idempotency(store, "orders", "k1").new_id() == Idempotency(store, "orders", "k1").new_id()
+        Idempotency(store, "orders", "k1", caller=ALICE).new_id()
+        == Idempotency(store, "orders", "k1", caller=ALICE).new_id()
     )
     assert (
-        Idempotency(store, "orders", "k1").new_id() != Idempotency(store, "orders", "k2").new_id()
+        Idempotency(store, "orders", "k1", caller=ALICE).new_id()
+        != Idempotency(store, "orders", "k2", caller=ALICE).new_id()
     )
-    assert Idempotency(store, "orders", "k1").new_id() != Idempotency(store, "users", "k1").new_id()
+    assert (
+        Idempotency(store, "orders", "k1", caller=ALICE).new_id()
+        != Idempotency(store, "users", "k1", caller=ALICE).new_id()
+    )
 
 
 def test_the_same_key_and_body_replay_the_first_answer() -> None:
     store = MemoryStore()
     handler = Handler()
-    first = Idempotency(store, "orders", "k").run({"a": 1, "b": [1, 2]}, handler)
+    first = Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1, "b": [1, 2]}, handler)
     # Key order does not matter: the fingerprint sorts keys.
-    again = Idempotency(store, "orders", "k").run({"b": [1, 2], "a": 1}, handler)
+    again = Idempotency(store, "orders", "k", caller=ALICE).run({"b": [1, 2], "a": 1}, handler)
     assert first == (CREATED, False)
     assert again == (CREATED, True)
     assert handler.calls == 1
@@ -91,35 +99,41 @@ def test_the_same_key_and_body_replay_the_first_answer() -> None:
 
 def test_the_same_key_with_another_body_is_refused() -> None:
     store = MemoryStore()
-    Idempotency(store, "orders", "k").run({"a": 1}, Handler())
+    Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1}, Handler())
     with pytest.raises(IdempotencyKeyReused):
-        Idempotency(store, "orders", "k").run({"a": 2}, Handler())
+        Idempotency(store, "orders", "k", caller=ALICE).run({"a": 2}, Handler())
 
 
 def test_keys_are_scoped() -> None:
     store = MemoryStore()
-    Idempotency(store, "orders", "k").run({"a": 1}, Handler())
+    Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1}, Handler())
     handler = Handler(StoredResponse(200, {}))
-    assert Idempotency(store, "carts", "k").run({"a": 2}, handler) == (handler.response, False)
+    assert Idempotency(store, "carts", "k", caller=ALICE).run({"a": 2}, handler) == (
+        handler.response,
+        False,
+    )
 
 
 def test_a_request_in_progress_is_refused_with_retry_after() -> None:
     store = MemoryStore()
-    store.claim("orders", "k", _fingerprint_of({"a": 1}))
+    store.claim(ORDERS, "k", _fingerprint_of({"a": 1}))
     with pytest.raises(RequestInProgress) as caught:
-        Idempotency(store, "orders", "k").run({"a": 1}, Handler())
+        Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1}, Handler())
     assert caught.value.headers == {"Retry-After": "1"}
 
 
 def test_an_abandoned_request_is_taken_over() -> None:
     store = MemoryStore()
     fingerprint = _fingerprint_of({"a": 1})
-    store.claim("orders", "k", fingerprint)
-    store.entries["orders", "k"].age_seconds = ABANDONED_AFTER_SECONDS + 1
+    store.claim(ORDERS, "k", fingerprint)
+    store.entries[ORDERS, "k"].age_seconds = ABANDONED_AFTER_SECONDS + 1
     handler = Handler()
-    assert Idempotency(store, "orders", "k").run({"a": 1}, handler) == (CREATED, False)
+    assert Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1}, handler) == (
+        CREATED,
+        False,
+    )
     assert handler.calls == 1
-    assert store.entries["orders", "k"].response == CREATED
+    assert store.entries[ORDERS, "k"].response == CREATED
 
 
 def test_a_failed_request_releases_its_key_so_a_retry_runs() -> None:
@@ -129,13 +143,45 @@ def test_a_failed_request_releases_its_key_so_a_retry_runs() -> None:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        Idempotency(store, "orders", "k").run({"a": 1}, fails)
+        Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1}, fails)
     assert store.entries == {}
-    assert Idempotency(store, "orders", "k").run({"a": 1}, Handler()) == (CREATED, False)
+    assert Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1}, Handler()) == (
+        CREATED,
+        False,
+    )
 
 
 def _fingerprint_of(body: dict[str, Any]) -> str:
     """The fingerprint Idempotency computes, read back from a scratch claim."""
     scratch = MemoryStore()
-    Idempotency(scratch, "scratch", "scratch").run(body, Handler())
-    return scratch.entries["scratch", "scratch"].fingerprint
+    Idempotency(scratch, "scratch", "scratch", caller=ALICE).run(body, Handler())
+    return scratch.entries[f"scratch by {ALICE}", "scratch"].fingerprint
+
+
+def test_the_same_key_from_another_caller_is_that_callers_own_request() -> None:
+    store = MemoryStore()
+    alice = Idempotency(store, "orders", "order-1", caller=ALICE)
+    bob = Idempotency(store, "orders", "order-1", caller=BOB)
+    assert alice.new_id() != bob.new_id()  # Bob's order is not Alice's
+    assert alice.new_id() == Idempotency(store, "orders", "order-1", caller=ALICE).new_id()
+    first, second = Handler(), Handler(StoredResponse(201, {"id": "43"}))
+    assert alice.run({"a": 1}, first) == (first.response, False)
+    assert bob.run({"a": 1}, second) == (second.response, False)  # not Alice's answer
+    assert (first.calls, second.calls) == (1, 1)
+
+
+def test_each_caller_replays_its_own_answer_and_refuses_its_own_reuse() -> None:
+    store = MemoryStore()
+    first, second = Handler(), Handler(StoredResponse(201, {"id": "43"}))
+    Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1}, first)
+    Idempotency(store, "orders", "k", caller=BOB).run({"a": 2}, second)  # another body: fine
+    assert Idempotency(store, "orders", "k", caller=BOB).run({"a": 2}, Handler()) == (
+        second.response,
+        True,
+    )
+    assert Idempotency(store, "orders", "k", caller=ALICE).run({"a": 1}, Handler()) == (
+        first.response,
+        True,
+    )
+    with pytest.raises(IdempotencyKeyReused):
+        Idempotency(store, "orders", "k", caller=BOB).run({"a": 1}, Handler())
