@@ -4,7 +4,8 @@ consequences.
 
     Order.Placed    -> reserve stock (every line, or none) -> authorize the payment
                        -> confirm the order, or reject it with a readable reason, or
-                       (3-D Secure) let it await the shopper's authentication
+                       (3-D Secure) let it await the shopper's authentication; an
+                       order with nothing to pay is confirmed without a payment
     Payment.Authorized, Payment.AuthorizationFailed
                     -> confirm or reject the order still undecided (how an awaited
                        authentication ends; a repeat of the decision above otherwise)
@@ -13,7 +14,8 @@ consequences.
     Order.Rejected, Order.Cancelled
                     -> release the reservations (unless shipped), void the
                        authorization, or refund what a shipped order had captured
-    Order.Confirmed -> forget the payment method token (also after compensating)
+    Order.Confirmed, Order.ConfirmedWithoutPayment
+                    -> forget the payment method token (also after compensating)
     Order.Shipped   -> commit the reservations (the units leave stock)
     Order.Returned  -> put the returned units back on hand
 
@@ -29,6 +31,15 @@ redelivered event does nothing twice, and a saga interrupted anywhere (the proce
 killed, a step raising) is finished by the redelivery that the tracked position
 guarantees: the position advances only after the event's steps are done (an error
 leaves it, and the runner restarts the policy from there, with backoff).
+
+Liveness: no order stays undecided because of what it holds. A refusal that comes
+from one order's content (a ``DomainError``: an amount or a reference the payment
+refuses, a reservation that conflicts; or the gateway refusing the request,
+``GatewayRefused``) rejects that order with the refusal as its reason, and the other
+orders of the pull are decided as usual; a compensation step refused that way is
+logged for an admin and the saga moves on. Anything else (a bug, a dependency
+down) still raises: the runner retries it, then finds and dead-letters the event
+that keeps failing.
 
 Authentications the shopper abandons are ended by ``AbandonedAuthentications``
 (``commands/authentication_timeouts.py``), which rejects the order: the rejection's
@@ -56,7 +67,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -67,13 +78,13 @@ from commands.application import retry_on_conflict
 from commands.carts import PaymentMethods
 from commands.inventory import InventoryCommands
 from commands.ordering import OrderingApplication
-from commands.payment_gateway import ActionRequired
+from commands.payment_gateway import ActionRequired, GatewayRefused
 from commands.payments import PaymentCommands
 from commands.ports import Clock
 from domain.errors import DomainError
-from domain.inventory import UnknownReservation
+from domain.inventory import InsufficientStock, UnknownReservation
 from domain.money import Money
-from domain.orders import UNDECIDED, Order, OrderStatus
+from domain.orders import UNDECIDED, Order, OrderStatus, readable_reason
 from domain.payments import Payment, PaymentStatus
 from projections.engine import BatchProjection, Delivery
 
@@ -87,7 +98,8 @@ SYNCHRONOUS_ANSWER = 2
 
 
 Decision = tuple[Order, str | None, str | None]
-"""An order with the payment reference that confirms it, or the reason that rejects it."""
+"""An order with the payment reference that confirms it, or the reason that rejects
+it; neither confirms it without a payment (nothing to pay)."""
 
 
 class CheckoutSaga(BatchProjection[TrackingRecorder]):
@@ -136,7 +148,7 @@ class CheckoutSaga(BatchProjection[TrackingRecorder]):
         match domain_event:
             case Order.Rejected() | Order.Cancelled():
                 self.compensate(domain_event.originator_id)
-            case Order.Confirmed():
+            case Order.Confirmed() | Order.ConfirmedWithoutPayment():
                 self._payment_methods.forget(domain_event.originator_id)
             case Order.Shipped():
                 self.commit_stock(domain_event.originator_id)
@@ -169,21 +181,33 @@ class CheckoutSaga(BatchProjection[TrackingRecorder]):
         _, refused = self._inventory.reserve_orders({str(o.id): o.skus for o in orders})
         decisions: list[Decision] = []
         for order in orders:
-            if (shortage := refused.get(str(order.id))) is not None:
-                decisions.append((order, None, f"not enough stock: {shortage}"))
+            if (refusal := refused.get(str(order.id))) is not None:
+                decisions.append((order, None, _stock_refusal(refusal)))
                 continue
-            token = self._payment_methods.token_for(order.id)
-            if token is None:
-                decisions.append((order, None, "the payment method is missing: check out again"))
-                continue
-            payment, outcome = self._payments.authorize(order.id, order.total, token)
-            if payment.status == PaymentStatus.ACTION_REQUIRED and isinstance(
-                outcome, ActionRequired
-            ):
-                self._await_authentication(order.id, outcome)
-            elif (decision := _decision_by(payment)) is not None:
+            try:
+                decision = self._pay(order)
+            except (DomainError, GatewayRefused) as error:
+                # This order's content, refused wherever it was checked: retrying
+                # would refuse it again and hold up every order after it.
+                log.warning("order %s rejected: %s", order.id, error)
+                decision = None, f"the payment could not be made: {error}"
+            if decision is not None:
                 decisions.append((order, *decision))
         self._decide_all(decisions)
+
+    def _pay(self, order: Order) -> tuple[str | None, str | None] | None:
+        """Authorize the order's payment (none for a free order): the decision it
+        gives, as ``_decision_by``'s."""
+        if order.total_amount == 0:
+            return None, None  # nothing to pay: the token, if any, is never used
+        token = self._payment_methods.token_for(order.id)
+        if token is None:
+            return None, "the payment method is missing: check out again"
+        payment, outcome = self._payments.authorize(order.id, order.total, token)
+        if payment.status == PaymentStatus.ACTION_REQUIRED and isinstance(outcome, ActionRequired):
+            self._await_authentication(order.id, outcome)
+            return None
+        return _decision_by(payment)
 
     def payment_decided(self, payment_id: UUID) -> None:
         """The payment was authorized or failed: decide its order, if still undecided."""
@@ -200,20 +224,27 @@ class CheckoutSaga(BatchProjection[TrackingRecorder]):
         order = self._ordering.get_order(order_id)
         if order.carrier is None:  # never shipped: the units are still reserved
             for sku in order.skus:
-                with contextlib.suppress(UnknownReservation):  # never reserved
+                with (
+                    _left_to_an_admin(f"order {order_id}: {sku} not released"),
+                    contextlib.suppress(UnknownReservation),  # never reserved
+                ):
                     self._inventory.release(sku, str(order_id))
-        self._payments.void(order_id)
+        with _left_to_an_admin(f"order {order_id}: authorization not voided"):
+            self._payments.void(order_id)
         if order.captured > order.refunded:
-            self._refund_cancelled(order_id)
+            with _left_to_an_admin(f"order {order_id}: capture not refunded"):
+                self._refund_cancelled(order_id)
         self._payment_methods.forget(order_id)
 
     def commit_stock(self, order_id: UUID) -> None:
         for sku in self._ordering.get_order(order_id).skus:
-            self._inventory.commit(sku, str(order_id))
+            with _left_to_an_admin(f"order {order_id}: shipped {sku} not committed"):
+                self._inventory.commit(sku, str(order_id))
 
     def restock(self, order_id: UUID) -> None:
         for sku, quantity in self._ordering.get_order(order_id).skus.items():
-            self._inventory.restock(sku, str(order_id), quantity, SAGA_ID)
+            with _left_to_an_admin(f"order {order_id}: returned {sku} not restocked"):
+                self._inventory.restock(sku, str(order_id), quantity, SAGA_ID)
 
     # --- decisions, retried on conflicts with the shopper or an admin ------------------
 
@@ -259,14 +290,10 @@ class CheckoutSaga(BatchProjection[TrackingRecorder]):
         order = self._ordering.get_order(order_id)
         if refund_id in order.refund_ids:
             return  # ours (its command recorded it), or recorded before
-        try:
+        # Never refused for what our payment allowed; if it were, an admin must look.
+        with _left_to_an_admin(f"refund {refund_id} not recorded on order {order_id}"):
             order.record_provider_refund(refund_id, amount, self._clock())
-        except DomainError as error:
-            # Never raised for what our payment allowed; if it were, an admin must
-            # look: retrying would only hold up every later event.
-            log.error("refund %s of order %s not recorded on it: %s", refund_id, order_id, error)
-            return
-        self._ordering.save_all(order)
+            self._ordering.save_all(order)
 
     @retry_on_conflict
     def _refund_cancelled(self, order_id: UUID) -> None:
@@ -277,6 +304,23 @@ class CheckoutSaga(BatchProjection[TrackingRecorder]):
         refunded = self._payments.refund(order_id, owed, CANCELLATION_REFUND)
         order.record_refund(refunded.refund_id, refunded.amount, "order cancelled", self._clock())
         self._ordering.save_all(order)
+
+
+@contextlib.contextmanager
+def _left_to_an_admin(what: str) -> Iterator[None]:
+    """Log a step that the order's content made impossible (``what`` was not done)
+    and go on: retrying would be refused again and hold up every later event.
+    Anything else raises, for the runner to retry."""
+    try:
+        yield
+    except (DomainError, GatewayRefused) as error:
+        log.error("%s: %s", what, error)
+
+
+def _stock_refusal(refusal: DomainError) -> str:
+    if isinstance(refusal, InsufficientStock):
+        return f"not enough stock: {refusal}"
+    return f"the stock could not be reserved: {refusal}"
 
 
 def _decision_by(payment: Payment) -> tuple[str | None, str | None] | None:
@@ -295,15 +339,16 @@ def _decision_by(payment: Payment) -> tuple[str | None, str | None] | None:
 
 
 def _decided(order: Order, at: datetime, reference: str | None, rejection: str | None) -> bool:
-    """Confirm (``reference``: the authorized payment's) or reject an order the saga
-    has not decided; False for a decided or cancelled order (the Cancelled event
-    compensates)."""
+    """Confirm (``reference``: the authorized payment's; None: nothing to pay) or
+    reject an order the saga has not decided; False for a decided or cancelled order
+    (the Cancelled event compensates)."""
     if order.status not in UNDECIDED:
         return False
     if rejection is not None:
-        order.reject(rejection, at)
+        order.reject(readable_reason(rejection), at)
+    elif reference is None:
+        order.confirm_without_payment(at)
     else:
-        assert reference is not None
         order.confirm(reference, at)
     return True
 

@@ -26,6 +26,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from commands.application import ContextApplication, Written, retrying_conflicts
 from domain.access import Principal
+from domain.errors import DomainError
 from domain.inventory import (
     InsufficientStock,
     InvalidQuantity,
@@ -123,12 +124,19 @@ class InventoryCommands:
     @retry_contended
     def reserve_orders(
         self, reservations: Mapping[str, Mapping[str, int]]
-    ) -> tuple[Position | None, dict[str, InsufficientStock]]:
+    ) -> tuple[Position | None, dict[str, DomainError]]:
         """Reserve several orders' lines (reservation id -> SKU -> quantity), each
         order all or nothing, in the order given: each SKU's stock item is loaded
         once and every reservation saved in one transaction. Answers the position
-        written and the reservations refused for want of stock."""
-        wanted = {rid: _valid_lines(rid, lines) for rid, lines in reservations.items()}
+        written and the reservations refused (for want of stock, or malformed or
+        conflicting with the id's past: one order's refusal never fails the others)."""
+        wanted: dict[str, dict[str, int]] = {}
+        refused: dict[str, DomainError] = {}
+        for rid, lines in reservations.items():
+            try:
+                wanted[rid] = _valid_lines(rid, lines)
+            except DomainError as error:
+                refused[rid] = error
         items: dict[str, StockItem] = {}
         unknown: set[str] = set()  # no stock item: never received
         for sku in {sku for lines in wanted.values() for sku in lines}:
@@ -137,14 +145,13 @@ class InventoryCommands:
                 unknown.add(sku)
             else:
                 items[sku] = item
-        refused: dict[str, InsufficientStock] = {}
         for rid, lines in wanted.items():
             missing = [sku for sku in lines if sku in unknown]
             try:
                 if missing:
                     raise InsufficientStock(missing[0], lines[missing[0]], 0)
                 reserve_lines(items, rid, lines)
-            except InsufficientStock as error:
+            except DomainError as error:
                 refused[rid] = error
         return self.app.save_all(*items.values()), refused
 

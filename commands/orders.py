@@ -37,6 +37,7 @@ from domain.errors import NotPermitted, UnknownEntity
 from domain.money import Money
 from domain.orders import REFUNDABLE, Order, OrderStatus, OrderTransitionNotAllowed, valid_reason
 from domain.payments import check_refund, positive
+from domain.positions import Position
 from domain.users import Role
 
 RETURN_WINDOW = timedelta(days=30)
@@ -92,11 +93,13 @@ class OrderCommands:
             return Written(order_id, None)
         if order.status != OrderStatus.CONFIRMED:
             raise OrderTransitionNotAllowed(order.status, "ship")
-        captured = self._payments.capture(order_id, order.total)
         now = self._clock()
-        order.record_capture(captured.capture_id, captured.amount, now)
+        paid: Position | None = None
+        if order.total.amount > 0:  # a free order has no payment to capture
+            captured, paid = self._payments.capture(order_id, order.total)
+            order.record_capture(captured.capture_id, captured.amount, now)
         order.ship(carrier, tracking_number, admin.user_id, now)
-        return self._saved(order)
+        return self._saved(order, paid)
 
     @retry_on_conflict
     def mark_delivered(self, admin: Principal, order_id: UUID) -> Written:
@@ -134,13 +137,16 @@ class OrderCommands:
         refund = order.captured - order.refunded if amount is None else amount
         check_refund(positive(refund, order.currency, "refund"), order.captured, order.refunded)
         valid_reason(reason)
-        return self._record_refund(order_id, self._payments.refund(order_id, refund, key), reason)
+        refunded, paid_back = self._payments.refund_recorded(order_id, refund, key)
+        return self._record_refund(order_id, refunded, reason, paid_back)
 
     @retry_on_conflict
-    def _record_refund(self, order_id: UUID, refunded: Refunded, reason: str) -> Written:
+    def _record_refund(
+        self, order_id: UUID, refunded: Refunded, reason: str, paid_back: Position | None
+    ) -> Written:
         order = self.app.get_order(order_id)
         order.record_refund(refunded.refund_id, refunded.amount, reason, self._clock())
-        return self._saved(order)
+        return self._saved(order, paid_back)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -155,5 +161,6 @@ class OrderCommands:
             raise NotPermitted("this needs the admin role")
         return self.app.get_order(order_id)
 
-    def _saved(self, order: Order) -> Written:
-        return Written(order.id, self.app.save_all(order))
+    def _saved(self, order: Order, *also: Position | None) -> Written:
+        """``also``: what the payments log recorded first (a capture, a refund)."""
+        return Written(order.id, self.app.save_all(order), also)

@@ -16,6 +16,8 @@ Who and when:
 
 - The checkout saga confirms (payment authorized, stock reserved) or rejects (with a
   reason the shopper can read). Nothing else leaves ``placed`` but a cancellation.
+  An order with nothing to pay (every line free) is confirmed without a payment
+  (``ConfirmedWithoutPayment``): nothing is captured at shipment or refunded later.
   When the card issuer asks the shopper to authenticate (3-D Secure), the order
   awaits it (stock held), recording what the storefront needs to run the challenge,
   until the saga confirms or rejects it (authenticated, failed, or timed out).
@@ -65,6 +67,7 @@ MAX_ADDRESS_FIELD = 200
 MAX_URL = 2000
 AUTHENTICATION_NOTE = "the card issuer asks the shopper to authenticate the payment (3-D Secure)"
 PROVIDER_REFUND_REASON = "refunded at the payment provider"
+FREE_ORDER_NOTE = "nothing to pay, stock reserved"
 
 
 class OrderStatus(StrEnum):
@@ -140,6 +143,13 @@ def valid_reason(reason: object, what: str = "reason") -> str:
     return single_line(what, reason, MAX_REASON, InvalidOrder)
 
 
+def readable_reason(text: str) -> str:
+    """``text`` (a gateway's or an error's message, not ours to bound) as a reason
+    ``valid_reason`` accepts: one line, at most ``MAX_REASON`` characters."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat if len(flat) <= MAX_REASON else flat[: MAX_REASON - 1] + "\u2026"
+
+
 def valid_address(address: object) -> dict[str, str]:
     """A shipping address: a flat object of short single-line texts (its fields are
     the storefront's; the order keeps what it was given, for the shipment)."""
@@ -165,6 +175,11 @@ class Order(Aggregate):
 
     class Confirmed(Aggregate.Event):
         payment_reference: str
+        at: datetime
+
+    class ConfirmedWithoutPayment(Aggregate.Event):
+        """Confirmed with nothing to pay: stock reserved, no payment requested."""
+
         at: datetime
 
     class Rejected(Aggregate.Event):
@@ -285,6 +300,18 @@ class Order(Aggregate):
     def _confirmed(self, payment_reference: str, at: datetime) -> None:
         self.payment_reference = payment_reference
         self._note(S.CONFIRMED, at, "payment authorized, stock reserved")
+
+    def confirm_without_payment(self, at: datetime) -> None:
+        """Confirm an order whose total is zero: there is no payment to wait for."""
+        if self.total_amount > 0:
+            raise InvalidOrder(f"an order of {self.total} is confirmed by its payment")
+        if self._already(S.CONFIRMED, "confirm"):
+            return
+        self._confirmed_without_payment(at=at)
+
+    @event(ConfirmedWithoutPayment)
+    def _confirmed_without_payment(self, at: datetime) -> None:
+        self._note(S.CONFIRMED, at, FREE_ORDER_NOTE)
 
     def reject(self, reason: str, at: datetime) -> None:
         if self._already(S.REJECTED, "reject"):

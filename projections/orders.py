@@ -23,7 +23,13 @@ from psycopg.sql import SQL
 from psycopg.types.json import Jsonb
 
 from domain.money import Money
-from domain.orders import AUTHENTICATION_NOTE, Order, OrderStatus, refunded_status
+from domain.orders import (
+    AUTHENTICATION_NOTE,
+    FREE_ORDER_NOTE,
+    Order,
+    OrderStatus,
+    refunded_status,
+)
 from domain.payments import Payment, PaymentStatus
 from projections.engine import View, ViewProjection
 
@@ -109,6 +115,8 @@ class OrdersProjection(ViewProjection[OrdersView]):
                     "payment_reference = %s, authentication = NULL",
                     event.payment_reference,
                 )
+            case Order.ConfirmedWithoutPayment():
+                self._move(cursor, event, S.CONFIRMED, FREE_ORDER_NOTE)
             case Order.AuthenticationRequested():
                 self._move(
                     cursor,
