@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,9 +30,16 @@ console = Console()
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
-def _container() -> Container:
+def _container(settings: Settings | None = None) -> Container:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return bootstrap(Settings())
+    return bootstrap(settings or Settings())
+
+
+def _served_settings(host: str | None, port: int | None, **given: Any) -> Settings:
+    """The settings with what the command line gives over the environment's, before
+    anything is built from them: the public URL's default follows the address served."""
+    options = {"host": host, "port": port, **given}
+    return Settings(**{name: value for name, value in options.items() if value is not None})
 
 
 @contextmanager
@@ -58,15 +66,13 @@ def run(
 
     from infra.http import create_app
 
-    container = _container()
-    settings = container.settings
-    workers = workers or settings.workers
-    host, port = host or settings.host, port or settings.port
-    if workers == 1:
+    settings = _served_settings(host, port, workers=workers)
+    container = _container(settings)
+    if settings.workers == 1:
         uvicorn.run(
             create_app(container, run_projections=settings.projections),
-            host=host,
-            port=port,
+            host=settings.host,
+            port=settings.port,
             log_level="info",
             access_log=False,
         )
@@ -79,15 +85,21 @@ def run(
         container.migrate()  # before the workers start: they do no DDL
         if settings.projections:
             container.start_projections()
+        # The workers bootstrap from the environment they inherit: give them this
+        # process's public URL and database, so that they never become users of an
+        # embedded server (only the last user to exit stops it; a worker ended by
+        # SIGTERM never says it has left).
+        os.environ["SHOP_PUBLIC_URL"] = settings.public_url
+        os.environ["SHOP_DATABASE_URL"] = container.conninfo
         uvicorn.run(
             "infra.http:worker_app",
             factory=True,
-            workers=workers,
+            workers=settings.workers,
             # Not uvicorn's 5 s: a worker busy at its start (imports, bootstrap) or under
             # load answers the supervisor's ping late, and would be killed for it.
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-            host=host,
-            port=port,
+            host=settings.host,
+            port=settings.port,
             log_level="info",
             access_log=False,
         )
@@ -125,7 +137,7 @@ def serve(
     in the workers, never in the APIs."""
     from infra.heartbeat import heartbeat_file, is_alive
 
-    settings = Settings()
+    settings = _served_settings(host, port)
     if check:
         if role not in (Role.relay, Role.worker):
             console.print("[red]--check is for the relay and the worker; APIs have /health[/red]")
@@ -141,12 +153,12 @@ def serve(
         elif role is Role.worker:
             kafka.serve_worker(container)
         else:
-            _serve_http(container, role, host or settings.host, port or settings.port)
+            _serve_http(container, role)
     finally:
         container.close()
 
 
-def _serve_http(container: Container, role: Role, host: str, port: int) -> None:
+def _serve_http(container: Container, role: Role) -> None:
     import subprocess
     import sys
 
@@ -154,9 +166,12 @@ def _serve_http(container: Container, role: Role, host: str, port: int) -> None:
 
     from infra.http import create_app
 
+    settings = container.settings
+    # The stream worker sends the mail: its links name the address served here.
+    child_env = {**os.environ, "SHOP_PUBLIC_URL": settings.public_url}
     children = (
         [
-            subprocess.Popen([sys.argv[0], "serve", child])  # noqa: S603 - our own entry point
+            subprocess.Popen([sys.argv[0], "serve", child], env=child_env)  # noqa: S603 - our own entry point
             for child in (Role.relay, Role.worker)
         ]
         if role is Role.all
@@ -170,8 +185,8 @@ def _serve_http(container: Container, role: Role, host: str, port: int) -> None:
                 serve_writes=role in (Role.write_api, Role.all),
                 serve_reads=role in (Role.read_api, Role.all),
             ),
-            host=host,
-            port=port,
+            host=settings.host,
+            port=settings.port,
             log_level="info",
             access_log=False,
         )
@@ -202,14 +217,29 @@ def projections_run() -> None:
 
 
 @dlq_app.command("list")
-def dlq_list() -> None:
-    """The open dead letters, with the error each projection raised."""
-    from infra.kafka import open_letters
+def dlq_list(
+    projection: Annotated[str | None, typer.Option(help="only this projection's")] = None,
+) -> None:
+    """The open dead letters, with the error each projection raised (or the letter
+    its aggregate's event waits behind)."""
+    from infra.dlq import open_letters
 
-    letters = open_letters(Settings())
-    table = Table("projection", "log", "position", "error")
+    with _migrated() as container:
+        letters = open_letters(container, projection)
+    table = Table()
+    for column in ("projection", "log", "position"):
+        table.add_column(column, no_wrap=True)  # whole names, even in a narrow terminal
+    for column in ("aggregate", "failed at", "error"):
+        table.add_column(column, overflow="fold")
     for letter in letters:
-        table.add_row(letter.projection, letter.log, str(letter.position), letter.error)
+        table.add_row(
+            letter.projection,
+            letter.log,
+            str(letter.position),
+            str(letter.originator_id),
+            f"{letter.failed_at:%Y-%m-%d %H:%M:%S}",
+            letter.error,
+        )
     console.print(table)
     console.print(f"{len(letters)} open")
 
@@ -219,18 +249,19 @@ def dlq_replay(
     projection: Annotated[str | None, typer.Option(help="only this projection's")] = None,
 ) -> None:
     """Apply the open dead letters again (after a fix); each one applied is closed."""
-    from infra.kafka import replay_dead_letters
+    from infra.dlq import replay_open
 
     with _migrated() as container:
-        outcomes = replay_dead_letters(container, projection)
+        outcomes = replay_open(container, projection)
     failed = 0
-    for letter, failure in outcomes:
+    for outcome in outcomes:
+        letter = outcome.letter
         where = f"{letter.projection} {letter.log}:{letter.position}"
-        if failure is None:
+        if outcome.failure is None:
             console.print(f"[green]replayed[/green] {where}")
         else:
             failed += 1
-            console.print(f"[red]failed[/red] {where}: {failure}")
+            console.print(f"[red]failed[/red] {where}: {outcome.failure}")
     console.print(f"{len(outcomes) - failed} replayed, {failed} still open")
     if failed:
         raise typer.Exit(1)

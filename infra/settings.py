@@ -3,9 +3,11 @@ the embedded mode with no configuration at all."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,7 +75,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = Field(
+        # After host and port, which it reads: fields are validated in order.
+        default_factory=lambda data: served_url(data.get("host", ""), data.get("port", 8000)),
+        description="Where people reach the API (the links in mail); unset: "
+        "http://<host>:<port> of the address served, a wildcard host as this machine",
+    )
 
     access_token_minutes: int = Field(default=15, ge=1, le=60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
@@ -87,6 +94,16 @@ class Settings(BaseSettings):
     rate_window_seconds: float = 60.0
 
     db_pool_size: int = Field(default=10, ge=1)
+    db_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="seconds to connect to Postgres, or to wait for a pooled connection: "
+        "past it a request answers 503 rather than hang while the database is away",
+    )
+    db_statement_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a query of the read API may run"
+    )
     projections: bool = Field(default=True, description="run projections and policies in-process")
     workers: int = Field(
         default=1,
@@ -169,6 +186,27 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a port out of range or not a number
+        except ValueError as error:
+            raise ValueError(f"SHOP_PUBLIC_URL is not a URL: {error}") from error
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(
+                "SHOP_PUBLIC_URL must be an http(s) URL without credentials, query or "
+                "fragment, e.g. https://shop.example.com or https://example.com/shop"
+            )
+        return value.rstrip("/")  # the links append their own /path
+
     @model_validator(mode="after")
     def _production_needs_explicit_secrets(self) -> Settings:
         if self.environment == "production" and (self.secret_key is None or not self.database_url):
@@ -186,3 +224,15 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+
+def served_url(host: str, port: int) -> str:
+    """``http://host:port`` of a served address; a wildcard host (every interface) as
+    this machine's loopback, which reaches it."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a name (or nothing)
+        return f"http://{host or '127.0.0.1'}:{port}"
+    if address.is_unspecified:
+        return f"http://{'127.0.0.1' if address.version == 4 else 'localhost'}:{port}"
+    return f"http://{address if address.version == 4 else f'[{address}]'}:{port}"
