@@ -1,0 +1,123 @@
+"""Fuzz fixtures: ``shop run`` started as an operator starts it (the e2e
+``start_server``) on a fresh database, seeded over HTTP with a little of everything
+(a category, a published product with a price and stock, an order, a review, a
+cart) so that generated requests can name ids that exist; the bearer tokens of a
+customer, a seller and an admin; and the summary of what the fuzz sent, printed at
+the end of the run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import schemathesis
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+from tests.e2e.catalog_support import make_cast, written
+from tests.e2e.conftest import Server, start_server, stop
+from tests.e2e.ordering_support import checkout, decided_order, listed_product
+
+MODES = ("anonymous", "customer", "seller", "admin")
+"""In this order: the admin's run comes last, as it may deactivate the others."""
+
+
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    schema: OpenApiSchema
+    tokens: dict[str, str | None]
+    """Per auth mode, the bearer token sent (None: no Authorization header)."""
+    ids: dict[str, str]
+    """Per path parameter name, a value that exists."""
+
+
+@dataclass
+class Tally:
+    """What one auth mode's run sent and got."""
+
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+_TALLIES = pytest.StashKey[dict[str, Tally]]()
+
+
+@pytest.fixture(scope="package")
+def fuzz_server(
+    make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    # Every request comes from 127.0.0.1: the per-address limits would throttle the
+    # whole fuzz; the per-account ones keep their defaults.
+    process, running = start_server(
+        make_database(),
+        tmp_path_factory.mktemp("fuzz-data"),
+        {
+            "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
+            "SHOP_RESET_REQUESTS_PER_ADDRESS": "100000",
+        },
+    )
+    try:
+        yield running
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="package")
+def target(fuzz_server: Server) -> Target:
+    cast = make_cast(fuzz_server)
+    with fuzz_server.client() as client:
+        product_id, sku = listed_product(client, cast, "19.99", stock=100)
+        customer = cast.customer.headers
+        line = {"product_id": product_id, "quantity": 1}
+        written(client.post("/cart/lines", json=line, headers=customer), context="ordering")
+        placed = checkout(client, customer)
+        order_id = written(placed, 202, context="ordering")
+        decided_order(client, customer, order_id, placed.json()["position"])
+        review = {"rating": 5, "title": "Good", "body": "Fits well."}
+        posted = client.post(f"/products/{product_id}/reviews", json=review, headers=customer)
+        review_id = written(posted, 201, context="reviews")
+        # A cart with a line in it for the cart operations.
+        written(client.post("/cart/lines", json=line, headers=customer), context="ordering")
+        admin_token = fuzz_server.admin_token(client)
+    return Target(
+        base_url=fuzz_server.base_url,
+        schema=schemathesis.openapi.from_url(f"{fuzz_server.base_url}/openapi.json"),
+        tokens={
+            "anonymous": None,
+            "customer": cast.customer.access_token,
+            "seller": cast.seller.access_token,
+            "admin": admin_token,
+        },
+        ids={
+            "product_id": product_id,
+            "sku": sku,
+            "category_id": cast.category_id,
+            "order_id": order_id,
+            "review_id": review_id,
+            "user_id": cast.customer.id,
+            "role": "seller",
+        },
+    )
+
+
+@pytest.fixture
+def tallies(pytestconfig: pytest.Config) -> dict[str, Tally]:
+    """Per auth mode, what its run sent: kept for the summary at the end."""
+    return pytestconfig.stash.setdefault(_TALLIES, {})
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    tallies = terminalreporter.config.stash.get(_TALLIES, {})
+    if not tallies:
+        return
+    terminalreporter.section("API fuzz")
+    for mode, found in tallies.items():
+        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(found.statuses.items()))
+        terminalreporter.line(
+            f"{mode:>9}: {found.requests} requests in {found.seconds:.0f} s ({statuses})"
+        )
+    total = sum(found.requests for found in tallies.values())
+    terminalreporter.line(f"{'total':>9}: {total} requests")
