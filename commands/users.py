@@ -73,7 +73,7 @@ class UserCommands:
         account it already created."""
         email = normalise_email(email)
         check_password_strength(password, email=email, name=name)
-        user = User(id=user_id, email=email, password_hash=self._hasher.hash(password), name=name)
+        user = User.register(user_id, email, self._hasher.hash(password), name)
         user.request_email_verification(uuid4(), self._clock() + self._policy.verification_ttl)
         claim = EmailIndex(email=email, user_id=user_id)
         try:
@@ -205,7 +205,7 @@ class UserCommands:
         granted the admin role in one save."""
         check_password_strength(password, email=email, name=name)
         user_id = uuid4()
-        user = User(id=user_id, email=email, password_hash=self._hasher.hash(password), name=name)
+        user = User.register(user_id, email, self._hasher.hash(password), name)
         token_id = uuid4()
         user.request_email_verification(token_id, self._clock() + self._policy.verification_ttl)
         user.verify_email(token_id, self._clock())

@@ -1,26 +1,21 @@
 """The periodic sweep of abandoned payment authentications
-(``commands/authentication_timeouts.py``): a thread beside the projections, in
+(``commands/authentication_timeouts.py``): a supervised loop beside the projections, in
 whichever process runs them. Orders awaiting authentication are read from the
 orders read model, so nothing is lost to a restart."""
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import PersistenceError
 from psycopg import Connection
-from psycopg import Error as DatabaseError
 from psycopg_pool import ConnectionPool
 
 from commands.authentication_timeouts import AbandonedAuthentications
 from domain.orders import OrderStatus
-
-log = logging.getLogger(__name__)
+from streams.supervision import Supervised
 
 BATCH = 100
 MAX_INTERVAL = 60.0
@@ -42,36 +37,15 @@ class OrdersAwaitingAuthentication:
         return [row[0] for row in rows]
 
 
-class AuthenticationSweeper:
-    """Runs ``sweep`` every ``interval`` seconds until stopped."""
+def sweeper(sweep: AbandonedAuthentications, interval: float) -> Supervised:
+    """Runs ``sweep`` every ``interval`` seconds in a supervised loop (a failure is
+    retried with backoff, then on schedule)."""
 
-    def __init__(self, sweep: AbandonedAuthentications, interval: float) -> None:
-        self._sweep = sweep
-        self._interval = interval
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
+    def step() -> bool:
+        sweep.sweep()
+        return True
 
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name="authentication-sweeper", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                self._sweep.sweep()
-                self.last_error = None
-            except (DatabaseError, PersistenceError) as error:  # try again next time
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.exception("the sweep of abandoned authentications failed")
+    return Supervised("authentication-sweeper", step, interval)
 
 
 def sweep_interval(timeout_seconds: float) -> float:

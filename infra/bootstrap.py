@@ -34,19 +34,23 @@ from infra.opensearch_index import ProductIndexer
 from infra.opensearch_search import OpenSearchCatalogSearch
 from infra.ordering import DDL as ORDERING_DDL
 from infra.ordering import Ordering, build_ordering, ordering_specs, tracking_only_view
-from infra.postgres import database_conninfo, eventsourcing_env, view_datastore
+from infra.postgres import (
+    bounded_connections,
+    database_conninfo,
+    eventsourcing_env,
+    view_datastore,
+)
 from infra.product_cache import RedisCacheInvalidator, RedisProductCache
 from infra.purchase_history import OrdersPurchaseHistory
 from infra.ratelimit import InProcessRateLimiter, RedisRateLimiter
 from infra.search_cache import RedisSearchCache
 from infra.settings import Settings
 from infra.waiting import PollingWaiter
-from projections import generations
+from projections import dead_letters, generations
 from projections.carts import CartsProjection, CartsView
 from projections.catalog import CATALOG_VIEWS
 from projections.engine import View, ViewProjection, generation_schema
 from projections.orders import ORDERING_VIEWS
-from projections.product_cache_follower import ProductCacheFollower
 from projections.users import (
     AdminUsersProjection,
     AdminUsersView,
@@ -57,6 +61,7 @@ from projections.users import (
 )
 from read_api.deps import ReadServices
 from streams.embedded import EmbeddedRunner, ProjectionSpec
+from streams.product_cache_follower import ProductCacheFollower
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +159,7 @@ class Container:
         Applications themselves), and a first generation of each projection."""
         with self.pool.connection() as conn:
             conn.execute(mailbox.DDL)
+            conn.execute(dead_letters.DDL)
             conn.execute(idempotency.DDL)
             conn.execute(ORDERING_DDL)
             if self.search_indexer is not None:
@@ -202,6 +208,18 @@ class Container:
         if self.search_indexer is not None:
             self.search_indexer.start()
         self.ordering.sweeper.start()
+
+    def background_errors(self) -> dict[str, str]:
+        """What is failing now in this process's background work, by name."""
+        errors = self.runner.errors() if self.runner else {}
+        if self.search_indexer is not None:
+            errors.update(self.search_indexer.errors())
+        follower = self.cache_follower
+        if follower is not None and follower.last_error is not None:
+            errors["product_cache_follower"] = follower.last_error
+        if self.ordering.sweeper.last_error is not None:
+            errors["authentication_sweeper"] = self.ordering.sweeper.last_error
+        return errors
 
     def applications(self) -> list[Application[Any]]:
         """Every bounded context's event store, each with its own log (the relay's input)."""
@@ -279,15 +297,27 @@ def projection_specs(c: Container) -> list[ProjectionSpec]:
 def bootstrap(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
     conninfo = database_conninfo(settings)
+    bounded_connections(settings)
     app_env = eventsourcing_env(conninfo, settings)
     pool: ConnectionPool[Connection[Any]] = ConnectionPool(
-        conninfo, min_size=1, max_size=settings.db_pool_size, kwargs={"autocommit": True}, open=True
+        conninfo,
+        min_size=1,
+        max_size=settings.db_pool_size,
+        kwargs={"autocommit": True},
+        timeout=settings.db_timeout,
+        check=ConnectionPool.check_connection,
+        open=True,
     )
     read_pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
         conninfo,
         min_size=1,
         max_size=settings.db_pool_size,
-        kwargs={"autocommit": True},
+        kwargs={
+            "autocommit": True,
+            "options": f"-c statement_timeout={int(settings.db_statement_timeout * 1000)}",
+        },
+        timeout=settings.db_timeout,
+        check=AsyncConnectionPool.check_connection,
         open=False,
     )
     users_app = UsersApplication(env=app_env)

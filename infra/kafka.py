@@ -12,12 +12,10 @@ import faust
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from eventsourcing.postgres import PostgresRecorder
 
 from infra.bootstrap import Container, bootstrap
 from infra.heartbeat import BEAT_SECONDS, beat, beating, heartbeat_file
 from infra.settings import Settings
-from streams.dlq import DeadLetter, close, dlq_topic, open_dead_letters, read_open, replay
 from streams.relay import KafkaClients, Relay, RelayConfig
 from streams.worker import WorkerConfig, make_worker_app
 
@@ -145,7 +143,6 @@ def build_worker(container: Container) -> faust.App:
             group=settings.worker_group,
             bootstrap=settings.kafka_bootstrap,
             topic_prefix=settings.kafka_topic_prefix,
-            dlq_partitions=settings.kafka_partitions,
             session_timeout=settings.worker_session_timeout,
             gap_timeout=settings.worker_gap_timeout,
             max_held=settings.worker_max_held,
@@ -172,51 +169,3 @@ def serve_worker(container: Container) -> None:
     worker_app.timer(interval=BEAT_SECONDS)(heartbeat)  # on faust's own loop
     container.start_feed_followers()
     Worker(worker_app, loglevel="INFO").execute_from_commandline()
-
-
-def open_letters(settings: Settings) -> list[DeadLetter]:
-    return open_dead_letters(settings.kafka_bootstrap, dlq_topic(settings.kafka_topic_prefix))
-
-
-def replay_dead_letters(
-    container: Container, projection: str | None = None
-) -> list[tuple[DeadLetter, str | None]]:
-    """Replay the open dead letters (of one projection, or all): each with None when
-    it was applied (or had been before) and closed, or why it could not be."""
-    settings = container.settings
-    topic = dlq_topic(settings.kafka_topic_prefix)
-    apps = {app.name: app for app in container.applications()}
-    specs = {spec.name: spec for spec in container.specs}
-    active = container.active_generations()
-
-    def replay_one(letter: DeadLetter) -> str | None:
-        spec = specs.get(letter.projection)
-        if spec is None or letter.log not in apps:
-            return f"no projection {letter.projection!r} following a log {letter.log!r}"
-        view = spec.make_view(active.get(spec.name) or container.ensure_generation(spec))
-        try:
-            replay(letter, apps[letter.log], view, spec.make_projection(view))
-        except Exception as error:  # noqa: BLE001 - reported to the operator, letter kept open
-            return f"{type(error).__name__}: {error}"
-        finally:
-            if isinstance(view, PostgresRecorder):
-                view.datastore.close()
-        return None
-
-    async def run() -> list[tuple[DeadLetter, str | None]]:
-        outcomes = []
-        producer = kafka_clients(settings).producer()
-        await producer.start()
-        try:
-            for letter in await read_open(settings.kafka_bootstrap, topic):
-                if projection is not None and letter.projection != projection:
-                    continue
-                failure = await asyncio.to_thread(replay_one, letter)
-                if failure is None:
-                    await close(producer, topic, letter)
-                outcomes.append((letter, failure))
-        finally:
-            await producer.stop()
-        return outcomes
-
-    return asyncio.run(run())

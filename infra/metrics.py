@@ -9,6 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from infra.status import projection_status
+from projections.dead_letters import open_counts
 
 if TYPE_CHECKING:
     from infra.bootstrap import Container
@@ -29,7 +30,14 @@ class ProjectionLagCollector(Collector):
         lag = GaugeMetricFamily(
             "eventshop_projection_lag", "Positions not yet applied", labels=labels
         )
+        letters = GaugeMetricFamily(
+            "eventshop_dead_letters",
+            "Events a projection could not apply, not yet replayed",
+            labels=["projection"],
+        )
         with self._container.pool.connection() as conn:
+            for name, count in open_counts(conn).items():
+                letters.add_metric([name], count)
             statuses = projection_status(conn, self._container.specs)
             if self._container.search_indexer is not None:
                 statuses.append(self._container.search_indexer.status(conn))
@@ -38,4 +46,4 @@ class ProjectionLagCollector(Collector):
                 position.add_metric(key, status.position)
                 head.add_metric(key, status.head)
                 lag.add_metric(key, status.lag)
-        yield from (position, head, lag)
+        yield from (position, head, lag, letters)

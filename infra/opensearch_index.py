@@ -24,16 +24,14 @@ floats would round.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from opensearchpy import OpenSearch, helpers
-from opensearchpy.exceptions import NotFoundError, OpenSearchException
+from opensearchpy.exceptions import NotFoundError
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import ConnectionPool
 
@@ -42,6 +40,7 @@ from projections.catalog_queries import LIST_COLUMNS, MAX_TERM_LENGTH
 from projections.engine import generation_schema
 from projections.generations import active_generations
 from projections.product_feed import changed_products, head_revision
+from streams.supervision import Supervised
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,6 @@ PRICE_SCALE = 1000
 """Prices in thousandths of a major unit: exact for every currency (3 minor digits at most)."""
 RATING_SCALE = 100
 """Rating averages in hundredths (the view keeps two decimals)."""
-MAX_BACKOFF = 30.0
 BULK_TIMEOUT = 120.0
 """Seconds one bulk request of ``batch_size`` documents may take (osmem-server, the
 test server, took 2-20 s for 500; a cluster takes well under one)."""
@@ -257,10 +255,9 @@ class ProductIndexer:
         self.alias = alias
         self._pool = pool
         self._batch_size = batch_size
-        self._poll_interval = poll_interval
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._last_error: str | None = None
+        # OpenSearch or Postgres unreachable, or a document refused: kept for
+        # /health and retried with backoff (nothing is lost: the position did not move).
+        self._loop = Supervised("search-indexer", self._step, poll_interval)
 
     # --- one pass ---------------------------------------------------------------------
 
@@ -300,7 +297,7 @@ class ProductIndexer:
         included); returns the revision reached and how many documents were written."""
         after = written = 0
         while rows := changed_products(conn, schema, after, self._batch_size):
-            if self._stopping.is_set():
+            if self._loop.stopping:
                 raise _Stopped  # the pass rolls back; the alias never saw this index
             self.index_rows(index, rows, refresh=False)
             after = int(rows[-1]["revision"])
@@ -373,42 +370,20 @@ class ProductIndexer:
     # --- the thread -------------------------------------------------------------------
 
     def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="search-indexer", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._loop.stop()
 
     def errors(self) -> dict[str, str]:
         """The last failure of the indexer, while it lasts (for /health)."""
-        if self._thread is not None and not self._thread.is_alive():
-            return {"search_index": "stopped"}
-        return {"search_index": self._last_error} if self._last_error else {}
+        return {"search_index": self._loop.last_error} if self._loop.last_error else {}
 
-    def _run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                written = self.sync()
-            except _Stopped:
-                return
-            except (OpenSearchException, psycopg.Error) as error:
-                # OpenSearch or Postgres unreachable, or a document refused: kept for
-                # /health, retried with backoff (nothing is lost: the position did
-                # not move).
-                failures += 1
-                self._last_error = f"{type(error).__name__}: {error}"
-                pause = min(MAX_BACKOFF, 0.5 * 2**failures)
-                log.error("search index: %s; retrying in %.1fs", self._last_error, pause)
-                self._stopping.wait(pause)
-                continue
-            failures, self._last_error = 0, None
-            if not written:
-                self._stopping.wait(self._poll_interval)
+    def _step(self) -> bool:
+        try:
+            return not self.sync()
+        except _Stopped:
+            return True
 
     # --- status -----------------------------------------------------------------------
 

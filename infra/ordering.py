@@ -19,7 +19,6 @@ from psycopg_pool import ConnectionPool
 from commands.authentication_timeouts import AbandonedAuthentications
 from commands.carts import CartCommands, Products
 from commands.checkout_saga import CheckoutSaga
-from commands.http.deps import Authenticate
 from commands.http.ordering_deps import OrderingServices, Webhooks
 from commands.inventory import InventoryCommands
 from commands.ordering import OrderingApplication
@@ -27,11 +26,7 @@ from commands.orders import OrderCommands
 from commands.payments import PaymentCommands, PaymentsApplication
 from commands.ports import Clock
 from infra import payment_methods, payments_ledger
-from infra.authentication_sweep import (
-    AuthenticationSweeper,
-    OrdersAwaitingAuthentication,
-    sweep_interval,
-)
+from infra.authentication_sweep import OrdersAwaitingAuthentication, sweep_interval, sweeper
 from infra.payment_methods import PostgresPaymentMethods
 from infra.payments import payment_gateway
 from infra.postgres import view_datastore
@@ -41,6 +36,7 @@ from projections.carts import CartState, RedisCartsProjection
 from projections.engine import View, generation_schema
 from read_api.ordering import OrderingReadServices
 from streams.embedded import ProjectionSpec
+from streams.supervision import Supervised
 
 DDL = payments_ledger.DDL + payment_methods.DDL
 
@@ -74,20 +70,19 @@ class Ordering:
     cart_token_key: bytes
     stripe_webhooks: Webhooks | None
     cart_store: RedisCartStore | None
-    sweeper: AuthenticationSweeper
+    sweeper: Supervised
 
     def close(self) -> None:
         self.sweeper.stop()
         self.app.close()
         self.payments_app.close()
 
-    def services(self, authenticate: Authenticate) -> OrderingServices:
+    def services(self) -> OrderingServices:
         return OrderingServices(
             carts=self.carts,
             orders=self.orders,
             payments=self.payments,
             cart_token_key=self.cart_token_key,
-            authenticate=authenticate,
             new_guest_cart_id=uuid4,
             stripe_webhooks=self.stripe_webhooks,
         )
@@ -135,7 +130,7 @@ def build_ordering(
             else None
         ),
         # Started beside the projections (``Container.start_feed_followers``).
-        sweeper=AuthenticationSweeper(abandoned, sweep_interval(timeout)),
+        sweeper=sweeper(abandoned, sweep_interval(timeout)),
     )
 
 

@@ -25,10 +25,12 @@ from domain.errors import (
 from projections.catalog_queries import BadSearch
 from projections.cursors import BadCursor
 from read_api.errors import QueryRefused
+from streams.supervision import TRANSIENT
 
 log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://eventshop.example/problems/"
+RETRY_AFTER_SECONDS = 2
 MEDIA_TYPE = "application/problem+json"
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
@@ -108,6 +110,18 @@ def _http(_: Request, error: Exception) -> JSONResponse:
     return problem(error.status_code, code, str(error.detail), dict(error.headers or {}))
 
 
+def _unavailable(request: Request, error: Exception) -> JSONResponse:
+    """A dependency (the database, Redis) is down or timed out: nothing was done
+    that the client cannot retry; say when to."""
+    log.warning("%s %s: %r", request.method, request.url.path, error)
+    return problem(
+        503,
+        "service-unavailable",
+        "a service this request needs is unavailable; retry shortly",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=error)
     return problem(500, "internal-error", "something went wrong on our side; it has been logged")
@@ -123,4 +137,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(BadSearch, _bad_query)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
+    for unavailable in TRANSIENT:
+        if not issubclass(unavailable, CommandRefused):  # those answer their own 503
+            app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

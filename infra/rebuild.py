@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Identifier
 from infra.bootstrap import VIEWS, Container, make_view
 from projections import generations
 from projections.engine import generation_schema
+from streams.poison import Failures
 from streams.replay import catch_up
 
 Progress = Callable[[str, int, int], None]
@@ -44,6 +45,8 @@ def rebuild(container: Container, name: str, progress: Progress | None = None) -
         generations.drop_generation(conn, name, generation)  # leftovers of an aborted rebuild
     view = make_view(container.conninfo, view_class, generation)
     projection = projection_class(view)
+    # A replay fails on a poison event every time: dead-letter it at once.
+    poison = Failures(attempts=1)
     try:
         for app_class in spec.upstream:
             app = app_class(container.app_env)
@@ -53,9 +56,9 @@ def rebuild(container: Container, name: str, progress: Progress | None = None) -
                     if progress is not None:
                         progress(log, position, head)
 
-                catch_up(app, view, projection, progress=report)
+                catch_up(app, view, projection, failures=poison, progress=report)
                 # Events written meanwhile: a second, short pass.
-                catch_up(app, view, projection, progress=report)
+                catch_up(app, view, projection, failures=poison, progress=report)
             finally:
                 app.close()
     finally:

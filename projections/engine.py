@@ -13,11 +13,13 @@ write (rebuild, catch-up, and live processing: each pull of a follower is a batc
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -26,12 +28,26 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from projections import dead_letters
+from projections.nul_safe import make_nul_safe
+
 TRACKING_TABLE = "tracking"
 Delivery = tuple[Any, Tracking]
+_SCHEMA = re.compile(r"rm_(.+)_g[0-9]+")
 
 
 def generation_schema(name: str, generation: int) -> str:
     return f"rm_{name}_g{generation}"
+
+
+class Undecodable:
+    """An event the application's mapper could not turn into a domain event (its
+    class unknown to this code, say): delivered as this, so that every projection
+    dead-letters it instead of the whole log stopping at it."""
+
+    def __init__(self, originator_id: UUID | str, error: str) -> None:
+        self.originator_id = originator_id
+        self.error = error
 
 
 class ViewDatastore(PostgresDatastore):
@@ -42,7 +58,8 @@ class ViewDatastore(PostgresDatastore):
     write a few rows per statement, but a generation being built has no statistics
     until it is analysed, so the planner's estimates for a table of a million rows
     crossed ``jit_above_cost`` and each single-row update paid milliseconds of JIT
-    compilation (the stock events of a million-product catalog ran at 250/s)."""
+    compilation (the stock events of a million-product catalog ran at 250/s). Text
+    with NUL characters is stored with U+FFFD instead (``projections.nul_safe``)."""
 
     def after_connect_func(self) -> Callable[[Connection[Any]], None]:
         inner = super().after_connect_func()
@@ -53,6 +70,7 @@ class ViewDatastore(PostgresDatastore):
         def after_connect(conn: Connection[Any]) -> None:
             inner(conn)
             conn.execute(settings)
+            make_nul_safe(conn)
 
         return after_connect
 
@@ -62,6 +80,8 @@ class _Batch:
     cursor: Cursor[DictRow]
     application_name: str
     position: int
+    parked: dict[UUID, int] = field(default_factory=dict)
+    """Aggregates with an open dead letter in this log -> the position it waits behind."""
 
 
 class View(PostgresTrackingRecorder):
@@ -95,6 +115,7 @@ class View(PostgresTrackingRecorder):
         statements += [
             SQL(index.replace("{schema}", "{0}")).format(schema) for index in self.indexes
         ]
+        statements += [SQL(ddl).format() for ddl in dead_letters.DDL.split(";")]
         self.sql_create_statements[:0] = statements
         # Per thread: a batch on one thread must not swallow live events of another.
         self._local = threading.local()
@@ -102,6 +123,12 @@ class View(PostgresTrackingRecorder):
     @property
     def schema(self) -> str:
         return self.datastore.schema
+
+    @property
+    def projection_name(self) -> str:
+        """The projection this generation belongs to (its dead letters' name)."""
+        match = _SCHEMA.fullmatch(self.schema)
+        return match.group(1) if match else self.schema
 
     @contextmanager
     def changes(self, tracking: Tracking) -> Iterator[Cursor[DictRow] | None]:
@@ -153,12 +180,13 @@ class View(PostgresTrackingRecorder):
         batch.position = tracking.notification_id
 
     @contextmanager
-    def batch(self, application_name: str) -> Iterator[None]:
+    def batch(self, application_name: str) -> Iterator[_Batch]:
         """Apply many events of one upstream log in a single transaction, tracking
         only the last. One batch at a time per thread."""
         # Pipeline mode: statements go out without waiting for each answer, so a
-        # batch costs three round trips (begin and read the position; the changes and
-        # the tracking write; commit) however many events it holds.
+        # batch costs three round trips (begin, read the position and the parked
+        # aggregates; the changes and the tracking write; commit) however many
+        # events it holds.
         with (
             self.datastore.get_connection() as conn,
             conn.pipeline(),
@@ -166,16 +194,47 @@ class View(PostgresTrackingRecorder):
         ):
             cursor = conn.cursor()
             self._take_turn(cursor)
+            name = self.projection_name
+            cursor.execute(dead_letters.LOCK_SHARED, (dead_letters.LOCK_NAMESPACE, name))
+            parked = conn.cursor()
+            parked.execute(dead_letters.PARKED, (name, application_name), prepare=True)
             start = self._max_tracking_id(application_name, cursor) or 0
-            batch = self._local.batch = _Batch(cursor, application_name, start)
+            batch = self._local.batch = _Batch(
+                cursor, application_name, start, dead_letters.parked(parked.fetchall())
+            )
             try:
-                yield
+                yield batch
             finally:
                 self._local.batch = None
             if batch.position > start:
                 # A cursor of its own: in pipeline mode the library's fetch of the
                 # tracking insert's answer must not meet an earlier statement's.
                 self._insert_tracking(conn.cursor(), Tracking(application_name, batch.position))
+
+    def park(self, batch: _Batch, tracking: Tracking, originator_id: UUID, error: str) -> None:
+        """Dead-letter an event inside ``batch``: its aggregate waits behind an open
+        letter (``error`` names which), or it could not be decoded."""
+        if tracking.notification_id <= batch.position:
+            return  # applied or dead-lettered before: a redelivery
+        behind = batch.parked.get(originator_id)
+        dead_letters.record(
+            batch.cursor,
+            self.projection_name,
+            tracking.application_name,
+            tracking.notification_id,
+            originator_id,
+            error,
+            behind,
+        )
+        batch.parked.setdefault(originator_id, tracking.notification_id)
+        batch.position = tracking.notification_id
+
+    def dead_letter(self, tracking: Tracking, originator_id: UUID, error: str) -> None:
+        """Dead-letter an event the projection failed on, moving the tracked position
+        past it in the same transaction (nothing when it was past it already)."""
+        with self.batch(tracking.application_name) as batch:
+            batch.parked.pop(originator_id, None)  # it failed itself: behind nothing
+            self.park(batch, tracking, originator_id, error)
 
 
 TView = TypeVar("TView", bound=View)
@@ -216,10 +275,36 @@ def apply_batch(
     deliveries: Sequence[Delivery],
 ) -> None:
     """Apply one pull of a log: in one transaction with one tracking write when the
-    view is a ``View``, and as one batch when the projection takes batches."""
-    with view.batch(application_name) if isinstance(view, View) else nullcontext():
-        if isinstance(projection, BatchProjection):
-            projection.process_batch(deliveries)
-        else:
-            for domain_event, tracking in deliveries:
-                projection.process_event(domain_event, tracking)
+    view is a ``View`` (events of parked aggregates and undecodable ones are
+    dead-lettered in it instead), and as one batch when the projection takes
+    batches."""
+    if not isinstance(view, View):
+        _apply(projection, deliveries)
+        return
+    with view.batch(application_name) as batch:
+        run: list[Delivery] = []
+        for delivery in deliveries:
+            event, tracking = delivery
+            behind = batch.parked.get(event.originator_id)
+            if behind is None and not isinstance(event, Undecodable):
+                run.append(delivery)
+                continue
+            _apply(projection, run)
+            run = []
+            error = (
+                event.error
+                if isinstance(event, Undecodable)
+                else f"waits behind {application_name}:{behind}, a dead letter of its aggregate"
+            )
+            view.park(batch, tracking, event.originator_id, error)
+        _apply(projection, run)
+
+
+def _apply(projection: Projection[Any], deliveries: Sequence[Delivery]) -> None:
+    if not deliveries:
+        return
+    if isinstance(projection, BatchProjection):
+        projection.process_batch(deliveries)
+    else:
+        for domain_event, tracking in deliveries:
+            projection.process_event(domain_event, tracking)

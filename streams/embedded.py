@@ -8,6 +8,11 @@ transaction and one tracking write per view and pull, ``View.batch``), so the co
 of live processing falls per event as the write rate rises. A watchdog restarts a
 projection that failed (with backoff; the error is kept for status) and moves a
 projection onto a new generation when a rebuild has swapped one in.
+
+Followers, the watchdog and the LISTEN connection each run in a ``Supervised``
+loop: a database restart or outage is survived, each resumes by itself when the
+database is back. An event a projection cannot apply is dead-lettered
+(``streams.poison``) after a few attempts, and the projection goes on.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.utils import EnvType
 
-from projections.engine import Delivery, View, apply_batch
+from projections.engine import Delivery
 from streams.pg_listener import ChannelListener
+from streams.poison import Failures, apply_guarded, decoded
 from streams.replay import catch_up
+from streams.supervision import Supervised
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +73,11 @@ class _Member:
     view: TrackingRecorder
     projection: Projection[Any]
     positions: dict[str, int]
+    failures: Failures
     error: str | None = None
 
     def apply(self, log_name: str, deliveries: Sequence[Delivery]) -> None:
-        apply_batch(self.view, self.projection, log_name, deliveries)
+        apply_guarded(self.view, self.projection, log_name, deliveries, self.failures)
         self.positions[log_name] = deliveries[-1][1].notification_id
 
 
@@ -83,18 +91,18 @@ class LogFollower:
         self.app = app_class({**env, "POSTGRES_MAX_OVERFLOW": "0"})
         self.name = self.app.name
         self._listener = listener
-        self.error: str | None = None
         self._members: dict[str, _Member] = {}
         self._lock = threading.Lock()
         """Held while a member is changed or fed, so a member leaves between batches."""
         self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"follow-{self.name}", daemon=True)
-        self._thread.start()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        self._subscribed = False
+        self._pulled_at = 0.0
+        recorder = self.app.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        self._channel = recorder.channel_name
+        # All notifications received during a pull come as one wake: one pull.
+        self.loop = Supervised(f"follow-{self.name}", self._step, POLL_INTERVAL, wake=self._wake)
+        self.loop.start()
 
     def join(self, member: _Member) -> None:
         with self._lock:
@@ -106,44 +114,27 @@ class LogFollower:
             self._members.pop(name, None)
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join()
+        self.loop.stop()
+        self._listener.unsubscribe(self._channel, self._wake)
         self.app.close()
-
-    def _run(self) -> None:
-        recorder = self.app.recorder
-        assert isinstance(recorder, PostgresApplicationRecorder)
-        channel = recorder.channel_name
-        try:
-            self._listener.subscribe(channel, self._wake)
-            pulled_at = 0.0
-            while not self._stopping.is_set():
-                self._wake.clear()
-                if self._stopping.wait(pulled_at + MIN_PULL_INTERVAL - time.monotonic()):
-                    break
-                pulled_at = time.monotonic()
-                while self._pull() and not self._stopping.is_set():
-                    pass
-                # All notifications received meanwhile come as one wake: one pull.
-                self._wake.wait(POLL_INTERVAL)
-        except Exception as error:  # noqa: BLE001 - reported through every member, restarted
-            self.error = f"{type(error).__name__}: {error}"
-            log.error("following the %s log failed: %s", self.name, self.error)
-            with self._lock:
-                for member in self._members.values():
-                    member.error = member.error or self.error
-                self._members.clear()
-        finally:
-            self._listener.unsubscribe(channel, self._wake)
 
     def follows(self, member: _Member) -> bool:
         with self._lock:
             return self._members.get(member.name) is member
 
+    def _step(self) -> bool:
+        if not self._subscribed:
+            self._listener.subscribe(self._channel, self._wake)
+            self._subscribed = True
+        time.sleep(max(0.0, self._pulled_at + MIN_PULL_INTERVAL - time.monotonic()))
+        self._pulled_at = time.monotonic()
+        return not self._pull()
+
     def _pull(self) -> bool:
         """Read the next page after the member that is furthest behind and feed it to
-        every member; True when the page was full (more may be waiting)."""
+        every member; True when the page was full (more may be waiting). A member
+        that fails leaves (the watchdog restarts it); a failed read is retried by
+        the loop, the members untouched."""
         with self._lock:
             members = list(self._members.values())
         if not members:
@@ -154,9 +145,7 @@ class LogFollower:
         )
         if not notifications:
             return False
-        deliveries = [
-            (self.app.mapper.to_domain_event(n), Tracking(self.name, n.id)) for n in notifications
-        ]
+        deliveries = [decoded(self.app, n, n.id) for n in notifications]
         for member in members:
             with self._lock:
                 if self._members.get(member.name) is not member:
@@ -175,8 +164,8 @@ class LogFollower:
 
 @dataclass
 class _Running:
-    generation: int
-    member: _Member | None
+    generation: int | None
+    member: _Member | None = None
     failures: int = 0
     retry_at: float = 0.0
     last_error: str | None = None
@@ -192,27 +181,28 @@ class EmbeddedRunner:
     """The generation to serve, created and activated if there is none yet."""
     conninfo: str
     """For the one LISTEN connection every follower shares."""
+    poison: Failures = field(default_factory=Failures)
     _running: dict[str, _Running] = field(default_factory=dict)
     _followers: dict[type[Application[Any]], LogFollower] = field(default_factory=dict)
-    _stopping: threading.Event = field(default_factory=threading.Event)
-    _watchdog: threading.Thread | None = None
+    _watchdog: Supervised | None = None
     _listener: ChannelListener | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
+        """Catch each projection up and follow its logs. Never raises for a
+        projection that cannot start (the database away, say): the watchdog
+        retries it with backoff, and ``errors`` says why."""
         self._listener = ChannelListener(self.conninfo)
-        for spec in self.specs:
-            generation = self.ensure_generation(spec)
-            self._running[spec.name] = _Running(generation, self._start(spec, generation))
-        self._watchdog = threading.Thread(
-            target=self._watch, name="projection-watchdog", daemon=True
-        )
+        with self._lock:
+            for spec in self.specs:
+                running = self._running[spec.name] = _Running(generation=None)
+                self._tend(spec, running, {})
+        self._watchdog = Supervised("projection-watchdog", self._watch, WATCH_INTERVAL)
         self._watchdog.start()
 
     def stop(self) -> None:
-        self._stopping.set()
         if self._watchdog is not None:
-            self._watchdog.join()
+            self._watchdog.stop()
         with self._lock:
             for spec in self.specs:
                 self._close(spec, self._running[spec.name])
@@ -223,9 +213,14 @@ class EmbeddedRunner:
             self._listener.stop()
 
     def errors(self) -> dict[str, str]:
-        """The last failure of each projection that has failed since start."""
+        """What is failing now: each projection that has not recovered from its last
+        failure, and each loop retrying one."""
         with self._lock:
-            return {n: r.last_error for n, r in self._running.items() if r.last_error}
+            errors = {n: r.last_error for n, r in self._running.items() if r.last_error}
+            loops = [f.loop for f in self._followers.values()]
+        loops += [loop for loop in (self._watchdog, self._listener and self._listener.loop) if loop]
+        errors.update({loop.name: loop.last_error for loop in loops if loop.last_error})
+        return errors
 
     def _start(self, spec: ProjectionSpec, generation: int) -> _Member:
         view = spec.make_view(generation)
@@ -235,33 +230,28 @@ class EmbeddedRunner:
         for app_class in spec.upstream:
             app = app_class(self.app_env)
             try:
-                if isinstance(view, View):
-                    positions[app.name] = catch_up(app, view, projection)
-                else:
-                    positions[app.name] = view.max_tracking_id(app.name) or 0
+                positions[app.name] = catch_up(app, view, projection, failures=self.poison)
             finally:
                 app.close()
-        member = _Member(spec.name, view, projection, positions)
+        member = _Member(spec.name, view, projection, positions, self.poison)
         for app_class in spec.upstream:
             self._follower(app_class).join(member)
         return member
 
     def _follower(self, app_class: type[Application[Any]]) -> LogFollower:
         follower = self._followers.get(app_class)
-        if follower is None or not follower.alive:
-            if follower is not None:
-                follower.stop()
+        if follower is None:
             assert self._listener is not None, "started"
             follower = LogFollower(app_class, self.app_env, self._listener)
             self._followers[app_class] = follower
         return follower
 
-    def _watch(self) -> None:
-        while not self._stopping.wait(WATCH_INTERVAL):
-            generations = self.active_generations()
-            for spec in self.specs:
-                with self._lock:
-                    self._tend(spec, self._running[spec.name], generations)
+    def _watch(self) -> bool:
+        generations = self.active_generations()
+        for spec in self.specs:
+            with self._lock:
+                self._tend(spec, self._running[spec.name], generations)
+        return True
 
     def _tend(self, spec: ProjectionSpec, running: _Running, generations: dict[str, int]) -> None:
         now = time.monotonic()
@@ -269,6 +259,7 @@ class EmbeddedRunner:
             error = self._failure(spec, running.member)
             target = generations.get(spec.name, running.generation)
             if error is None and (target == running.generation or not spec.rebuildable):
+                running.failures, running.last_error = 0, None
                 return
             self._close(spec, running)
             running.generation = target if spec.rebuildable else running.generation
@@ -277,6 +268,8 @@ class EmbeddedRunner:
         if now < running.retry_at:
             return
         try:
+            if running.generation is None:
+                running.generation = self.ensure_generation(spec)
             running.member = self._start(spec, running.generation)
         except Exception as error:  # noqa: BLE001 - kept for status, retried with backoff
             self._failed(spec, running, f"{type(error).__name__}: {error}", now)

@@ -9,8 +9,9 @@ same projection objects the embedded runner uses (built by the same
 has applied it. A step holds a Postgres advisory lock on the log, so that while a
 rebalance moves the log between workers two steps never apply it at once.
 
-- A poison event (a projection raises): the step stops at it and returns it; the
-  caller dead-letters it and then ``skip``s it (tracking only), so the log flows on.
+- A poison event (a projection raises): ``streams.poison`` retries it on later steps
+  and dead-letters it (in the read model's database, with the tracking that moves
+  past it), so the log flows on.
 - A gap that Kafka does not fill within ``gap_timeout`` (messages gone: retention,
   a broker that lost its data, a read model behind what the group has consumed) is
   read from the event store, which is the source of truth. So is a gap behind which
@@ -24,26 +25,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import psycopg_pool
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.postgres import PostgresRecorder
 from eventsourcing.projection import Projection
 
-from projections.engine import Delivery, apply_batch
+from projections.engine import Delivery
 from streams.embedded import ProjectionSpec
 from streams.kafka_codec import RelayedEvent
+from streams.poison import Failures, apply_guarded, decoded
 from streams.resequencer import Ack, Resequencer
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout)
-"""Failures of the database, not of an event: retried, never dead-lettered."""
 LOCK_NAMESPACE = 0x5E1A8
 BATCH_LIMIT = 2000
 STORE_PAGE = 2000
@@ -56,13 +55,6 @@ class _Target:
     view: TrackingRecorder
     projection: Projection[Any]
     stalled_since: float | None = None
-
-
-@dataclass(frozen=True)
-class Poisoned:
-    projection: str
-    event: RelayedEvent
-    error: str
 
 
 class LogApplier:
@@ -88,6 +80,7 @@ class LogApplier:
         self._pending = Resequencer()
         self._applied_by_all = 0
         self._lock_conn: psycopg.Connection[Any] | None = None
+        self._poison = Failures()
 
     def offer(self, event: RelayedEvent, ack: Ack) -> list[Ack]:
         """Take an event (or a copy); returns the acks due now."""
@@ -97,28 +90,18 @@ class LogApplier:
     def held(self) -> int:
         return len(self._pending)
 
-    def step(self) -> tuple[list[Ack], Poisoned | None]:
-        """Apply what can be applied; returns the acks now due, and the poison event
-        that stopped the step, if one did."""
+    def step(self) -> list[Ack]:
+        """Apply what can be applied; returns the acks now due. Raises when a read
+        model could not go on (the database away, or an event failing fewer times
+        than its attempts): call again later, nothing is lost."""
         with self._locked():
             self._follow_generations()
-            poisoned = None
             for target in self._targets.values():
-                poisoned = self._advance(target)
-                if poisoned is not None:
-                    break
+                self._advance(target)
             self._applied_by_all = min(
                 (self._position(t) for t in self._targets.values()), default=0
             )
-            return self._pending.release(self._applied_by_all), poisoned
-
-    def skip(self, poisoned: Poisoned) -> None:
-        """Move the projection past a dead-lettered event (its tracking only)."""
-        with self._locked():
-            target = self._targets[poisoned.projection]
-            # Another worker may have moved it already (a rebalance): then nothing to do.
-            with suppress(IntegrityError):
-                target.view.insert_tracking(Tracking(self.log, poisoned.event.position))
+            return self._pending.release(self._applied_by_all)
 
     def close(self) -> None:
         for target in self._targets.values():
@@ -156,39 +139,16 @@ class LogApplier:
     def _position(self, target: _Target) -> int:
         return target.view.max_tracking_id(self.log) or 0
 
-    def _advance(self, target: _Target) -> Poisoned | None:
+    def _advance(self, target: _Target) -> None:
         while True:
             position = self._position(target)
             run = self._pending.chain(position, BATCH_LIMIT)
             if not run:
                 if self._filled_gap(target, position):
                     continue
-                return None
+                return
             target.stalled_since = None
-            try:
-                deliveries = [
-                    (e.domain_event(self.app), Tracking(self.log, e.position)) for e in run
-                ]
-                _apply(target, deliveries)
-            except TRANSIENT:
-                raise
-            except Exception:  # noqa: BLE001 - found again event by event, then dead-lettered
-                return self._one_by_one(target, run)
-
-    def _one_by_one(self, target: _Target, run: list[RelayedEvent]) -> Poisoned | None:
-        for event in run:
-            try:
-                target.projection.process_event(
-                    event.domain_event(self.app), Tracking(self.log, event.position)
-                )
-            except TRANSIENT:
-                raise
-            except Exception as error:  # noqa: BLE001 - dead-lettered with the error
-                log.error(
-                    "%s failed on %s:%d: %r", target.spec.name, self.log, event.position, error
-                )
-                return Poisoned(target.spec.name, event, f"{type(error).__name__}: {error}")
-        return None
+            _apply(target, [decoded(self.app, e.stored, e.position) for e in run], self._poison)
 
     def _filled_gap(self, target: _Target, position: int) -> bool:
         """True when a gap that waited past the timeout, or that holds back too many
@@ -221,13 +181,7 @@ class LogApplier:
             )
             if not notifications:
                 return
-            _apply(
-                target,
-                [
-                    (self.app.mapper.to_domain_event(n), Tracking(self.log, n.id))
-                    for n in notifications
-                ],
-            )
+            _apply(target, [decoded(self.app, n, n.id) for n in notifications], self._poison)
             position = notifications[-1].id
 
     def _follow_generations(self) -> None:
@@ -252,8 +206,9 @@ class LogApplier:
             self._targets[spec.name] = target
 
 
-def _apply(target: _Target, deliveries: list[Delivery]) -> None:
-    apply_batch(target.view, target.projection, deliveries[0][1].application_name, deliveries)
+def _apply(target: _Target, deliveries: list[Delivery], poison: Failures) -> None:
+    log_name = deliveries[0][1].application_name
+    apply_guarded(target.view, target.projection, log_name, deliveries, poison)
 
 
 def _close_view(view: TrackingRecorder) -> None:

@@ -10,14 +10,13 @@ A missed notification only delays: followers also pull on a timer.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import defaultdict
 
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-log = logging.getLogger(__name__)
+from streams.supervision import Supervised
 
 TICK = 0.1
 """How long one wait for a notification blocks, so that new channels and stopping
@@ -36,9 +35,8 @@ class ChannelListener:
         self._subscribers: dict[str, set[threading.Event]] = defaultdict(set)
         self._listening: set[str] = set()
         self._changed = threading.Condition(self._lock)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pg-listener", daemon=True)
-        self._thread.start()
+        self.loop = Supervised("pg-listener", self._session, 0.0, max_backoff=MAX_BACKOFF)
+        self.loop.start()
 
     def subscribe(self, channel: str, wake: threading.Event, timeout: float = 30.0) -> None:
         """Returns once the channel is listened to: no later NOTIFY can be missed, so a
@@ -46,7 +44,7 @@ class ChannelListener:
         with self._changed:
             self._subscribers[channel].add(wake)
             if not self._changed.wait_for(
-                lambda: channel in self._listening or self._stopping.is_set(), timeout
+                lambda: channel in self._listening or self.loop.stopping, timeout
             ):
                 raise TimeoutError(f"could not LISTEN to {channel} within {timeout} s")
 
@@ -55,31 +53,26 @@ class ChannelListener:
             self._subscribers[channel].discard(wake)
 
     def stop(self) -> None:
+        self.loop.stop()
         with self._changed:
-            self._stopping.set()
-            self._changed.notify_all()
-        self._thread.join()
+            self._changed.notify_all()  # a subscriber still waiting gives up
 
-    def _run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                with psycopg.connect(
-                    self._conninfo, autocommit=True, application_name=APPLICATION_NAME
-                ) as conn:
-                    failures = 0
-                    self._listen(conn)
-            except psycopg.Error as error:
-                failures += 1
-                pause = min(MAX_BACKOFF, 0.1 * 2**failures)
-                log.warning("LISTEN connection failed (%r); reconnecting in %.1fs", error, pause)
-                with self._lock:
-                    self._listening.clear()
-                self._wake_all()  # what was notified meanwhile is pulled now
-                self._stopping.wait(pause)
+    def _session(self) -> bool:
+        """One connection's life: LISTEN to every channel until stopped or failed.
+        Whatever was notified while it was down is pulled when it fails."""
+        try:
+            with psycopg.connect(
+                self._conninfo, autocommit=True, application_name=APPLICATION_NAME
+            ) as conn:
+                self._listen(conn)
+        finally:
+            with self._lock:
+                self._listening.clear()
+            self._wake_all()
+        return True
 
     def _listen(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
-        while not self._stopping.is_set():
+        while not self.loop.stopping:
             with self._lock:
                 new = set(self._subscribers) - self._listening
             for channel in new:
@@ -88,6 +81,7 @@ class ChannelListener:
                 with self._changed:
                     self._listening |= new
                     self._changed.notify_all()
+                self.loop.recovered()
             for notify in conn.notifies(timeout=TICK):
                 with self._lock:
                     woken = list(self._subscribers.get(notify.channel, ()))

@@ -5,19 +5,18 @@ invalidates the cache through the ``CacheInvalidator`` port (see
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import Connection
-from psycopg import Error as DatabaseError
 from psycopg_pool import ConnectionPool
 
 from projections.engine import generation_schema
 from projections.generations import active_generations
 from projections.positions import tracked_position
-from projections.product_cache import CACHED_VIEW, CacheInvalidator, CacheUnavailable
+from projections.product_cache import CACHED_VIEW, CacheInvalidator
 from projections.product_feed import changed_revisions, head_revision
+from streams.supervision import Supervised
 
 log = logging.getLogger(__name__)
 
@@ -31,31 +30,32 @@ MAX_BACKOFF = 5.0
 @dataclass
 class ProductCacheFollower:
     """Follows the change feed of the active generation of ``catalog_products``
-    and invalidates the cache. Runs in a thread beside the projections; on a
-    generation swap it moves to the new generation (whose cache keys differ); on
-    errors it logs and retries with backoff."""
+    and invalidates the cache. Runs in a supervised loop beside the projections; on
+    a generation swap it moves to the new generation (whose cache keys differ);
+    Redis or Postgres away, or a generation dropped under a swap: retried with
+    backoff."""
 
     pool: ConnectionPool[Connection[Any]]
     cache: CacheInvalidator
     poll_interval: float = POLL_INTERVAL
-    _stopping: threading.Event | None = None
-    _thread: threading.Thread | None = None
     _generation: int | None = None
     _position: int = 0
-    last_error: str | None = None
+    _loop: Supervised = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._loop = Supervised(
+            "product-cache-follower", self.step, self.poll_interval, max_backoff=MAX_BACKOFF
+        )
+
+    @property
+    def last_error(self) -> str | None:
+        return self._loop.last_error
 
     def start(self) -> None:
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(self._stopping,), name="product-cache-follower", daemon=True
-        )
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._stopping is not None and self._thread is not None:
-            self._stopping.set()
-            self._thread.join()
-        self._thread = None
+        self._loop.stop()
 
     def step(self) -> bool:
         """Follow one batch; True when caught up with the feed."""
@@ -81,21 +81,3 @@ class ProductCacheFollower:
             self._generation = None
             return False
         return caught_up
-
-    def _run(self, stopping: threading.Event) -> None:
-        failures = 0
-        while not stopping.is_set():
-            try:
-                caught_up = self.step()
-            # Redis or Postgres away, or a generation dropped under a swap: retried.
-            except (CacheUnavailable, DatabaseError) as error:
-                failures += 1
-                self.last_error = f"{type(error).__name__}: {error}"
-                pause = min(MAX_BACKOFF, self.poll_interval * 2**failures)
-                log.warning("product cache follower: %s; retrying in %.1fs", error, pause)
-                stopping.wait(pause)
-                continue
-            failures = 0
-            self.last_error = None
-            if caught_up:
-                stopping.wait(self.poll_interval)

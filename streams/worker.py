@@ -8,7 +8,9 @@ and applies it with the embedded runner's projection objects. faust's acks are
 held back (``Message.incref``) until every read model has applied an event, so the
 group's committed offsets never pass an event still waiting for an earlier one; no
 exception escapes an agent with an event unapplied (faust would ack and skip it):
-database failures are retried, poison events dead-lettered, then skipped.
+a step that fails (the database away, a poison event not yet dead-lettered) is
+retried with backoff; poison events end up in the read models' dead letters
+(``streams.poison``), the same ones as the embedded mode's.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from eventsourcing.application import Application
 from faust.streams import Stream
 
 from streams.assignor import WholeTopicAssignor
-from streams.dlq import DeadLetter, dlq_topic
 from streams.embedded import ProjectionSpec
 from streams.faust_fetch_wait import FetchWaitApp
 from streams.kafka_codec import UndecodableMessage, decode, topic_name
-from streams.log_applier import TRANSIENT, LogApplier
+from streams.log_applier import LogApplier
+from streams.supervision import backoff
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,6 @@ TAKE_WITHIN = 0.01
 lag when events are few (a busy log fills the batch sooner)."""
 TICK = 1.0
 """Steps run this often even without new events: gaps, new generations."""
-MAX_BACKOFF = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,6 @@ class WorkerConfig:
     group: str
     bootstrap: str
     topic_prefix: str
-    dlq_partitions: int
     session_timeout: float
     gap_timeout: float
     max_held: int
@@ -57,11 +57,10 @@ class WorkerConfig:
 
 
 class _Feeder:
-    """Feeds one log's stream to its applier; publishes its dead letters."""
+    """Feeds one log's stream to its applier."""
 
-    def __init__(self, applier: LogApplier, dead_letters: faust.TopicT) -> None:
+    def __init__(self, applier: LogApplier) -> None:
         self.applier = applier
-        self.dead_letters = dead_letters
         self._turn = asyncio.Lock()
 
     async def consume(self, stream: faust.StreamT[bytes]) -> None:
@@ -74,8 +73,9 @@ class _Feeder:
                 try:
                     relayed = decode(event.value)
                 except UndecodableMessage as error:
-                    letter = DeadLetter("*", self.applier.log, -1, str(error), event.value or b"")
-                    await self._publish(letter)
+                    # Not ours to read: the event store is the source of truth, and the
+                    # gap it leaves is read from it (``LogApplier``).
+                    log.error("%s: a message that is no relayed event: %s", self.applier.log, error)
                     event.ack()
                     continue
                 for ack in self.applier.offer(relayed, event.ack):
@@ -87,33 +87,16 @@ class _Feeder:
             failures = 0
             while True:
                 try:
-                    acks, poisoned = await asyncio.to_thread(self.applier.step)
-                except TRANSIENT as error:
+                    acks = await asyncio.to_thread(self.applier.step)
+                except Exception as error:  # noqa: BLE001 - retried: nothing escapes the agent
                     failures += 1
-                    pause = min(MAX_BACKOFF, 0.2 * 2**failures)
+                    pause = backoff(failures)
                     log.warning("applying %s failed (%r); retrying", self.applier.log, error)
                     await asyncio.sleep(pause)
                     continue
                 for ack in acks:
                     ack()
-                if poisoned is None:
-                    return
-                event = poisoned.event
-                await self._publish(
-                    DeadLetter(
-                        poisoned.projection,
-                        event.log,
-                        event.position,
-                        poisoned.error,
-                        event.encode(),
-                    )
-                )
-                await asyncio.to_thread(self.applier.skip, poisoned)
-
-    async def _publish(self, letter: DeadLetter) -> None:
-        """Returns once Kafka has the dead letter (before the event is skipped)."""
-        sent = await self.dead_letters.send(key=letter.key, value=letter.encode())
-        await sent
+                return
 
 
 def make_worker_app(
@@ -145,14 +128,6 @@ def make_worker_app(
         stream_wait_empty=False,
         web_enabled=False,
     )
-    dead_letters = app.topic(
-        dlq_topic(config.topic_prefix),
-        key_type=bytes,
-        value_type=bytes,
-        partitions=config.dlq_partitions,
-        internal=True,
-        compacting=True,
-    )
     feeders: list[tuple[str, _Feeder]] = []
     for application in applications:
         applier = LogApplier(
@@ -167,13 +142,10 @@ def make_worker_app(
         if not applier.specs:
             continue
         topic = topic_name(config.topic_prefix, application.name)
-        feeder = _Feeder(applier, dead_letters)
+        feeder = _Feeder(applier)
         source = app.topic(topic, key_type=bytes, value_type=bytes, internal=False)
         app.agent(source, name=f"apply-{application.name}", concurrency=1)(feeder.consume)
         feeders.append((topic, feeder))
-
-    async def declare_dead_letters() -> None:
-        await dead_letters.maybe_declare()
 
     async def tick() -> None:
         assigned = {tp.topic for tp in app.consumer.assignment()}
@@ -181,7 +153,6 @@ def make_worker_app(
             if topic in assigned or feeder.applier.held:
                 await feeder.step()
 
-    app.task(declare_dead_letters)
     app.timer(TICK)(tick)
 
     return app

@@ -55,9 +55,7 @@ def applier(
 
 
 def step(applier: LogApplier) -> None:
-    acks, poisoned = applier.step()
-    assert poisoned is None
-    for ack in acks:
+    for ack in applier.step():
         ack()
 
 

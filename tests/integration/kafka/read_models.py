@@ -62,7 +62,7 @@ def served_and_rebuilt(container: Container) -> tuple[dict[str, Any], dict[str, 
         view = spec.make_view(REBUILT)
         projection = spec.make_projection(view)
         for app_class in spec.upstream:
-            catch_up(apps[app_class.name], view, projection)  # type: ignore[arg-type]
+            catch_up(apps[app_class.name], view, projection)
         view.datastore.close()  # type: ignore[attr-defined]
         served[spec.name] = contents(container, spec, active[spec.name])
         rebuilt[spec.name] = contents(container, spec, REBUILT)
