@@ -78,12 +78,9 @@ def record(
 
 
 def parked(rows: list[Any]) -> dict[UUID, int]:
-    """The ``PARKED`` query's rows: aggregate id -> the position its chain waits behind."""
-    return {_value(row, 0): int(_value(row, 1)) for row in rows}
-
-
-def _value(row: Any, index: int) -> Any:
-    return row[index] if isinstance(row, tuple | list) else list(row.values())[index]
+    """The ``PARKED`` query's rows (tuples): aggregate id -> the position its chain
+    waits behind."""
+    return {row[0]: int(row[1]) for row in rows}
 
 
 def lock_exclusively(cursor: Cursor[Any], projection: str) -> None:
@@ -100,7 +97,7 @@ def open_letters(conn: Connection[Any], projection: str | None = None) -> list[D
         "ORDER BY projection, log, position",
         {"projection": projection},
     ).fetchall()
-    return [DeadLetter(*(_value(row, i) for i in range(7))) for row in rows]
+    return [DeadLetter(*row) for row in rows]
 
 
 OPEN_COUNTS = (
@@ -112,7 +109,7 @@ OPEN_COUNTS = (
 
 def open_counts(conn: Connection[Any]) -> dict[str, int]:
     rows = conn.execute(OPEN_COUNTS).fetchall()
-    return {str(_value(row, 0)): int(_value(row, 1)) for row in rows}
+    return {str(row[0]): int(row[1]) for row in rows}
 
 
 def mark_replayed(cursor: Cursor[Any], letter: DeadLetter) -> bool:

@@ -25,7 +25,7 @@ from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Connection, Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from projections import dead_letters
@@ -196,7 +196,7 @@ class View(PostgresTrackingRecorder):
             self._take_turn(cursor)
             name = self.projection_name
             cursor.execute(dead_letters.LOCK_SHARED, (dead_letters.LOCK_NAMESPACE, name))
-            parked = conn.cursor()
+            parked = conn.cursor(row_factory=tuple_row)  # the view's rows are dicts
             parked.execute(dead_letters.PARKED, (name, application_name), prepare=True)
             start = self._max_tracking_id(application_name, cursor) or 0
             batch = self._local.batch = _Batch(
