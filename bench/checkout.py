@@ -55,14 +55,14 @@ from bench._common import (
 )
 from bench._rawhttp import RawHttp
 from bench.commands import BenchUser, prepare_users, shop_server
-from commands.passwords import PasswordHasher
+from commands.users.passwords import PasswordHasher
 from domain.access import Principal
 from domain.carts import open_cart
 from domain.money import Money
 from domain.orders import Order
 from domain.sessions import Session
-from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
+from infra.wiring.process import Container, bootstrap
 from projections.positions import tracked_position_async
 
 ADMIN = Principal(uuid4(), uuid4(), frozenset({"customer", "admin"}))

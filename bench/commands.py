@@ -70,13 +70,13 @@ from bench._common import (
     wait_for_quiet,
 )
 from bench._rawhttp import HttpxClient, RawHttp
-from commands.passwords import PasswordHasher
-from commands.users import UsersApplication
+from commands.users.accounts import UsersApplication
+from commands.users.passwords import PasswordHasher
 from domain.users import EmailIndex, User
-from infra.bootstrap import bootstrap
-from infra.postgres import eventsourcing_env
+from infra.entrypoints.status import log_head
+from infra.postgres.server import eventsourcing_env
 from infra.settings import Settings
-from infra.status import log_head
+from infra.wiring.process import bootstrap
 from projections.positions import tracked_position
 
 REPO = Path(__file__).resolve().parent.parent

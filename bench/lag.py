@@ -33,8 +33,8 @@ from bench._common import (
     median,
     percentile,
 )
-from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
+from infra.wiring.process import Container, bootstrap
 
 _POLL = 0.0002
 

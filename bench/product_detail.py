@@ -72,9 +72,9 @@ from bench._rawhttp import RawHttp
 from bench.commands import REPO, _stop, _wait_until, free_port, shop_server
 from domain.access import Principal
 from domain.money import Money
-from infra.bootstrap import bootstrap
-from infra.http import create_app
+from infra.entrypoints.http import create_app
 from infra.settings import Settings
+from infra.wiring.process import bootstrap
 
 P95_TARGET_MS = 20.0
 RATE_TARGET = 3000.0

@@ -1,5 +1,5 @@
 """Projection rebuild throughput: events replayed per second into the Postgres
-read models by ``infra.rebuild.rebuild`` (the code behind ``shop projections
+read models by ``infra.entrypoints.rebuild.rebuild`` (the code behind ``shop projections
 rebuild``).
 
 It writes a users log of ``--users`` accounts, each registered, verified, logged in
@@ -42,13 +42,13 @@ from bench._common import (
     median,
     wait_for_quiet,
 )
-from commands.passwords import PasswordHasher
-from commands.users import UsersApplication
+from commands.users.accounts import UsersApplication
+from commands.users.passwords import PasswordHasher
 from domain.sessions import Session
 from domain.users import EmailIndex, User
-from infra.bootstrap import VIEWS, Container, bootstrap
-from infra.rebuild import rebuild
+from infra.entrypoints.rebuild import rebuild
 from infra.settings import Settings
+from infra.wiring.process import VIEWS, Container, bootstrap
 from projections.engine import generation_schema
 from projections.generations import active_generations
 from streams.replay import BATCH_SIZE
@@ -242,7 +242,7 @@ def report(
         f"**{events:,} events**, "
         f"written in {write_seconds:.1f} s ({events / write_seconds:,.0f} events/s, "
         f"{args.per_save} users per save)",
-        f"- each rebuild: `infra.rebuild.rebuild(container, name)` (new generation, replay in "
+        f"- each rebuild: `rebuild(container, name)` (new generation, replay in "
         f"batches of {BATCH_SIZE}, swap, drop old generations); {args.runs} runs each; events/s "
         "counts every event of the log (the ones a projection ignores still cost a decode)",
         "- CPU in cores (1.0 = one core): this process, and the rest of the machine "

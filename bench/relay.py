@@ -46,8 +46,8 @@ from bench._common import (
     percentile,
 )
 from bench.rebuild import write_log
-from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
+from infra.wiring.process import Container, bootstrap
 from streams.relay_lease import DDL as RELAY_POSITIONS_DDL
 from tests.integration.kafka.conftest import Broker, Role, Roles, _free_port, scaled_settings
 

@@ -7,7 +7,7 @@ million products takes half an hour, so it runs against one that exists
 whose read models are caught up. It starts ``shop run`` on it (or uses ``--url``).
 
 The query mix (deterministic, ``--mix-seed``), drawn from the seed's own vocabulary
-(``commands.seed_words``) and the category tree:
+(``commands.seeding.words``) and the category tree:
 
 - ``word``: one word (a brand, a product noun, a colour);
 - ``two words``: brand + noun, or colour + noun;
@@ -26,7 +26,7 @@ does. Two load shapes, both with the raw keep-alive client (``bench/_rawhttp.py`
   (no coordinated omission), at most ``--clients`` on the wire: the highest rate
   whose p95 stays under 50 ms.
 
-With ``--redis URL`` the server caches search answers in Redis (``infra.search_cache``,
+With ``--redis URL`` the server caches search answers in Redis (``infra.redis.search_cache``,
 a fresh key prefix per invocation, so it starts cold) and each run reports the share
 of searches answered from the cache; without it every search reaches Postgres. The
 mix is sent in the same order each time, so a cache meets each query again only
@@ -79,12 +79,12 @@ from bench._common import (
 )
 from bench._rawhttp import RawHttp
 from bench.commands import Server, shop_server
-from commands.seed_words import COLOURS, TAXONOMY
-from commands.seeding import brands
+from commands.seeding.catalog import brands
+from commands.seeding.words import COLOURS, TAXONOMY
 from domain.access import Principal
 from domain.money import Money
-from infra.bootstrap import bootstrap
 from infra.settings import Settings
+from infra.wiring.process import bootstrap
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/eventshop_1m"
 P95_TARGET_MS = 50.0

@@ -31,11 +31,11 @@ from typing import Any
 
 from osmem_server import OsmemServer  # type: ignore[import-untyped]
 
-from infra.bootstrap import bootstrap
 from infra.settings import Settings
-from projections.catalog_queries import ProductFilter
-from projections.search_port import CatalogSearch
-from projections.search_postgres import PostgresCatalogSearch
+from infra.wiring.process import bootstrap
+from projections.catalog.queries import ProductFilter
+from projections.catalog.search import CatalogSearch
+from projections.catalog.search_postgres import PostgresCatalogSearch
 
 QUERIES: list[tuple[str, ProductFilter, str]] = [
     ("shirt", ProductFilter(), "relevance"),

@@ -27,7 +27,7 @@ from domain.access import Principal
 from domain.errors import NotPermitted, UnknownEntity
 from domain.money import CURRENCY_MINOR_UNITS
 from domain.users import Role
-from projections.catalog_queries import (
+from projections.catalog.queries import (
     ProductFilter,
     category_tree,
     inventory_levels,
@@ -36,7 +36,7 @@ from projections.catalog_queries import (
     product_snapshot,
     visible_to,
 )
-from projections.search_port import SearchUnavailable
+from projections.catalog.search import SearchUnavailable
 from read_api.deps import (
     MAX_TOKEN_LENGTH,
     CurrentUser,

@@ -16,11 +16,11 @@ from psycopg_pool import AsyncConnectionPool
 from domain.access import Principal
 from domain.positions import MalformedToken, Position, parse_positions
 from domain.users import Role
-from projections.catalog_queries import SEARCH_CANDIDATES
+from projections.catalog.product_cache import ProductCache
+from projections.catalog.queries import SEARCH_CANDIDATES
+from projections.catalog.search import CatalogSearch, SearchAnswerCache
+from projections.catalog.search_postgres import PostgresCatalogSearch
 from projections.positions import reached, tracked_position_async
-from projections.product_cache import ProductCache
-from projections.search_port import CatalogSearch, SearchAnswerCache
-from projections.search_postgres import PostgresCatalogSearch
 from read_api.errors import ProjectionLagging, QueryRefused
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]

@@ -31,8 +31,8 @@ from domain.cart_tokens import read_guest_cart_token
 from domain.carts import cart_id_for
 from domain.errors import UnknownEntity
 from domain.orders import OrderStatus
-from projections.carts import CartState, empty_cart
-from projections.order_queries import (
+from projections.ordering.carts import CartState, empty_cart
+from projections.ordering.queries import (
     OrderFilter,
     cart_view,
     list_orders,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from commands.http.parsed_body import ParsedBodyRoute
 from domain.errors import UnknownEntity
 from domain.users import Role
-from projections.user_queries import UserFilter, list_users, user_profile
+from projections.users.queries import UserFilter, list_users, user_profile
 from read_api.deps import CurrentAdmin, CurrentUser, Positions, Services, wait_for
 
 router = APIRouter(tags=["users"], route_class=ParsedBodyRoute)

@@ -1,6 +1,6 @@
 """The follower of the product cache: it reads ``catalog_products``' change feed and
 invalidates the cache through the ``CacheInvalidator`` port (see
-``projections.product_cache`` for why tombstones, and what staleness remains)."""
+``projections.catalog.product_cache`` for why tombstones, and what staleness remains)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from projections.catalog.product_cache import CACHED_VIEW, CacheInvalidator
+from projections.catalog.product_feed import changed_revisions, head_revision
 from projections.engine import generation_schema
 from projections.generations import active_generations
 from projections.positions import tracked_position
-from projections.product_cache import CACHED_VIEW, CacheInvalidator
-from projections.product_feed import changed_revisions, head_revision
 from streams.supervision import Supervised
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import psycopg_pool
 import redis
 from eventsourcing import persistence
 
-from commands.payment_gateway import GatewayUnavailable
+from commands.ordering.payment_gateway import GatewayUnavailable
 
 log = logging.getLogger(__name__)
 

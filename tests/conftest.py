@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
+from infra.wiring.process import Container, bootstrap
 
 TEST_SECRET = "test-secret-" + "x" * 40
 

@@ -8,14 +8,14 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from commands.catalog import CatalogCommands
+from commands.catalog.inventory import InventoryCommands
+from commands.catalog.products import CatalogCommands
+from commands.catalog.reviews import ReviewCommands
 from commands.errors import IdempotencyKeyInvalid, RateLimited
 from commands.http.callers import Authenticate, Caller, OptionalPrincipal, client_address
 from commands.idempotency import Idempotency
-from commands.inventory import InventoryCommands
 from commands.ports import IdempotencyStore, RateLimiter
-from commands.reviews import ReviewCommands
-from commands.users import UserCommands
+from commands.users.accounts import UserCommands
 from domain.access import Principal
 from domain.users import Role
 

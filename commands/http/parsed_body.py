@@ -1,6 +1,6 @@
 """The route class of every router: a request's JSON body is the one the edge parsed.
 
-The edge middleware (``infra.request_edge``) reads each body once, bounds its size
+The edge middleware (``infra.entrypoints.request_edge``) reads each body once, bounds its size
 and depth, refuses control characters and card data in it, and leaves the parsed
 value in the ASGI scope under ``PARSED_JSON``; ``ParsedBodyRoute`` hands that value
 to FastAPI instead of parsing the bytes a second time.

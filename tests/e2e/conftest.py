@@ -49,7 +49,7 @@ def shop_command() -> list[str]:
     script = Path(sys.executable).parent / "shop"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from infra.cli import app; app()"]
+    return [sys.executable, "-c", "from infra.entrypoints.cli import app; app()"]
 
 
 def _free_port() -> int:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from commands.checkout_saga import CheckoutSaga
-from commands.payments import PaymentCommands
-from infra.bootstrap import Container
+from commands.ordering.checkout_saga import CheckoutSaga
+from commands.ordering.payments import PaymentCommands
+from infra.wiring.process import Container
 from tests.integration.test_checkout_saga import make_saga
 
 

@@ -26,18 +26,18 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
-from commands.catalog import CatalogApplication, CatalogCommands
-from commands.inventory import InventoryApplication, InventoryCommands
-from commands.reviews import ReviewCommands, ReviewsApplication
+from commands.catalog.inventory import InventoryApplication, InventoryCommands
+from commands.catalog.products import CatalogApplication, CatalogCommands
+from commands.catalog.reviews import ReviewCommands, ReviewsApplication
 from domain.access import Principal
 from domain.inventory import StockItem, stock_item_id
 from domain.money import Money
-from infra import problems
-from infra.bootstrap import Container, make_view
-from infra.rebuild import rebuild
-from projections import catalog_queries as q
+from infra.entrypoints import problems
+from infra.entrypoints.rebuild import rebuild
+from infra.wiring.process import Container, make_view
 from projections import generations
-from projections.catalog import (
+from projections.catalog import queries as q
+from projections.catalog.views import (
     CATALOG_VIEWS,
     CatalogProductsProjection,
     CatalogProductsView,
@@ -598,7 +598,7 @@ def test_catalog_products_view_is_exported_for_wiring() -> None:
     assert names == list(UPSTREAM)
 
 
-# --- the router over HTTP (a minimal app: the lead wires it into infra/http.py) ---------------
+# --- the router over HTTP (a minimal app; the real one is in infra/entrypoints/http.py) ---
 
 
 def catalog_api(w: World) -> FastAPI:

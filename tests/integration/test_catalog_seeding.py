@@ -17,15 +17,15 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from commands.passwords import PasswordHasher
-from commands.seeding import CatalogSeeder, SeedPlan, SeedReport
+from commands.seeding.catalog import CatalogSeeder, SeedPlan, SeedReport
+from commands.users.passwords import PasswordHasher
 from domain.access import Principal
 from domain.inventory import StockItem
 from domain.money import Money
-from infra.bootstrap import Container, bootstrap
-from infra.existing_aggregates import existing_aggregates
+from infra.postgres.existing_aggregates import existing_aggregates
 from infra.settings import Settings
-from projections import catalog_queries as q
+from infra.wiring.process import Container, bootstrap
+from projections.catalog import queries as q
 from projections.engine import View
 from streams.replay import catch_up
 from tests.conftest import TEST_SECRET

@@ -19,25 +19,25 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import Tracking
 
-from commands.authentication_timeouts import AbandonedAuthentications
-from commands.checkout_saga import CheckoutSaga
-from commands.payment_gateway import (
+from commands.ordering.authentication_timeouts import AbandonedAuthentications
+from commands.ordering.checkout_saga import CheckoutSaga
+from commands.ordering.payment_gateway import (
     Authorized,
     Declined,
     GatewayRefused,
     GatewayUnavailable,
     PaymentGateway,
 )
-from commands.payments import PaymentCommands
+from commands.ordering.payments import PaymentCommands
 from domain.access import Principal
 from domain.carts import cart_id_for
 from domain.inventory import StockItem, stock_item_id
 from domain.money import Money
 from domain.orders import Order, OrderStatus
 from domain.payments import Payment, PaymentStatus, payment_id
-from infra.bootstrap import Container
-from infra.ordering import tracking_only_view
-from infra.payments_sandbox import CHALLENGE_PATH, SandboxGateway
+from infra.payments.sandbox import CHALLENGE_PATH, SandboxGateway
+from infra.wiring.ordering import tracking_only_view
+from infra.wiring.process import Container
 from projections.engine import apply_batch
 
 pytestmark = pytest.mark.integration

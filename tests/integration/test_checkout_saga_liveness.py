@@ -35,22 +35,22 @@ from eventsourcing.persistence import Tracking
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from commands.checkout_saga import CheckoutSaga
-from commands.payment_gateway import (
+from commands.ordering.checkout_saga import CheckoutSaga
+from commands.ordering.payment_gateway import (
     AuthorizationOutcome,
     Authorized,
     GatewayRefused,
     PaymentGateway,
 )
-from commands.payments import PaymentCommands
+from commands.ordering.payments import PaymentCommands
 from domain.access import Principal
 from domain.carts import cart_id_for
 from domain.money import Money
 from domain.orders import Order, OrderStatus
 from domain.payments import PaymentStatus
-from infra.bootstrap import Container
-from infra.ordering import tracking_only_view
-from infra.payments_sandbox import SandboxGateway
+from infra.payments.sandbox import SandboxGateway
+from infra.wiring.ordering import tracking_only_view
+from infra.wiring.process import Container
 from projections.engine import Delivery, apply_batch
 from tests.integration.test_checkout_saga import (
     ADDRESS,

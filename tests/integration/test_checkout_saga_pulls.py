@@ -8,15 +8,15 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from commands.checkout_saga import CheckoutSaga
-from commands.payment_gateway import AuthorizationOutcome
-from commands.payments import PaymentCommands
+from commands.ordering.checkout_saga import CheckoutSaga
+from commands.ordering.payment_gateway import AuthorizationOutcome
+from commands.ordering.payments import PaymentCommands
 from domain.access import Principal
 from domain.inventory import stock_item_id
 from domain.money import Money
 from domain.orders import OrderStatus
 from domain.payments import Payment, PaymentStatus
-from infra.bootstrap import Container
+from infra.wiring.process import Container
 from tests.integration.test_checkout_saga import (
     checkout,
     gateway_calls,

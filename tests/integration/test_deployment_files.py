@@ -23,7 +23,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from infra.cli import app
+from infra.entrypoints.cli import app
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

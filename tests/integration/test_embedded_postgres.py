@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 USE_SERVER = """
 import os, signal, sys, time
 from pathlib import Path
-from infra.postgres import database_conninfo
+from infra.postgres.server import database_conninfo
 from infra.settings import Settings
 
 settings = Settings(data_dir=Path(sys.argv[1]), database_url=None)

@@ -18,10 +18,10 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from commands.inventory import InventoryApplication, InventoryCommands
+from commands.catalog.inventory import InventoryApplication, InventoryCommands
 from domain.access import Principal
 from domain.inventory import InsufficientStock, StockItem, stock_item_id
-from infra.postgres import eventsourcing_env
+from infra.postgres.server import eventsourcing_env
 from infra.settings import Settings
 
 pytestmark = pytest.mark.integration

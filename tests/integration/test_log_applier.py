@@ -15,9 +15,9 @@ import pytest
 from eventsourcing.application import Application
 
 from domain.positions import Position
-from infra.bootstrap import Container
-from infra.rebuild import rebuild
-from infra.waiting import PollingWaiter
+from infra.entrypoints.rebuild import rebuild
+from infra.postgres.waiting import PollingWaiter
+from infra.wiring.process import Container
 from projections.positions import tracked_position
 from streams.kafka_codec import RelayedEvent
 from streams.log_applier import LogApplier

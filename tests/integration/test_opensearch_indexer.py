@@ -17,13 +17,13 @@ from anyio.from_thread import BlockingPortal
 from opensearchpy import OpenSearch
 
 from domain.money import Money
-from infra.bootstrap import Container
-from infra.opensearch_index import ProductIndexer, load_position
+from infra.opensearch.index import ProductIndexer, load_position
 from infra.settings import Settings
-from projections.catalog_queries import ProductFilter
+from infra.wiring.process import Container
+from projections.catalog.product_feed import changed_products
+from projections.catalog.queries import ProductFilter
+from projections.catalog.search import SearchUnavailable
 from projections.engine import generation_schema
-from projections.product_feed import changed_products
-from projections.search_port import SearchUnavailable
 from tests.integration import test_search_contract as contract
 from tests.integration.test_catalog_projections import SELLER, World, activate, build
 from tests.integration.test_search_contract import Adapter, Shop, http_get

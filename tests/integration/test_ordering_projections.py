@@ -20,14 +20,19 @@ from psycopg.rows import dict_row
 from domain.carts import Cart, cart_id_for
 from domain.money import Money
 from domain.orders import OrderStatus
-from infra.bootstrap import Container, make_view
-from infra.ordering import OrderingHistory
-from infra.redis_carts import RedisCartStore
+from infra.redis.carts import RedisCartStore
+from infra.wiring.ordering import OrderingHistory
+from infra.wiring.process import Container, make_view
 from projections import generations
-from projections.carts import CartsProjection, CartsView
 from projections.engine import View, ViewProjection
-from projections.order_queries import OrderFilter, cart_view, list_orders
-from projections.orders import OrdersProjection, OrdersView, PaymentsProjection, PaymentsView
+from projections.ordering.carts import CartsProjection, CartsView
+from projections.ordering.orders import (
+    OrdersProjection,
+    OrdersView,
+    PaymentsProjection,
+    PaymentsView,
+)
+from projections.ordering.queries import OrderFilter, cart_view, list_orders
 from streams.replay import catch_up
 from tests.integration.test_checkout_saga import ADMIN, checkout, make_saga, product, run
 

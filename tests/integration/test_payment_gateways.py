@@ -30,7 +30,7 @@ import stripe
 from psycopg_pool import ConnectionPool
 
 from commands.errors import IdempotencyKeyReused
-from commands.payment_gateway import (
+from commands.ordering.payment_gateway import (
     ActionRequired,
     Authorized,
     Captured,
@@ -49,11 +49,11 @@ from domain.payments import (
     RefundExceedsCaptured,
     request_payment,
 )
-from infra import payments_ledger
-from infra.payments_ledger import PaymentLedger
-from infra.payments_paypal import PayPalGateway
-from infra.payments_sandbox import SandboxGateway
-from infra.payments_stripe import InvalidWebhook, StripeGateway, StripeWebhooks
+from infra.payments import ledger as payments_ledger
+from infra.payments.ledger import PaymentLedger
+from infra.payments.paypal import PayPalGateway
+from infra.payments.sandbox import SandboxGateway
+from infra.payments.stripe import InvalidWebhook, StripeGateway, StripeWebhooks
 from tests.integration.paypal_fake import (
     BASE_URL,
     VAULT_DECLINED,

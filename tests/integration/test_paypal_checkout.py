@@ -10,14 +10,14 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from commands.checkout_saga import CheckoutSaga
-from commands.payments import PaymentCommands
+from commands.ordering.checkout_saga import CheckoutSaga
+from commands.ordering.payments import PaymentCommands
 from domain.access import Principal
 from domain.orders import OrderStatus
 from domain.payments import PaymentStatus
-from infra.bootstrap import Container
-from infra.payments_ledger import PaymentLedger
-from infra.payments_paypal import PayPalGateway
+from infra.payments.ledger import PaymentLedger
+from infra.payments.paypal import PayPalGateway
+from infra.wiring.process import Container
 from tests.integration.paypal_fake import BASE_URL, VAULT_PAYER_ACTION, PayPalFake
 from tests.integration.test_checkout_saga import (
     checkout,

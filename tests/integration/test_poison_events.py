@@ -14,8 +14,8 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from infra.bootstrap import Container
-from infra.dlq import open_letters, replay_open
+from infra.entrypoints.dlq import open_letters, replay_open
+from infra.wiring.process import Container
 from tests.e2e.conftest import STRONG_PASSWORD
 
 pytestmark = pytest.mark.integration

@@ -18,9 +18,9 @@ import redis
 from commands.errors import IdempotencyKeyReused, RequestInProgress
 from commands.idempotency import Idempotency
 from commands.ports import RateLimiter, StoredResponse
-from infra.bootstrap import Container
-from infra.idempotency import PostgresIdempotencyStore
-from infra.ratelimit import InProcessRateLimiter, RedisRateLimiter
+from infra.postgres.idempotency import PostgresIdempotencyStore
+from infra.redis.ratelimit import InProcessRateLimiter, RedisRateLimiter
+from infra.wiring.process import Container
 
 pytestmark = pytest.mark.integration
 

@@ -28,13 +28,13 @@ from fastapi.encoders import jsonable_encoder
 from domain.access import Principal
 from domain.errors import AuthenticationRequired
 from domain.money import Money
-from infra import problems
-from infra.bootstrap import Container, bootstrap
-from infra.product_cache import RedisProductCache, connect
-from infra.rebuild import rebuild
+from infra.entrypoints import problems
+from infra.entrypoints.rebuild import rebuild
+from infra.redis.product_cache import RedisProductCache, connect
 from infra.settings import Settings
-from projections import catalog_queries as q
-from projections.product_cache import ProductSnapshot
+from infra.wiring.process import Container, bootstrap
+from projections.catalog import queries as q
+from projections.catalog.product_cache import ProductSnapshot
 from read_api import catalog as catalog_router
 from streams.product_cache_follower import ProductCacheFollower
 

@@ -24,16 +24,16 @@ from eventsourcing.projection import Projection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
-from commands.users import UsersApplication
+from commands.users.accounts import UsersApplication
 from domain.positions import Position
 from domain.sessions import Session
 from domain.users import Role, User
-from infra.bootstrap import USER_VIEWS, VIEWS, Container, make_view
-from infra.rebuild import NotRebuildable, rebuild
-from infra.waiting import PollingWaiter
+from infra.entrypoints.rebuild import NotRebuildable, rebuild
+from infra.postgres.waiting import PollingWaiter
+from infra.wiring.process import USER_VIEWS, VIEWS, Container, make_view
 from projections.engine import TRACKING_TABLE, View, ViewProjection, generation_schema
 from projections.positions import tracked_position
-from projections.users import UserProfilesProjection, UserProfilesView
+from projections.users.views import UserProfilesProjection, UserProfilesView
 from streams.embedded import EmbeddedRunner, ProjectionSpec
 from streams.replay import catch_up
 

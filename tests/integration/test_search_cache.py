@@ -1,4 +1,4 @@
-"""The search answer cache (``infra.search_cache``) through the real read API, Redis,
+"""The search answer cache (``infra.redis.search_cache``) through the real read API, Redis,
 Postgres and the product cache's follower, which vouches for it: a repeated search
 is answered from Redis; a change to the catalog reaches searches within the refresh
 interval; a consistency token, a dead follower or a dead Redis never serve an old
@@ -16,9 +16,9 @@ import pytest
 import redis
 
 from domain.money import Money
-from infra.bootstrap import Container
-from infra.search_cache import RedisSearchCache, connect, search_state, state_key
+from infra.redis.search_cache import RedisSearchCache, connect, search_state, state_key
 from infra.settings import Settings
+from infra.wiring.process import Container
 from tests.integration.test_product_cache import (
     ADMIN,
     SELLER,

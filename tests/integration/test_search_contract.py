@@ -1,5 +1,5 @@
 """The catalog search contract: one suite of behaviours (``CatalogSearchContract``),
-run against each adapter of ``projections.search_port.CatalogSearch``, like the
+run against each adapter of ``projections.catalog.search.CatalogSearch``, like the
 per-backend contract tests of ``eventsourcing``:
 
 - ``TestPostgresCatalogSearch``: full-text search over ``read.catalog_products``
@@ -29,14 +29,14 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
 from domain.money import Money
-from infra import problems
-from infra.bootstrap import Container
+from infra.entrypoints import problems
 from infra.settings import Settings
-from projections import catalog_queries as q
-from projections.catalog import CATALOG_VIEWS
-from projections.catalog_queries import BadCursor, BadSearch, ProductFilter, SearchResult
-from projections.search_port import CatalogSearch
-from projections.search_postgres import PostgresCatalogSearch
+from infra.wiring.process import Container
+from projections.catalog import queries as q
+from projections.catalog.queries import BadCursor, BadSearch, ProductFilter, SearchResult
+from projections.catalog.search import CatalogSearch
+from projections.catalog.search_postgres import PostgresCatalogSearch
+from projections.catalog.views import CATALOG_VIEWS
 from read_api import catalog as catalog_router
 from streams.replay import catch_up
 from tests.integration import test_catalog_projections as catalog_world

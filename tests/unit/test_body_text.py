@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from commands.http.ordering_schemas import CartMerge, Checkout
-from commands.http.schemas import Credentials, ProfileChanges, Registration
+from commands.ordering.http.schemas import CartMerge, Checkout
+from commands.users.http.schemas import Credentials, ProfileChanges, Registration
 
 DECOMPOSED = "Zoe\u0301"  # "Zoé" typed as e + combining acute accent
 COMPOSED = unicodedata.normalize("NFC", DECOMPOSED)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commands.card_data import contains_card_number, find_card_data, luhn_valid
-from commands.seeding import brands
+from commands.seeding.catalog import brands
 
 STRIPE_TEST_CARDS = [  # https://docs.stripe.com/testing
     "4242424242424242",
@@ -155,7 +155,7 @@ def refused_share(identifiers: list[str]) -> float:
 
 
 def test_no_seeded_sku_is_taken_for_a_card_number() -> None:
-    """The seeder's format (commands/seeding.py): S<seed>-<BRA>-<n, 7 digits>."""
+    """The seeder's format (commands/seeding/catalog.py): S<seed>-<BRA>-<n, 7 digits>."""
     rng = random.Random(13)
     names = brands()
     skus = [

@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.catalog import CatalogApplication, CatalogCommands
+from commands.catalog.products import CatalogApplication, CatalogCommands
 from domain.access import Principal
 from domain.catalog import (
     MAX_ATTRIBUTES,

@@ -19,7 +19,7 @@ from commands.http.responses import respond_idempotently
 from domain.access import Principal
 from domain.cart_tokens import guest_cart_token
 from domain.errors import AuthenticationRequired
-from infra import problems
+from infra.entrypoints import problems
 from tests.unit.test_idempotency import MemoryStore
 
 CART_KEY = b"k" * 32

@@ -31,13 +31,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from commands.errors import ConcurrencyConflict
-from commands.inventory import (
+from commands.catalog.inventory import (
     INVENTORY_CONFLICT_ATTEMPTS,
     InventoryApplication,
     InventoryCommands,
     retry_contended,
 )
+from commands.errors import ConcurrencyConflict
 from domain.access import Principal
 from domain.errors import DomainError, NotPermitted, UnknownEntity
 from domain.inventory import (

@@ -1,4 +1,4 @@
-"""The OpenAPI document tells the problem answers (``infra.openapi``): one Problem
+"""The OpenAPI document tells the problem answers (``infra.entrypoints.openapi``): one Problem
 schema, FastAPI's own 422 shape replaced, and per operation the statuses it can give."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from infra import openapi, problems
+from infra.entrypoints import openapi, problems
 
 Bearer = Annotated[HTTPAuthorizationCredentials, Depends(HTTPBearer())]
 

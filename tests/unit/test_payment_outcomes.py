@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 
-from commands.payment_gateway import (
+from commands.ordering.payment_gateway import (
     ActionRequired,
     Authorized,
     Captured,
@@ -20,7 +20,7 @@ from commands.payment_gateway import (
 )
 from domain.money import Money
 from domain.payments import request_payment
-from infra.payments_ledger import decode, encode
+from infra.payments.ledger import decode, encode
 
 AMOUNT = Money.of("12.34", "EUR")
 CAPTURE = Captured("pi_1", "ch_1", AMOUNT, gateway_event_id("stripe", "captured", "ch_1"))

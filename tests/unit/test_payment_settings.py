@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from psycopg_pool import ConnectionPool
 
-from infra.payments import PaymentSettingsMissing, payment_gateway
-from infra.payments_paypal import PayPalGateway
-from infra.payments_sandbox import SandboxGateway
-from infra.payments_stripe import StripeGateway, StripeWebhooks
+from infra.payments.paypal import PayPalGateway
+from infra.payments.sandbox import SandboxGateway
+from infra.payments.stripe import StripeGateway, StripeWebhooks
 from infra.settings import Settings
+from infra.wiring.payments import PaymentSettingsMissing, payment_gateway
 
 SECRET = "s" * 48
 

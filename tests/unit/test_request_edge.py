@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commands.http.parsed_body import ExponentDecimal, ParsedBodyRoute
-from infra.http import READ_ROUTERS, WRITE_ROUTERS
-from infra.request_edge import RequestEdge
-from infra.sandbox_api import router as sandbox_router
+from infra.entrypoints.http import READ_ROUTERS, WRITE_ROUTERS
+from infra.entrypoints.request_edge import RequestEdge
+from infra.entrypoints.sandbox_api import router as sandbox_router
 from tests.unit.test_text import FORBIDDEN
 
 MAX_BYTES = 64 * 1024

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.catalog import CatalogApplication, CatalogCommands
-from commands.reviews import ReviewCommands, ReviewsApplication
+from commands.catalog.products import CatalogApplication, CatalogCommands
+from commands.catalog.reviews import ReviewCommands, ReviewsApplication
 from domain.access import Principal
 from domain.catalog import Product, create_product
 from domain.errors import NotPermitted, UnknownEntity

@@ -15,11 +15,11 @@ from eventsourcing.application import Application
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.catalog import CatalogApplication
-from commands.inventory import InventoryApplication
-from commands.reviews import ReviewsApplication
-from commands.seeding import CatalogSeeder, SeedPlan, SeedReport
-from commands.users import UsersApplication
+from commands.catalog.inventory import InventoryApplication
+from commands.catalog.products import CatalogApplication
+from commands.catalog.reviews import ReviewsApplication
+from commands.seeding.catalog import CatalogSeeder, SeedPlan, SeedReport
+from commands.users.accounts import UsersApplication
 from domain.catalog import Product, SkuClaim
 from domain.categories import Category
 from domain.inventory import StockItem

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from commands.users import UsersApplication
+from commands.users.accounts import UsersApplication
 from domain.errors import SessionEnded
 from domain.sessions import Rotation, Session
 

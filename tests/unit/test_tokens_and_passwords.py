@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands.errors import WeakPassword
-from commands.passwords import MAX_LENGTH, MIN_LENGTH, PasswordHasher, check_password_strength
-from commands.tokens import AccessClaims, RefreshClaims, TokenCodec
+from commands.users.passwords import MAX_LENGTH, MIN_LENGTH, PasswordHasher, check_password_strength
+from commands.users.tokens import AccessClaims, RefreshClaims, TokenCodec
 from domain.errors import AuthenticationRequired, InvalidToken
 from domain.users import TokenPurpose
 

@@ -12,9 +12,9 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.application import CONFLICT_ATTEMPTS, Written, retry_on_conflict
 from commands.errors import ConcurrencyConflict, EmailTaken, InvalidCredentials, WeakPassword
-from commands.passwords import PasswordHasher
-from commands.tokens import TokenCodec
-from commands.users import ACCESS_VIEW, UserCommands, UsersApplication
+from commands.users.accounts import ACCESS_VIEW, UserCommands, UsersApplication
+from commands.users.passwords import PasswordHasher
+from commands.users.tokens import TokenCodec
 from domain.errors import (
     AccountInactive,
     AuthenticationRequired,

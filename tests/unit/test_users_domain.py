@@ -29,7 +29,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from commands.users import UsersApplication
+from commands.users.accounts import UsersApplication
 from domain.errors import AccountInactive, DomainError, InvalidToken, NotPermitted
 from domain.users import (
     DEFAULT_NOTIFICATION_PREFERENCES,

@@ -8,7 +8,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
 from domain.users import User
-from infra.bootstrap import Container
+from infra.wiring.process import Container
 from projections import generations
 from projections.engine import generation_schema
 from projections.positions import tracked_position

@@ -13,9 +13,9 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from infra.bootstrap import Container
-from infra.dlq import open_letters, replay_open
+from infra.entrypoints.dlq import open_letters, replay_open
 from infra.settings import Settings
+from infra.wiring.process import Container
 from tests.e2e.conftest import shop_command
 from tests.integration.kafka.conftest import Roles, eventually, settings_env
 from tests.integration.kafka.read_models import lagging

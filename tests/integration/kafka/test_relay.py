@@ -13,8 +13,8 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 
-from infra.bootstrap import Container
 from infra.settings import Settings
+from infra.wiring.process import Container
 from streams.kafka_codec import topic_name
 from tests.integration.kafka.conftest import Broker, Roles, eventually
 from tests.integration.kafka.topics import Record, read_topic

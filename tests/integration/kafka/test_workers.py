@@ -11,8 +11,8 @@ import re
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from infra.bootstrap import Container
 from infra.settings import Settings
+from infra.wiring.process import Container
 from streams.kafka_codec import topic_name
 from tests.integration.kafka.conftest import Broker, Roles, eventually
 from tests.integration.kafka.read_models import lagging, mails_and_links_issued, served_and_rebuilt

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 from domain.access import Principal
 from domain.errors import DomainError
 from domain.money import Money
-from infra.bootstrap import Container
+from infra.wiring.process import Container
 
 ADMIN = Principal(uuid4(), uuid4(), frozenset({"customer", "admin"}))
 SELLER = Principal(uuid4(), uuid4(), frozenset({"customer", "seller"}))

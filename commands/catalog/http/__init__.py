@@ -1,0 +1,1 @@
+"""The catalog area's write API: products and categories, stock, reviews."""

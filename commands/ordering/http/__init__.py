@@ -1,0 +1,2 @@
+"""The ordering area's write API: carts and checkout, orders after checkout, payment
+provider webhooks."""

@@ -1,0 +1,1 @@
+"""``shop seed catalog``: a realistic catalog written through the domain's own rules, in bulk."""

@@ -1,0 +1,75 @@
+"""``GET /health``: what this process depends on and how it stands, answered within a
+bound whatever is down. 200 ``ok`` or ``degraded`` (a background loop failing, dead
+letters open: the API still answers), 503 ``down`` when the database does not
+answer (every request would fail: a load balancer should send traffic elsewhere)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio
+from fastapi.responses import JSONResponse
+
+from projections import dead_letters
+from streams.supervision import TRANSIENT
+
+if TYPE_CHECKING:
+    from infra.wiring.process import Container
+
+CHECK_TIMEOUT = 1.0
+
+
+class Health:
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        url = container.settings.redis_url
+        self._redis = (
+            redis.asyncio.Redis.from_url(url, socket_timeout=CHECK_TIMEOUT) if url else None
+        )
+
+    async def answer(self) -> JSONResponse:
+        checks = {"database": await self._database()}
+        if self._redis is not None:
+            checks["redis"] = await _checked(self._redis.ping())
+        letters = await self._dead_letters() if checks["database"] == "ok" else {}
+        errors = self._container.background_errors()
+        if checks["database"] != "ok":
+            status, code = "down", 503
+        elif errors or letters or any(v != "ok" for v in checks.values()):
+            status, code = "degraded", 200
+        else:
+            status, code = "ok", 200
+        body = {
+            "status": status,
+            "checks": checks,
+            "projection_errors": errors,
+            "dead_letters": letters,
+        }
+        return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _database(self) -> str:
+        async def select_one() -> None:
+            async with self._container.read_pool.connection(CHECK_TIMEOUT) as conn:
+                await conn.execute("SELECT 1")
+
+        return await _checked(select_one())
+
+    async def _dead_letters(self) -> dict[str, int]:
+        async with self._container.read_pool.connection(CHECK_TIMEOUT) as conn:
+            cursor = await conn.execute(dead_letters.OPEN_COUNTS)
+            return {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
+
+
+async def _checked(check: Any) -> str:
+    try:
+        await asyncio.wait_for(check, CHECK_TIMEOUT)
+    except TimeoutError:
+        return "unavailable: no answer within a second"
+    except TRANSIENT as error:
+        return f"unavailable: {type(error).__name__}"
+    return "ok"

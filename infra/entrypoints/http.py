@@ -1,0 +1,152 @@
+"""The HTTP application of a process: the write and read routers, problem+json
+errors, the request edge (size, text, parsing and card-data rules), health and metrics."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from commands.catalog.http import inventory as inventory_commands
+from commands.catalog.http import products as catalog_commands
+from commands.catalog.http import reviews as review_commands
+from commands.ordering.http import carts as cart_commands
+from commands.ordering.http import orders as order_commands
+from commands.ordering.http import webhooks as webhook_commands
+from commands.users.http import account as user_commands
+from commands.users.http import admin as admin_commands
+from commands.users.http import auth as auth_commands
+from commands.users.http import link_pages
+from infra.entrypoints import openapi, problems
+from infra.entrypoints.health import Health
+from infra.entrypoints.mailbox_api import router as mailbox_router
+from infra.entrypoints.metrics import ProjectionLagCollector
+from infra.entrypoints.request_edge import RequestEdge
+from infra.entrypoints.sandbox_api import router as sandbox_router
+from infra.payments.sandbox import SandboxGateway
+from infra.redis.reads import CacheCollector
+from infra.settings import Settings
+from infra.wiring.process import Container, bootstrap
+from read_api import catalog as catalog_queries
+from read_api import ordering as ordering_queries
+from read_api import users as user_queries
+
+
+def worker_app() -> FastAPI:
+    """One HTTP worker of ``shop run --workers N``: the parent process has migrated
+    the database and runs the projections."""
+    # No DDL from the workers' Applications: concurrent CREATE OR REPLACE FUNCTION
+    # fails ("tuple concurrently updated"), and the parent created everything.
+    os.environ["CREATE_TABLE"] = "false"
+    return create_app(bootstrap(Settings()), run_projections=False)
+
+
+READ_ROUTERS = (
+    catalog_queries.router,
+    user_queries.router,
+    ordering_queries.router,
+    mailbox_router,
+)
+"""What the read API serves (``shop serve read-api``): GET only."""
+WRITE_ROUTERS = (
+    auth_commands.router,
+    user_commands.router,
+    admin_commands.router,
+    catalog_commands.products,
+    catalog_commands.categories,
+    inventory_commands.router,
+    review_commands.product_reviews,
+    review_commands.router,
+    cart_commands.router,
+    order_commands.router,
+    webhook_commands.router,
+    link_pages.router,  # the pages the mails link to; their forms run commands
+)
+"""What the write API serves (``shop serve write-api``): the commands."""
+
+
+def create_app(
+    container: Container,
+    *,
+    run_projections: bool = True,
+    serve_writes: bool = True,
+    serve_reads: bool = True,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(container.migrate)
+        if run_projections:
+            await run_in_threadpool(container.start_projections)
+        await container.read_pool.open()
+        try:
+            yield
+        finally:
+            for cache in (container.product_cache, container.search_cache):
+                if cache is not None:
+                    await cache.close()
+            await container.read_pool.close()
+            await health_check.close()
+            await run_in_threadpool(container.close)
+
+    app = FastAPI(
+        title="eventshop",
+        version="0.1.0",
+        description="Event-sourced commerce backend. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    health_check = Health(container)
+    app.state.write = container.write_services()
+    app.state.read = container.read_services()
+    app.state.ordering = container.ordering.services()
+    app.state.ordering_read = container.ordering.read_services()
+    # The catalog's queries first: product detail is the hottest route, and every
+    # router tried before the matching one costs each request (FastAPI matches
+    # router by router: 140 µs of a 375 µs cache hit when it came eleventh). No
+    # command answers GET, so no command route is shadowed.
+    routers = (READ_ROUTERS if serve_reads else ()) + (WRITE_ROUTERS if serve_writes else ())
+    for router in routers:
+        app.include_router(router)
+    if serve_writes and isinstance(container.ordering.payments.gateway, SandboxGateway):
+        app.include_router(sandbox_router)  # the issuer's 3-D Secure page, faked
+    problems.install(app)
+    openapi.install(app)
+
+    registry = CollectorRegistry()
+    registry.register(ProjectionLagCollector(container))
+    if container.product_cache is not None:
+        registry.register(
+            CacheCollector(
+                "eventshop_product_cache_requests",
+                "Product detail reads",
+                container.product_cache.breaker,
+            )
+        )
+    if container.search_cache is not None:
+        registry.register(
+            CacheCollector(
+                "eventshop_search_cache_requests", "Searches", container.search_cache.breaker
+            )
+        )
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> JSONResponse:
+        """The database (and Redis) reachable within a second, background work
+        failing now, open dead letters: ``ok``, ``degraded`` or (503) ``down``."""
+        return await health_check.answer()
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def root(request: Request) -> dict[str, str]:
+        return {"name": "eventshop", "docs": str(request.url_for("swagger_ui_html"))}
+
+    app.add_middleware(RequestEdge, max_bytes=container.settings.max_body_bytes)
+    return app

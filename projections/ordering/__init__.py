@@ -1,0 +1,1 @@
+"""Read models of the ordering area (carts, orders, payments) and the queries over them."""
