@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 import psycopg
 
 from bench._common import Table, fmt, log, machine_lines
+from projections.catalog.views import CATALOG_VIEWS
+from projections.engine import followed_logs
 
 REPO = Path(__file__).resolve().parent.parent
 EVENT_TABLES = ("users_events", "catalog_events", "inventory_events", "reviews_events")
@@ -43,12 +45,7 @@ REBUILD_GROUPS = (
     ("catalog_products",),
     ("inventory_levels", "product_reviews", "catalog_categories"),
 )
-UPSTREAM = {
-    "catalog_products": ("catalog", "inventory", "reviews"),
-    "inventory_levels": ("inventory", "catalog"),
-    "product_reviews": ("reviews",),
-    "catalog_categories": ("catalog",),
-}
+UPSTREAM = {view.name: followed_logs(view) for view, _ in CATALOG_VIEWS}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

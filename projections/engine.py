@@ -88,6 +88,9 @@ class View(PostgresTrackingRecorder):
     """A read model's tables in one generation schema, plus its tracking table."""
 
     name: ClassVar[str]
+    follows: ClassVar[tuple[str, ...]]
+    """The logs (event stores, by Application name) whose events this view is built
+    from; every view declares them, there is no default (``followed_logs``)."""
     tables: ClassVar[dict[str, str]] = {}
     """Table name -> column definitions (the text inside ``CREATE TABLE (...)``)."""
     table_options: ClassVar[dict[str, str]] = {}
@@ -235,6 +238,22 @@ class View(PostgresTrackingRecorder):
         with self.batch(tracking.application_name) as batch:
             batch.parked.pop(originator_id, None)  # it failed itself: behind nothing
             self.park(batch, tracking, originator_id, error)
+
+
+class LogsUndeclared(TypeError):
+    """A view was started without saying which logs it follows."""
+
+
+def followed_logs(view_class: type[View]) -> tuple[str, ...]:
+    """The logs ``view_class`` declares it follows; a view that declares none cannot
+    be started (a silent default would build it from the wrong log)."""
+    logs: tuple[str, ...] = getattr(view_class, "follows", ())
+    if not logs:
+        raise LogsUndeclared(
+            f"view {view_class.__name__} ({view_class.name!r}) declares no logs: "
+            "give it `follows = (<application name>, ...)`"
+        )
+    return logs
 
 
 TView = TypeVar("TView", bound=View)

@@ -50,7 +50,13 @@ from infra.wiring.ordering import DDL as ORDERING_DDL
 from infra.wiring.ordering import Ordering, build_ordering, ordering_specs, tracking_only_view
 from projections import dead_letters, generations
 from projections.catalog.views import CATALOG_VIEWS
-from projections.engine import View, ViewProjection, generation_schema
+from projections.engine import (
+    LogsUndeclared,
+    View,
+    ViewProjection,
+    followed_logs,
+    generation_schema,
+)
 from projections.ordering.carts import CartsProjection, CartsView
 from projections.ordering.orders import ORDERING_VIEWS
 from projections.users.views import (
@@ -75,16 +81,27 @@ USER_VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
 VIEWS = USER_VIEWS + CATALOG_VIEWS + ORDERING_VIEWS + [(CartsView, CartsProjection)]
 """Every rebuildable read model with its projection."""
 
-UPSTREAM: dict[str, tuple[type[Application[Any]], ...]] = {
-    "catalog_products": (CatalogApplication, InventoryApplication, ReviewsApplication),
-    "catalog_categories": (CatalogApplication,),
-    "inventory_levels": (InventoryApplication, CatalogApplication),
-    "product_reviews": (ReviewsApplication,),
-    "orders": (OrderingApplication,),
-    "payments": (PaymentsApplication,),
-    "carts": (OrderingApplication,),
+LOGS: dict[str, type[Application[Any]]] = {
+    app.name: app
+    for app in (
+        UsersApplication,
+        CatalogApplication,
+        InventoryApplication,
+        ReviewsApplication,
+        OrderingApplication,
+        PaymentsApplication,
+    )
 }
-"""The logs each view follows; the users views follow the users log."""
+"""Every bounded context's log, by the name views declare in ``follows``."""
+
+
+def upstream_of(view_class: type[View]) -> tuple[type[Application[Any]], ...]:
+    """The Applications whose logs ``view_class`` declares it follows."""
+    logs = followed_logs(view_class)
+    unknown = [log for log in logs if log not in LOGS]
+    if unknown:
+        raise LogsUndeclared(f"view {view_class.name!r} follows unknown logs {unknown}")
+    return tuple(LOGS[log] for log in logs)
 
 
 def utc_now() -> datetime:
@@ -264,7 +281,7 @@ def projection_specs(c: Container) -> list[ProjectionSpec]:
         ProjectionSpec(
             name=view_class.name,
             tables=list(view_class.tables),
-            upstream=UPSTREAM.get(view_class.name, (UsersApplication,)),
+            upstream=upstream_of(view_class),
             make_view=lambda g, vc=view_class: make_view(conninfo, vc, g),  # type: ignore[misc]
             make_projection=projection_class,
         )

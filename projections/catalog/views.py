@@ -190,6 +190,7 @@ def _price(price: dict[str, str] | None) -> tuple[str | None, str | None]:
 
 class CatalogProductsView(View):
     name = "catalog_products"
+    follows = ("catalog", "inventory", "reviews")
     serialised = True  # its revisions commit in order (see catalog_triggers)
     tables = {
         "catalog_products": """
@@ -517,6 +518,7 @@ _HISTOGRAM = SQL(
 
 class CatalogCategoriesView(View):
     name = "catalog_categories"
+    follows = ("catalog",)
     tables = {"catalog_categories": _CATEGORY_COLUMNS}
     indexes = [
         "CREATE INDEX IF NOT EXISTS catalog_categories_path ON {schema}.catalog_categories "
@@ -538,6 +540,7 @@ class CatalogCategoriesProjection(ViewProjection[CatalogCategoriesView]):
 
 class InventoryLevelsView(View):
     name = "inventory_levels"
+    follows = ("inventory", "catalog")
     tables = {
         "inventory_levels": """
             item_id uuid PRIMARY KEY,
@@ -621,6 +624,7 @@ class InventoryLevelsProjection(ViewProjection[InventoryLevelsView]):
 
 class ProductReviewsView(View):
     name = "product_reviews"
+    follows = ("reviews",)
     tables = {
         "product_reviews": """
             review_id uuid PRIMARY KEY,

@@ -171,6 +171,7 @@ class RedisCartsProjection(Projection[TrackingRecorder]):
 
 class CartsView(View):
     name = "carts"
+    follows = ("ordering",)
     tables = {
         "carts": """
             cart_id uuid PRIMARY KEY,

@@ -38,6 +38,7 @@ S = OrderStatus
 
 class OrdersView(View):
     name = "orders"
+    follows = ("ordering",)
     tables = {
         "orders": """
             order_id uuid PRIMARY KEY,
@@ -219,6 +220,7 @@ class OrdersProjection(ViewProjection[OrdersView]):
 
 class PaymentsView(View):
     name = "payments"
+    follows = ("payments",)
     tables = {
         "payments": """
             payment_id uuid PRIMARY KEY,

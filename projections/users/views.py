@@ -17,6 +17,7 @@ from projections.engine import View, ViewProjection
 
 class UserProfilesView(View):
     name = "user_profiles"
+    follows = ("users",)
     tables = {
         "user_profiles": """
             user_id uuid PRIMARY KEY,
@@ -82,6 +83,7 @@ class UserProfilesProjection(ViewProjection[UserProfilesView]):
 
 class AdminUsersView(View):
     name = "admin_users"
+    follows = ("users",)
     tables = {
         "admin_users": """
             user_id uuid PRIMARY KEY,
@@ -148,6 +150,7 @@ class AdminUsersProjection(ViewProjection[AdminUsersView]):
 
 class UserAccessView(View):
     name = "user_access"
+    follows = ("users",)
     tables = {
         "access_users": """
             user_id uuid PRIMARY KEY,
