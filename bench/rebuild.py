@@ -48,7 +48,8 @@ from domain.sessions import Session
 from domain.users import EmailIndex, User
 from infra.entrypoints.rebuild import rebuild
 from infra.settings import Settings
-from infra.wiring.process import VIEWS, Container, bootstrap
+from infra.wiring.process import Container, bootstrap
+from infra.wiring.views import VIEWS
 from projections.engine import generation_schema
 from projections.generations import active_generations
 from streams.replay import BATCH_SIZE

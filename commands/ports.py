@@ -1,5 +1,9 @@
-"""The ports the write side needs from the outside world. Adapters live in infra/;
-tests use the same contract suite against each."""
+"""The shared ports: what more than one area of the write side needs from the outside
+world (the clock, mail, rate limits, idempotency keys, waiting for a projection).
+An area's own ports sit beside the handlers that need them (the payment gateway in
+``commands.ordering.payment_gateway``, the seller lookup in
+``commands.catalog.inventory``). Adapters live in infra/; tests run the same
+contract suite against each."""
 
 from __future__ import annotations
 

@@ -41,10 +41,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from commands.errors import CommandRefused
 from domain.errors import UnknownEntity
 from domain.money import Money
 from domain.payments import Payment
+from domain.refusals import Refused
 
 CaptureMode = Literal["manual", "automatic"]
 
@@ -102,14 +102,14 @@ AuthorizationOutcome = Authorized | Declined | ActionRequired
 GatewayOutcome = Authorized | Declined | ActionRequired | Captured | Voided | Refunded
 
 
-class GatewayUnavailable(CommandRefused):
+class GatewayUnavailable(Refused):
     """The gateway could not be reached or failed; retry with the same key."""
 
     status = 503
     code = "payment-gateway-unavailable"
 
 
-class GatewayRefused(CommandRefused):
+class GatewayRefused(Refused):
     """The gateway refused a call our records allowed (an authorization that expired
     at the gateway, a state changed outside our system): nothing moved."""
 
@@ -169,3 +169,12 @@ def record_outcome(payment: Payment, outcome: GatewayOutcome) -> None:
             payment.record_voided(outcome.event_id)
         case Refunded():
             payment.record_refunded(outcome.event_id, outcome.refund_id, outcome.amount)
+
+
+class Webhooks(Protocol):
+    """A provider's webhooks, verified: what they report of its payments."""
+
+    def outcomes(self, payload: bytes, signature: str) -> list[GatewayOutcome]:
+        """The gateway outcomes a verified webhook reports; raises when it does not
+        verify."""
+        ...

@@ -317,12 +317,12 @@ def create_admin(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Create a verified account with the admin role."""
-    from commands.errors import CommandRefused
+    from domain.refusals import Refused
 
     with _migrated() as container:
         try:
             written = container.user_commands.create_admin(email, password, name)
-        except CommandRefused as error:
+        except Refused as error:
             console.print(f"[red]{error.detail}[/red]")
             raise typer.Exit(2) from error
         console.print(f"[green]admin created: {written.id}[/green]")
@@ -341,10 +341,8 @@ def seed_catalog(
     """Categories, sellers, customers, products, stock and reviews (see ADR 6)."""
     import secrets
 
-    from commands.seeding.catalog import CatalogSeeder, SeedPlan, SeedRefused, seeded_counts
+    from commands.seeding.catalog import SeedPlan, SeedRefused, seeded_counts
     from commands.users.passwords import PasswordHasher
-    from infra.postgres.existing_aggregates import existing_aggregates
-    from infra.wiring.process import utc_now
 
     try:
         plan = SeedPlan(products, seed, sellers, customers)
@@ -353,15 +351,7 @@ def seed_catalog(
         raise typer.Exit(2) from error
     password = password or secrets.token_urlsafe(12)
     with _migrated() as container:
-        seeder = CatalogSeeder(
-            container.users_app,
-            container.catalog_app,
-            container.inventory_app,
-            container.reviews_app,
-            existing_aggregates,
-            PasswordHasher().hash(password),
-            utc_now,
-        )
+        seeder = container.seeder(PasswordHasher().hash(password))
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),

@@ -27,9 +27,6 @@ from infra.entrypoints.health import Health
 from infra.entrypoints.mailbox_api import router as mailbox_router
 from infra.entrypoints.metrics import ProjectionLagCollector
 from infra.entrypoints.request_edge import RequestEdge
-from infra.entrypoints.sandbox_api import router as sandbox_router
-from infra.payments.sandbox import SandboxGateway
-from infra.redis.reads import CacheCollector
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
 from read_api import catalog as catalog_queries
@@ -112,27 +109,16 @@ def create_app(
     routers = (READ_ROUTERS if serve_reads else ()) + (WRITE_ROUTERS if serve_writes else ())
     for router in routers:
         app.include_router(router)
-    if serve_writes and isinstance(container.ordering.payments.gateway, SandboxGateway):
-        app.include_router(sandbox_router)  # the issuer's 3-D Secure page, faked
+    if serve_writes:
+        for router in container.ordering.routers:
+            app.include_router(router)
     problems.install(app)
     openapi.install(app)
 
     registry = CollectorRegistry()
     registry.register(ProjectionLagCollector(container))
-    if container.product_cache is not None:
-        registry.register(
-            CacheCollector(
-                "eventshop_product_cache_requests",
-                "Product detail reads",
-                container.product_cache.breaker,
-            )
-        )
-    if container.search_cache is not None:
-        registry.register(
-            CacheCollector(
-                "eventshop_search_cache_requests", "Searches", container.search_cache.breaker
-            )
-        )
+    for collector in container.catalog.collectors():
+        registry.register(collector)
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from infra.wiring.process import VIEWS, Container, make_view
+from infra.wiring.process import Container
+from infra.wiring.views import VIEWS, make_view
 from projections import generations
 from projections.engine import generation_schema
 from streams.poison import Failures

@@ -1,7 +1,12 @@
-"""Wiring of the ordering and payments contexts: their Applications, commands, the
-checkout saga and its sweep of abandoned authentications, the cart view (Redis when
-configured, Postgres otherwise) and the services the HTTP layers get.
-``infra.wiring.process`` calls these."""
+"""The ordering area, built: carts and orders (one Application) and payments (its
+own), the payment gateway the settings choose, the checkout saga and the sweep of
+abandoned authentications, the cart view (Redis when configured, Postgres
+otherwise) and the services its HTTP routers get.
+
+The gateway: the sandbox (the default: no network, no account), Stripe
+(``SHOP_STRIPE_API_KEY``; webhooks with ``SHOP_STRIPE_WEBHOOK_SECRET``) or PayPal
+(``SHOP_PAYPAL_CLIENT_ID`` and ``SHOP_PAYPAL_SECRET``). Every one runs over our
+``PaymentLedger``."""
 
 from __future__ import annotations
 
@@ -12,8 +17,12 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import redis
+import stripe
+from eventsourcing.application import Application
 from eventsourcing.persistence import TrackingRecorder
+from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
 
 from commands.catalog.inventory import InventoryCommands
@@ -21,11 +30,17 @@ from commands.ordering.application import OrderingApplication
 from commands.ordering.authentication_timeouts import AbandonedAuthentications
 from commands.ordering.carts import CartCommands, Products
 from commands.ordering.checkout_saga import CheckoutSaga
-from commands.ordering.http.deps import OrderingServices, Webhooks
+from commands.ordering.http.deps import OrderingServices
 from commands.ordering.orders import OrderCommands
+from commands.ordering.payment_gateway import PaymentGateway, Webhooks
 from commands.ordering.payments import PaymentCommands, PaymentsApplication
 from commands.ports import Clock
+from infra.entrypoints.sandbox_api import router as sandbox_router
 from infra.payments import ledger as payments_ledger
+from infra.payments.ledger import PaymentLedger
+from infra.payments.paypal import PayPalGateway
+from infra.payments.sandbox import SandboxGateway
+from infra.payments.stripe import StripeGateway, StripeWebhooks
 from infra.postgres import payment_methods
 from infra.postgres.awaiting_authentication import (
     OrdersAwaitingAuthentication,
@@ -33,25 +48,18 @@ from infra.postgres.awaiting_authentication import (
     sweeper,
 )
 from infra.postgres.payment_methods import PostgresPaymentMethods
-from infra.postgres.server import view_datastore
 from infra.redis.carts import RedisCartStore
 from infra.settings import Settings
-from infra.wiring.payments import payment_gateway
-from projections.engine import View, generation_schema
-from projections.ordering.carts import CartState, RedisCartsProjection
+from infra.wiring.shared import Pools
+from infra.wiring.views import tracking_only_view, view_specs
+from projections.engine import View, ViewProjection
+from projections.ordering.carts import CartsProjection, CartState, CartsView, RedisCartsProjection
+from projections.ordering.orders import ORDERING_VIEWS
 from read_api.ordering import OrderingReadServices
 from streams.embedded import ProjectionSpec
 from streams.supervision import Supervised
 
-DDL = payments_ledger.DDL + payment_methods.DDL
-
-
-def tracking_only_view(conninfo: str, name: str, generation: int) -> View:
-    """A view without tables, for policies and projections into other stores: a
-    follower's pull is then one tracking write."""
-    view = View(view_datastore(conninfo, generation_schema(name, generation)))
-    view.create_table()
-    return view
+GATEWAY_TIMEOUT_SECONDS = 20.0
 
 
 class OrderingHistory:
@@ -76,6 +84,15 @@ class Ordering:
     stripe_webhooks: Webhooks | None
     cart_store: RedisCartStore | None
     sweeper: Supervised
+    specs: list[ProjectionSpec]
+    ddl: list[str]
+    """The tables of its adapters, created by ``Container.migrate``."""
+    routers: tuple[APIRouter, ...]
+    """What its adapters need served beside the write API (the sandbox's 3-D
+    Secure page)."""
+
+    def applications(self) -> list[Application[Any]]:
+        return [self.app, self.payments_app]
 
     def close(self) -> None:
         self.sweeper.stop()
@@ -103,24 +120,31 @@ class Ordering:
         return OrderingReadServices(self.cart_token_key, reader)
 
 
-def build_ordering(
+def build(
     settings: Settings,
-    pool: ConnectionPool[Any],
-    app_env: dict[str, str],
-    products: Products,
+    pools: Pools,
     clock: Clock,
+    products: Products,
+    inventory: InventoryCommands,
 ) -> Ordering:
-    app = OrderingApplication(env=app_env)
-    payments_app = PaymentsApplication(env=app_env)
-    gateway, webhooks = payment_gateway(settings, pool)
+    """``products`` and ``inventory`` are the catalog's: checkout prices lines from
+    the one and the saga reserves stock with the other."""
+    app = OrderingApplication(env=pools.app_env)
+    payments_app = PaymentsApplication(env=pools.app_env)
+    gateway, webhooks = payment_gateway(settings, pools.pool)
     payments = PaymentCommands(payments_app, gateway)
-    methods = PostgresPaymentMethods(pool)
+    methods = PostgresPaymentMethods(pools.pool)
     secret = settings.resolved_secret().encode()
     timeout = settings.payment_authentication_timeout
     abandoned = AbandonedAuthentications(
-        app, payments, OrdersAwaitingAuthentication(pool), clock, timedelta(seconds=timeout)
+        app, payments, OrdersAwaitingAuthentication(pools.pool), clock, timedelta(seconds=timeout)
     )
-    return Ordering(
+    cart_store = (
+        RedisCartStore(redis.Redis.from_url(settings.redis_url), settings.product_cache_prefix)
+        if settings.redis_url
+        else None
+    )
+    ordering = Ordering(
         app=app,
         payments_app=payments_app,
         carts=CartCommands(app, products, methods, clock),
@@ -129,14 +153,22 @@ def build_ordering(
         payment_methods=methods,
         cart_token_key=hashlib.sha256(b"eventshop guest carts\0" + secret).digest(),
         stripe_webhooks=webhooks,
-        cart_store=(
-            RedisCartStore(redis.Redis.from_url(settings.redis_url), settings.product_cache_prefix)
-            if settings.redis_url
-            else None
-        ),
+        cart_store=cart_store,
         # Started beside the projections (``Container.start_feed_followers``).
         sweeper=sweeper(abandoned, sweep_interval(timeout)),
+        specs=[],
+        ddl=[payments_ledger.DDL + payment_methods.DDL],
+        # The issuer's 3-D Secure page, faked, for the sandbox's challenges.
+        routers=(sandbox_router,) if isinstance(gateway, SandboxGateway) else (),
     )
+    # With Redis, the cart view lives there (``policy_specs``).
+    views: list[tuple[type[View], type[ViewProjection[Any]]]] = [*ORDERING_VIEWS]
+    if cart_store is None:
+        views.append((CartsView, CartsProjection))
+    ordering.specs = view_specs(pools.conninfo, views) + policy_specs(
+        pools.conninfo, ordering, inventory, clock, settings.checkout_saga_partitions
+    )
+    return ordering
 
 
 def _own_follower(
@@ -151,17 +183,16 @@ def _own_follower(
     )
 
 
-def ordering_specs(
+def policy_specs(
     conninfo: str,
     ordering: Ordering,
     inventory: InventoryCommands,
     clock: Clock,
     partitions: int,
 ) -> list[ProjectionSpec]:
-    """The checkout saga, and the cart view when it lives in Redis (the Postgres
-    views are in ``infra.wiring.process.VIEWS``). Each saga partition follows the ordering
-    log on a follower of its own and the payments log on the shared one (its payment
-    steps are quick: no gateway calls)."""
+    """The checkout saga, and the cart view when it lives in Redis. Each saga
+    partition follows the ordering log on a follower of its own and the payments log
+    on the shared one (its payment steps are quick: no gateway calls)."""
 
     def saga(partition: int) -> Callable[[TrackingRecorder], CheckoutSaga]:
         def make(view: TrackingRecorder) -> CheckoutSaga:
@@ -207,3 +238,44 @@ def ordering_specs(
             )
         )
     return specs
+
+
+class PaymentSettingsMissing(ValueError):
+    """The chosen gateway lacks the settings it needs."""
+
+
+def payment_gateway(
+    settings: Settings, pool: ConnectionPool[Any]
+) -> tuple[PaymentGateway, Webhooks | None]:
+    """The gateway, and the verifier of its webhooks (Stripe's, when configured)."""
+    match settings.payment_gateway:
+        case "stripe":
+            client = _stripe_client(settings)
+            gateway = StripeGateway(
+                client, PaymentLedger(pool, "stripe"), settings.stripe_return_url
+            )
+            secret = settings.stripe_webhook_secret
+            webhooks = None if secret is None else StripeWebhooks(client, secret.get_secret_value())
+            return gateway, webhooks
+        case "paypal":
+            if settings.paypal_client_id is None or settings.paypal_secret is None:
+                raise PaymentSettingsMissing(
+                    "SHOP_PAYMENT_GATEWAY=paypal needs SHOP_PAYPAL_CLIENT_ID and SHOP_PAYPAL_SECRET"
+                )
+            http = httpx.Client(base_url=settings.paypal_base_url, timeout=GATEWAY_TIMEOUT_SECONDS)
+            return PayPalGateway(
+                http,
+                settings.paypal_client_id,
+                settings.paypal_secret.get_secret_value(),
+                PaymentLedger(pool, "paypal"),
+            ), None
+    return SandboxGateway(pool, settings.public_url), None
+
+
+def _stripe_client(settings: Settings) -> stripe.StripeClient:
+    if settings.stripe_api_key is None:
+        raise PaymentSettingsMissing("SHOP_PAYMENT_GATEWAY=stripe needs SHOP_STRIPE_API_KEY")
+    key = settings.stripe_api_key.get_secret_value()
+    if settings.stripe_api_base:  # tests: localstripe
+        return stripe.StripeClient(key, base_addresses={"api": settings.stripe_api_base})
+    return stripe.StripeClient(key, max_network_retries=2)

@@ -208,3 +208,11 @@ class UserAccessProjection(ViewProjection[UserAccessView]):
     def _user(self, cursor: Cursor[DictRow], event: Any, assignment: str, value: Any) -> None:
         statement = SQL("UPDATE access_users SET {0} WHERE user_id = %s").format(SQL(assignment))
         cursor.execute(statement, (value, event.originator_id))
+
+
+USER_VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
+    (UserProfilesView, UserProfilesProjection),
+    (AdminUsersView, AdminUsersProjection),
+    (UserAccessView, UserAccessProjection),
+]
+"""Each users view with its projection, for the users area's wiring."""

@@ -9,6 +9,7 @@ The write side runs in-process through the real command handlers and event store
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from domain.inventory import StockItem, stock_item_id
 from domain.money import Money
 from infra.entrypoints import problems
 from infra.entrypoints.rebuild import rebuild
-from infra.wiring.process import Container, make_view
+from infra.wiring.process import Container
+from infra.wiring.views import make_view
 from projections import generations
 from projections.catalog import queries as q
 from projections.catalog.views import (
@@ -44,7 +46,6 @@ from projections.catalog.views import (
 )
 from projections.engine import View, ViewProjection, followed_logs, generation_schema
 from read_api import catalog as catalog_router
-from read_api.deps import ReadServices
 from streams.replay import catch_up
 
 pytestmark = pytest.mark.integration
@@ -600,10 +601,8 @@ def test_catalog_products_view_is_exported_for_wiring() -> None:
 def catalog_api(w: World) -> FastAPI:
     app = FastAPI()
     problems.install(app)
-    base = w.container.read_services()
-    app.state.read = ReadServices(
-        pool=base.pool,
-        authenticate=base.authenticate,
+    app.state.read = dataclasses.replace(
+        w.container.read_services(),
         read_your_writes_timeout=0.5,
         followed_logs={name: frozenset(logs) for name, logs in UPSTREAM.items()},
     )

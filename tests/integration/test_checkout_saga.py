@@ -36,8 +36,8 @@ from domain.money import Money
 from domain.orders import Order, OrderStatus
 from domain.payments import Payment, PaymentStatus, payment_id
 from infra.payments.sandbox import CHALLENGE_PATH, SandboxGateway
-from infra.wiring.ordering import tracking_only_view
 from infra.wiring.process import Container
+from infra.wiring.views import tracking_only_view
 from projections.engine import apply_batch
 
 pytestmark = pytest.mark.integration

@@ -49,8 +49,8 @@ from domain.money import Money
 from domain.orders import Order, OrderStatus
 from domain.payments import PaymentStatus
 from infra.payments.sandbox import SandboxGateway
-from infra.wiring.ordering import tracking_only_view
 from infra.wiring.process import Container
+from infra.wiring.views import tracking_only_view
 from projections.engine import Delivery, apply_batch
 from tests.integration.test_checkout_saga import (
     ADDRESS,

@@ -22,7 +22,8 @@ from domain.money import Money
 from domain.orders import OrderStatus
 from infra.redis.carts import RedisCartStore
 from infra.wiring.ordering import OrderingHistory
-from infra.wiring.process import Container, make_view
+from infra.wiring.process import Container
+from infra.wiring.views import make_view
 from projections import generations
 from projections.engine import View, ViewProjection
 from projections.ordering.carts import CartsProjection, CartsView

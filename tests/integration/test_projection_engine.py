@@ -30,10 +30,11 @@ from domain.sessions import Session
 from domain.users import Role, User
 from infra.entrypoints.rebuild import NotRebuildable, rebuild
 from infra.postgres.waiting import PollingWaiter
-from infra.wiring.process import USER_VIEWS, VIEWS, Container, make_view
+from infra.wiring.process import Container
+from infra.wiring.views import VIEWS, make_view
 from projections.engine import TRACKING_TABLE, View, ViewProjection, generation_schema
 from projections.positions import tracked_position
-from projections.users.views import UserProfilesProjection, UserProfilesView
+from projections.users.views import USER_VIEWS, UserProfilesProjection, UserProfilesView
 from streams.embedded import EmbeddedRunner, ProjectionSpec
 from streams.replay import catch_up
 

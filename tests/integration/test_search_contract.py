@@ -401,7 +401,7 @@ async def http_get(
 class TestPostgresCatalogSearch(CatalogSearchContract):
     @pytest.fixture
     def adapter(self, container: Container) -> Adapter:
-        assert container.catalog_search is None  # the default
+        assert isinstance(container.catalog_search, PostgresCatalogSearch)  # the default
         return Adapter(PostgresCatalogSearch(container.read_pool), lambda: None)
 
 

@@ -13,7 +13,7 @@ from infra.payments.paypal import PayPalGateway
 from infra.payments.sandbox import SandboxGateway
 from infra.payments.stripe import StripeGateway, StripeWebhooks
 from infra.settings import Settings
-from infra.wiring.payments import PaymentSettingsMissing, payment_gateway
+from infra.wiring.ordering import PaymentSettingsMissing, payment_gateway
 
 SECRET = "s" * 48
 

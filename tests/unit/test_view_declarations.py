@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 
-from infra.wiring.process import LOGS, VIEWS, upstream_of
+from infra.wiring.views import LOGS, VIEWS, upstream_of
 from projections.engine import LogsUndeclared, View
 
 

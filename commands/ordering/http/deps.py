@@ -1,11 +1,11 @@
 """What the carts, checkout, orders and payments endpoints need, provided by the
-bootstrap through ``app.state.ordering``."""
+composition root through ``app.state.ordering``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -13,15 +13,8 @@ from fastapi import Depends, Request
 from commands.http.callers import OptionalPrincipal
 from commands.ordering.carts import CartCommands
 from commands.ordering.orders import OrderCommands
-from commands.ordering.payment_gateway import GatewayOutcome
+from commands.ordering.payment_gateway import Webhooks
 from commands.ordering.payments import PaymentCommands
-
-
-class Webhooks(Protocol):
-    def outcomes(self, payload: bytes, signature: str) -> list[GatewayOutcome]:
-        """The gateway outcomes a verified webhook reports; raises when it does not
-        verify."""
-        ...
 
 
 @dataclass(frozen=True)
