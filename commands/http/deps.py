@@ -1,5 +1,6 @@
-"""Dependencies of the write API, provided by the process's bootstrap through
-``app.state.write`` (nothing is built at import time)."""
+"""Dependencies every area's write API shares, provided by the composition root
+through ``app.state.write`` (nothing is built at import time): who the caller is,
+idempotency keys. An area's own services are in its ``http/deps.py``."""
 
 from __future__ import annotations
 
@@ -8,37 +9,18 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from commands.catalog.inventory import InventoryCommands
-from commands.catalog.products import CatalogCommands
-from commands.catalog.reviews import ReviewCommands
-from commands.errors import IdempotencyKeyInvalid, RateLimited
-from commands.http.callers import Authenticate, Caller, OptionalPrincipal, client_address
+from commands.errors import IdempotencyKeyInvalid
+from commands.http.callers import Authenticate, Caller, OptionalPrincipal
 from commands.idempotency import Idempotency
-from commands.ports import IdempotencyStore, RateLimiter
-from commands.users.accounts import UserCommands
+from commands.ports import IdempotencyStore
 from domain.access import Principal
 from domain.users import Role
 
 
 @dataclass(frozen=True)
-class Limits:
-    login_per_account: int
-    login_per_address: int
-    reset_per_account: int
-    reset_per_address: int
-    window_seconds: float
-
-
-@dataclass(frozen=True)
 class WriteServices:
-    users: UserCommands
     idempotency: IdempotencyStore
-    rate_limiter: RateLimiter
-    limits: Limits
     authenticate: Authenticate
-    catalog: CatalogCommands
-    inventory: InventoryCommands
-    reviews: ReviewCommands
 
 
 def _write_services(request: Request) -> WriteServices:
@@ -105,23 +87,3 @@ async def _idempotency(
 
 
 IdempotencyKey = Annotated[Idempotency, Depends(_idempotency)]
-
-
-def limit_attempts(
-    request: Request,
-    services: WriteServices,
-    action: str,
-    account: str,
-    per_account: int,
-    per_address: int,
-) -> None:
-    """Count one attempt at ``action`` against the account and against the client
-    address; 429 with the longer wait if either is over its limit."""
-    limiter, window = services.rate_limiter, services.limits.window_seconds
-    waits = [
-        limiter.hit(f"{action}:account:{account.lower()}", per_account, window),
-        limiter.hit(f"{action}:address:{client_address(request)}", per_address, window),
-    ]
-    refused = [w for w in waits if w is not None]
-    if refused:
-        raise RateLimited("too many attempts: wait before trying again", max(refused))

@@ -99,6 +99,8 @@ def create_app(
     app.state.container = container
     health_check = Health(container)
     app.state.write = container.write_services()
+    app.state.users = container.users_services()
+    app.state.catalog = container.catalog_services()
     app.state.read = container.read_services()
     app.state.ordering = container.ordering.services()
     app.state.ordering_read = container.ordering.read_services()

@@ -4,7 +4,6 @@ process agree. (Ids can have gaps, so lag counts ids, an upper bound on events.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Connection
@@ -12,21 +11,8 @@ from psycopg.errors import UndefinedTable
 from psycopg.sql import SQL, Identifier
 
 from projections.generations import active_generations
-from projections.positions import tracked_position
+from projections.positions import ProjectionStatus, tracked_position
 from streams.embedded import ProjectionSpec
-
-
-@dataclass(frozen=True)
-class ProjectionStatus:
-    name: str
-    log: str
-    generation: int | None
-    position: int
-    head: int
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.head - self.position)
 
 
 def log_head(conn: Connection[Any], log: str) -> int:

@@ -14,13 +14,15 @@ from eventsourcing.application import Application
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from commands.catalog.http.deps import CatalogServices
 from commands.catalog.inventory import InventoryApplication, InventoryCommands
 from commands.catalog.products import CatalogApplication, CatalogCommands
 from commands.catalog.reviews import ReviewCommands, ReviewsApplication
-from commands.http.deps import Limits, WriteServices
+from commands.http.deps import WriteServices
 from commands.ports import RateLimiter
 from commands.seeding.catalog import CatalogSeeder
 from commands.users.accounts import UserCommands, UsersApplication
+from commands.users.http.deps import Limits, UsersServices
 from commands.users.tokens import TokenCodec
 from infra.opensearch.index import ProductIndexer
 from infra.postgres import idempotency
@@ -142,10 +144,12 @@ class Container:
         return self.catalog.cache_follower
 
     def write_services(self) -> WriteServices:
+        return WriteServices(idempotency=self.idempotency, authenticate=self.users.authenticate)
+
+    def users_services(self) -> UsersServices:
         s = self.settings
-        return WriteServices(
+        return UsersServices(
             users=self.users.commands,
-            idempotency=self.idempotency,
             rate_limiter=self.rate_limiter,
             limits=Limits(
                 login_per_account=s.login_attempts_per_account,
@@ -154,11 +158,12 @@ class Container:
                 reset_per_address=s.reset_requests_per_address,
                 window_seconds=s.rate_window_seconds,
             ),
-            authenticate=self.users.authenticate,
-            catalog=self.catalog.commands,
-            inventory=self.catalog.inventory,
-            reviews=self.catalog.reviews,
+            carts=self.ordering.carts,
         )
+
+    def catalog_services(self) -> CatalogServices:
+        c = self.catalog
+        return CatalogServices(catalog=c.commands, inventory=c.inventory, reviews=c.reviews)
 
     def read_services(self) -> ReadServices:
         return ReadServices(

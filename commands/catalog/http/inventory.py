@@ -12,12 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
+from commands.catalog.http.deps import Services
 from commands.catalog.http.schemas import (
     LowStockThreshold,
     StockAdjustment,
     StockReceipt,
 )
-from commands.http.deps import CurrentUser, IdempotencyKey, Services
+from commands.http.deps import CurrentUser, IdempotencyKey
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_idempotently, respond_written
 from commands.users.http.schemas import WrittenOut

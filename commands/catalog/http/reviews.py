@@ -8,13 +8,14 @@ from uuid import UUID
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from commands.catalog.http.deps import Services
 from commands.catalog.http.schemas import (
     NewReview,
     ReviewChanges,
     ReviewHiding,
     ReviewReply,
 )
-from commands.http.deps import CurrentAdmin, CurrentUser, IdempotencyKey, Services
+from commands.http.deps import CurrentAdmin, CurrentUser, IdempotencyKey
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_idempotently, respond_written
 from commands.users.http.schemas import WrittenOut

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from commands.http.deps import CurrentUser, Services
+from commands.http.deps import CurrentUser
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_written
+from commands.users.http.deps import Services
 from commands.users.http.schemas import ProfileChanges, WrittenOut
 
 router = APIRouter(prefix="/users/me", tags=["users"], route_class=ParsedBodyRoute)

@@ -7,9 +7,10 @@ from uuid import UUID
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from commands.http.deps import CurrentAdmin, Services
+from commands.http.deps import CurrentAdmin
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_written
+from commands.users.http.deps import Services
 from commands.users.http.schemas import Deactivation, RoleBody, WrittenOut
 from domain.users import Role
 

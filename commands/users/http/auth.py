@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from commands.http.callers import MAX_CART_TOKEN
-from commands.http.deps import CurrentUser, IdempotencyKey, Services, limit_attempts
+from commands.http.callers import GuestCart
+from commands.http.deps import CurrentUser, IdempotencyKey
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond, respond_idempotently, respond_written
-from commands.ordering.http.deps import OrderingDeps
 from commands.ports import StoredResponse
 from commands.users.accounts import LoggedIn
+from commands.users.http.deps import Services, limit_attempts
 from commands.users.http.schemas import (
     Credentials,
     EmailBody,
@@ -26,7 +25,6 @@ from commands.users.http.schemas import (
     TokensOut,
     WrittenOut,
 )
-from domain.cart_tokens import read_guest_cart_token
 from domain.positions import Position, format_positions
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=ParsedBodyRoute)
@@ -64,15 +62,7 @@ def login(
     body: Credentials,
     request: Request,
     services: Services,
-    ordering: OrderingDeps,
-    cart_token: Annotated[
-        str | None,
-        Header(
-            alias="X-Cart-Token",
-            max_length=MAX_CART_TOKEN,
-            description="A guest cart to merge into the account's cart",
-        ),
-    ] = None,
+    guest_cart: GuestCart,
 ) -> JSONResponse:
     """With ``X-Cart-Token``, the guest cart's lines move into the account's cart
     (the answer's ``position`` then covers the cart too)."""
@@ -80,13 +70,10 @@ def login(
     limit_attempts(
         request, services, "login", body.email, limits.login_per_account, limits.login_per_address
     )
-    guest_cart = (
-        None if cart_token is None else read_guest_cart_token(ordering.cart_token_key, cart_token)
-    )
     logged_in = services.users.login(body.email, body.password)
     if guest_cart is None:
         return _tokens(logged_in)
-    merged = ordering.carts.merge(logged_in.user_id, guest_cart)
+    merged = services.carts.merge(logged_in.user_id, guest_cart)
     return _tokens(logged_in, merged.positions)
 
 

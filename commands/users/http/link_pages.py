@@ -20,11 +20,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from commands.errors import CommandRefused
-from commands.http.deps import Services
 from commands.http.parsed_body import ParsedBodyRoute
+from commands.users.http.deps import Services
 from commands.users.passwords import MAX_LENGTH, MIN_LENGTH
 from domain.errors import AccountInactive, DomainError
+from domain.refusals import Refused
 
 # Pages for people, not part of the API.
 router = APIRouter(include_in_schema=False, route_class=ParsedBodyRoute)
@@ -127,7 +127,7 @@ async def _run(command: Callable[..., Any], *args: str) -> tuple[int, str] | Non
     status and explanation of a refusal, None when it was done."""
     try:
         await run_in_threadpool(command, *args)
-    except CommandRefused as refused:
+    except Refused as refused:
         return refused.status, refused.detail
     except DomainError as error:  # the link is used, expired or not genuine
         return (403 if isinstance(error, AccountInactive) else 400), str(error)
