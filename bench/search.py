@@ -79,7 +79,7 @@ from bench._common import (
 )
 from bench._rawhttp import RawHttp
 from bench.commands import Server, shop_server
-from commands.seeding.catalog import brands
+from commands.seeding.drafts import brands
 from commands.seeding.words import COLOURS, TAXONOMY
 from domain.access import Principal
 from domain.money import Money

@@ -23,7 +23,8 @@ import psycopg
 
 from bench._common import Table, fmt, log, machine_lines, median, percentile
 from bench.search import DEFAULT_DATABASE, Query, catalog_departments, query_mix
-from projections.catalog.queries import SEARCH_CANDIDATES, ProductFilter, search_products
+from projections.catalog.search import ProductFilter
+from projections.catalog.search_queries import SEARCH_CANDIDATES, search_products
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

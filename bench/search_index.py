@@ -33,8 +33,7 @@ from osmem_server import OsmemServer  # type: ignore[import-untyped]
 
 from infra.settings import Settings
 from infra.wiring.process import bootstrap
-from projections.catalog.queries import ProductFilter
-from projections.catalog.search import CatalogSearch
+from projections.catalog.search import CatalogSearch, ProductFilter
 from projections.catalog.search_postgres import PostgresCatalogSearch
 
 QUERIES: list[tuple[str, ProductFilter, str]] = [

@@ -1,54 +1,47 @@
 """Refusals of the write side that are not domain rules: each names its HTTP status
-and a stable problem code (the edge turns them into RFC 9457 problem+json)."""
+and a stable problem code (``domain.refusals.Refused``: the edge turns them into RFC
+9457 problem+json)."""
 
 from __future__ import annotations
 
-
-class CommandRefused(Exception):
-    status = 400
-    code = "bad-request"
-
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.headers = headers or {}
+from domain.refusals import Refused
 
 
-class EmailTaken(CommandRefused):
+class EmailTaken(Refused):
     status = 409
     code = "email-taken"
 
 
-class InvalidCredentials(CommandRefused):
+class InvalidCredentials(Refused):
     status = 401
     code = "invalid-credentials"
 
 
-class WeakPassword(CommandRefused):
+class WeakPassword(Refused):
     status = 422
     code = "weak-password"
 
 
-class ConcurrencyConflict(CommandRefused):
+class ConcurrencyConflict(Refused):
     status = 409
     code = "concurrency-conflict"
 
 
-class IdempotencyKeyReused(CommandRefused):
+class IdempotencyKeyReused(Refused):
     status = 422
     code = "idempotency-key-reused"
 
 
-class IdempotencyKeyInvalid(CommandRefused):
+class IdempotencyKeyInvalid(Refused):
     code = "idempotency-key-invalid"
 
 
-class RequestInProgress(CommandRefused):
+class RequestInProgress(Refused):
     status = 409
     code = "request-in-progress"
 
 
-class RateLimited(CommandRefused):
+class RateLimited(Refused):
     status = 429
     code = "rate-limited"
 

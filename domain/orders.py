@@ -1,16 +1,6 @@
 """The Order aggregate: one shopper's order from placement to delivery, return and
-refund.
-
-Lifecycle (``TRANSITIONS`` is the whole table)::
-
-    placed -> confirmed | rejected | cancelled | awaiting_authentication
-    awaiting_authentication -> confirmed | rejected | cancelled
-    confirmed -> shipped | cancelled
-    shipped -> delivered | cancelled (an admin only: parcel intercepted or lost)
-    delivered -> return_requested (within the return window)
-    return_requested -> return_approved | return_refused
-    return_approved -> returned
-    delivered, return_*, returned -> refunded (once everything captured went back)
+refund. Its statuses and the moves between them are ``domain.order_status``; what its
+fields may hold, ``domain.order_fields``.
 
 Who and when:
 
@@ -47,7 +37,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -56,111 +45,37 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import DomainError, NotPermitted
 from domain.lines import lines_total, single_currency, valid_lines
 from domain.money import Money
+from domain.order_fields import (
+    MAX_CARRIER,
+    MAX_TRACKING_NUMBER,
+    MAX_URL,
+    InvalidOrder,
+    valid_address,
+    valid_reason,
+)
+from domain.order_status import (
+    CAPTURABLE,
+    REFUNDABLE,
+    SHOPPER_CANCELLABLE,
+    TRANSITIONS,
+    OrderStatus,
+    OrderTransitionNotAllowed,
+    refunded_status,
+)
 from domain.payments import check_capture, check_refund, positive, valid_reference
 from domain.text import single_line
 
-MAX_REASON = 500
-MAX_CARRIER = 100
-MAX_TRACKING_NUMBER = 100
-MAX_ADDRESS_FIELDS = 12
-MAX_ADDRESS_FIELD = 200
-MAX_URL = 2000
 AUTHENTICATION_NOTE = "the card issuer asks the shopper to authenticate the payment (3-D Secure)"
 PROVIDER_REFUND_REASON = "refunded at the payment provider"
 FREE_ORDER_NOTE = "nothing to pay, stock reserved"
 
-
-class OrderStatus(StrEnum):
-    PLACED = "placed"
-    AWAITING_AUTHENTICATION = "awaiting_authentication"
-    CONFIRMED = "confirmed"
-    REJECTED = "rejected"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-    RETURN_REQUESTED = "return_requested"
-    RETURN_APPROVED = "return_approved"
-    RETURN_REFUSED = "return_refused"
-    RETURNED = "returned"
-    REFUNDED = "refunded"
-
-
 S = OrderStatus
-TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
-    S.PLACED: frozenset({S.CONFIRMED, S.REJECTED, S.CANCELLED, S.AWAITING_AUTHENTICATION}),
-    S.AWAITING_AUTHENTICATION: frozenset({S.CONFIRMED, S.REJECTED, S.CANCELLED}),
-    S.CONFIRMED: frozenset({S.SHIPPED, S.CANCELLED}),
-    S.SHIPPED: frozenset({S.DELIVERED, S.CANCELLED}),
-    S.DELIVERED: frozenset({S.RETURN_REQUESTED, S.REFUNDED}),
-    S.RETURN_REQUESTED: frozenset({S.RETURN_APPROVED, S.RETURN_REFUSED, S.REFUNDED}),
-    S.RETURN_APPROVED: frozenset({S.RETURNED, S.REFUNDED}),
-    S.RETURN_REFUSED: frozenset({S.REFUNDED}),
-    S.RETURNED: frozenset({S.REFUNDED}),
-    S.REJECTED: frozenset(),
-    S.CANCELLED: frozenset(),
-    S.REFUNDED: frozenset(),
-}
-SHOPPER_CANCELLABLE = frozenset({S.PLACED, S.AWAITING_AUTHENTICATION, S.CONFIRMED})
-UNDECIDED = frozenset({S.PLACED, S.AWAITING_AUTHENTICATION})
-"""What the checkout saga has still to confirm or reject."""
-CAPTURABLE = frozenset({S.CONFIRMED, S.SHIPPED, S.DELIVERED})
-REFUNDABLE = frozenset(
-    {S.CANCELLED, S.DELIVERED, S.RETURN_REQUESTED, S.RETURN_APPROVED, S.RETURN_REFUSED, S.RETURNED}
-)
-
-
-# --- errors ---------------------------------------------------------------------------
-
-
-class InvalidOrder(DomainError, ValueError):
-    """An order field (lines, address, reason, carrier, amount) is malformed."""
-
-    code = "invalid-order"
-
-
-class OrderTransitionNotAllowed(DomainError):
-    """The order's status does not allow this (ship a cancelled order, cancel a
-    delivered one...)."""
-
-    code = "order-transition-not-allowed"
-
-    def __init__(self, status: str, action: str) -> None:
-        super().__init__(f"cannot {action} an order that is {status.replace('_', ' ')}")
-        self.status = status
-        self.action = action
 
 
 class ReturnWindowClosed(DomainError):
     """The return window after delivery has passed."""
 
     code = "return-window-closed"
-
-
-# --- validation -----------------------------------------------------------------------
-
-
-def valid_reason(reason: object, what: str = "reason") -> str:
-    return single_line(what, reason, MAX_REASON, InvalidOrder)
-
-
-def readable_reason(text: str) -> str:
-    """``text`` (a gateway's or an error's message, not ours to bound) as a reason
-    ``valid_reason`` accepts: one line, at most ``MAX_REASON`` characters."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return flat if len(flat) <= MAX_REASON else flat[: MAX_REASON - 1] + "\u2026"
-
-
-def valid_address(address: object) -> dict[str, str]:
-    """A shipping address: a flat object of short single-line texts (its fields are
-    the storefront's; the order keeps what it was given, for the shipment)."""
-    if not isinstance(address, Mapping) or not address or len(address) > MAX_ADDRESS_FIELDS:
-        raise InvalidOrder(f"a shipping address is an object of 1-{MAX_ADDRESS_FIELDS} fields")
-    return {
-        single_line("address field name", key, 40, InvalidOrder): single_line(
-            f"address field {str(key)[:40]!r}", value, MAX_ADDRESS_FIELD, InvalidOrder
-        )
-        for key, value in address.items()
-    }
 
 
 class Order(Aggregate):
@@ -536,12 +451,6 @@ class Order(Aggregate):
     def _note(self, status: OrderStatus, at: datetime, note: str) -> None:
         self.status = status.value
         self.timeline = [*self.timeline, {"status": status.value, "at": at, "note": note}]
-
-
-def refunded_status(status: OrderStatus, fully: bool) -> OrderStatus:
-    """Where a refund leaves an order: a full one ends it ``refunded`` where the
-    lifecycle allows (delivered, returns); otherwise (cancelled, shipped) it stays."""
-    return S.REFUNDED if fully and S.REFUNDED in TRANSITIONS[status] else status
 
 
 def place_order(

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from projections.catalog.queries import SEARCH_CANDIDATES
+from projections.catalog.search_queries import SEARCH_CANDIDATES
 
 _PLACEHOLDERS = {"changeme", "change-me", "changethis", "secret", "password", "test", "dev"}
 MIN_SECRET_LENGTH = 32

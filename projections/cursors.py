@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,9 +15,19 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed
 
+from domain.refusals import BadQuery
 
-class BadCursor(ValueError):
+
+class BadCursor(BadQuery, ValueError):
     """A pagination cursor this API did not issue (or issued for another sort)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of a keyset-paginated list, with the cursor of the next one."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
 
 
 def encode_cursor(kind: str, values: list[Any]) -> str:

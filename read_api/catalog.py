@@ -26,17 +26,13 @@ from commands.http.parsed_body import ParsedBodyRoute
 from domain.access import Principal
 from domain.errors import NotPermitted, UnknownEntity
 from domain.money import CURRENCY_MINOR_UNITS
+from domain.refusals import BadQuery
 from domain.users import Role
-from projections.catalog.queries import (
-    ProductFilter,
-    category_tree,
-    inventory_levels,
-    list_products,
-    product_reviews,
-    product_snapshot,
-    visible_to,
-)
-from projections.catalog.search import SearchUnavailable
+from projections.catalog.category_queries import category_tree
+from projections.catalog.product_queries import list_products, product_snapshot, visible_to
+from projections.catalog.review_queries import product_reviews
+from projections.catalog.search import ProductFilter, SearchUnavailable
+from projections.catalog.stock_queries import inventory_levels
 from read_api.deps import (
     MAX_TOKEN_LENGTH,
     CurrentUser,
@@ -46,7 +42,7 @@ from read_api.deps import (
     services_of,
     wait_for,
 )
-from read_api.errors import ProjectionLagging, QueryRefused, SearchDown
+from read_api.errors import ProjectionLagging, SearchDown
 
 router = APIRouter(tags=["catalog"], route_class=ParsedBodyRoute)
 
@@ -92,18 +88,18 @@ def _product_filter(
 ) -> ProductFilter:
     code = currency.upper() if currency is not None else None
     if code is not None and code not in CURRENCY_MINOR_UNITS:
-        raise QueryRefused(f"unsupported currency: {currency!r}")
+        raise BadQuery(f"unsupported currency: {currency!r}")
     if (min_price is not None or max_price is not None) and code is None:
-        raise QueryRefused("a price range needs a currency (for example currency=EUR)")
+        raise BadQuery("a price range needs a currency (for example currency=EUR)")
     if min_price is not None and max_price is not None and min_price > max_price:
-        raise QueryRefused("min_price is above max_price")
+        raise BadQuery("min_price is above max_price")
     attributes: dict[str, str] = {}
     for item in attr or []:
         if len(attributes) >= MAX_ATTRIBUTE_FILTERS:
-            raise QueryRefused(f"at most {MAX_ATTRIBUTE_FILTERS} attribute filters")
+            raise BadQuery(f"at most {MAX_ATTRIBUTE_FILTERS} attribute filters")
         match = _ATTRIBUTE_FILTER.fullmatch(item.strip())
         if match is None:
-            raise QueryRefused(f"an attribute filter is name:value, not {item[:60]!r}")
+            raise BadQuery(f"an attribute filter is name:value, not {item[:60]!r}")
         attributes[match[1]] = match[2]
     return ProductFilter(
         category_id=category,
@@ -260,7 +256,7 @@ async def search(
     by one indexer pass), within the same time bound."""
     started = time.monotonic()
     await wait_for(services, "catalog_products", positions)
-    engine = services.search
+    engine = services.catalog_search
     remaining = services.read_your_writes_timeout - (time.monotonic() - started)
     if positions and not await engine.wait_until_indexed(max(remaining, 0.0)):
         raise ProjectionLagging(

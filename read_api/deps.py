@@ -1,9 +1,7 @@
-"""Dependencies of the read API, provided by the bootstrap through ``app.state.read``."""
+"""Dependencies of the read API, provided by the composition root through ``app.state.read``."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -15,16 +13,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from domain.access import Principal
 from domain.positions import MalformedToken, Position, parse_positions
+from domain.refusals import BadQuery
 from domain.users import Role
 from projections.catalog.product_cache import ProductCache
-from projections.catalog.queries import SEARCH_CANDIDATES
 from projections.catalog.search import CatalogSearch, SearchAnswerCache
-from projections.catalog.search_postgres import PostgresCatalogSearch
-from projections.positions import reached, tracked_position_async
-from read_api.errors import ProjectionLagging, QueryRefused
+from projections.positions import reached_now_async, wait_until_async
+from read_api.errors import ProjectionLagging
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]
-_FIRST_POLL, _MAX_POLL = 0.002, 0.05
 MAX_TOKEN_LENGTH = 1000
 
 
@@ -35,18 +31,12 @@ class ReadServices:
     read_your_writes_timeout: float
     followed_logs: dict[str, frozenset[str]]
     """Projection name -> the logs it follows."""
+    catalog_search: CatalogSearch
+    """Catalog search: PostgreSQL full-text search, or OpenSearch."""
     product_cache: ProductCache | None = None
     """Product details in Redis; None: Postgres only (embedded mode without Redis)."""
     search_cache: SearchAnswerCache | None = None
     """Whole search answers in Redis; None: every search asks the search engine."""
-    catalog_search: CatalogSearch | None = None
-    """Catalog search (OpenSearch); None: PostgreSQL full-text search over ``pool``."""
-    search_candidates: int = SEARCH_CANDIDATES
-    """How many matches the PostgreSQL search ranks and counts."""
-
-    @property
-    def search(self) -> CatalogSearch:
-        return self.catalog_search or PostgresCatalogSearch(self.pool, self.search_candidates)
 
 
 # Dependencies are ``async def``: a plain ``def`` would cost every request a hop
@@ -100,7 +90,7 @@ async def _positions(
     try:
         return parse_positions(token)
     except MalformedToken as error:
-        raise QueryRefused(str(error)) from error
+        raise BadQuery(str(error)) from error
 
 
 Positions = Annotated[list[Position], Depends(_positions)]
@@ -112,7 +102,7 @@ async def positions_in(request: Request) -> list[Position]:
     header = request.headers.get("x-consistency-token")
     after = request.query_params.get("after")
     if any(value is not None and len(value) > MAX_TOKEN_LENGTH for value in (header, after)):
-        raise QueryRefused(f"a consistency token is at most {MAX_TOKEN_LENGTH} characters")
+        raise BadQuery(f"a consistency token is at most {MAX_TOKEN_LENGTH} characters")
     return await _positions(header, after)
 
 
@@ -126,18 +116,13 @@ async def wait_for(services: ReadServices, projection: str, positions: list[Posi
     positions = [p for p in positions if p.log in followed]
     if not positions:
         return
-    logs = {p.log for p in positions}
-    deadline = time.monotonic() + services.read_your_writes_timeout
-    pause = _FIRST_POLL
-    while True:
+
+    async def done() -> bool:
         async with services.pool.connection() as conn:
-            tracked = {log: await tracked_position_async(conn, projection, log) for log in logs}
-        if reached(tracked, positions):
-            return
-        if time.monotonic() + pause > deadline:
-            raise ProjectionLagging(
-                f"the {projection} view has not caught up with your change yet",
-                headers={"Retry-After": "1"},
-            )
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, _MAX_POLL)
+            return await reached_now_async(conn, projection, positions)
+
+    if not await wait_until_async(done, services.read_your_writes_timeout):
+        raise ProjectionLagging(
+            f"the {projection} view has not caught up with your change yet",
+            headers={"Retry-After": "1"},
+        )

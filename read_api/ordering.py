@@ -30,7 +30,8 @@ from domain.access import Principal
 from domain.cart_tokens import read_guest_cart_token
 from domain.carts import cart_id_for
 from domain.errors import UnknownEntity
-from domain.orders import OrderStatus
+from domain.order_status import OrderStatus
+from domain.refusals import BadQuery
 from projections.ordering.carts import CartState, empty_cart
 from projections.ordering.queries import (
     OrderFilter,
@@ -40,7 +41,6 @@ from projections.ordering.queries import (
     order_detail,
 )
 from read_api.deps import CurrentAdmin, CurrentUser, Positions, Services, wait_for
-from read_api.errors import QueryRefused
 
 router = APIRouter(tags=["orders"], route_class=ParsedBodyRoute)
 
@@ -164,7 +164,7 @@ async def admin_orders(
     limit: Limit = 50,
 ) -> dict[str, Any]:
     if (min_total is not None or max_total is not None) and currency is None:
-        raise QueryRefused("an amount range needs a currency")
+        raise BadQuery("an amount range needs a currency")
     where = OrderFilter(
         customer_id=customer_id,
         status=None if status is None else status.value,

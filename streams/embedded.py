@@ -11,8 +11,10 @@ projection onto a new generation when a rebuild has swapped one in.
 
 Followers, the watchdog and the LISTEN connection each run in a ``Supervised``
 loop: a database restart or outage is survived, each resumes by itself when the
-database is back. An event a projection cannot apply is dead-lettered
-(``streams.poison``) after a few attempts, and the projection goes on.
+database is back. The loops and each projection are on the process's list of its
+background work (``streams.supervision.LOOPS``), which ``/health`` reads. An event
+a projection cannot apply is dead-lettered (``streams.poison``) after a few
+attempts, and the projection goes on.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from projections.engine import Delivery
 from streams.pg_listener import ChannelListener
 from streams.poison import Failures, apply_guarded, decoded
 from streams.replay import catch_up
-from streams.supervision import Supervised
+from streams.supervision import LOOPS, FailureStreak, Loops, LoopState, Supervised, failing
 
 log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.5
+FIRST_RESTART = 2.0
+"""Seconds before a failed projection is first restarted (doubling up to ``MAX_BACKOFF``)."""
 MAX_BACKOFF = 30.0
 PAGE_SIZE = 500
 """Notifications read per pull (and so the largest live batch)."""
@@ -85,7 +89,11 @@ class LogFollower:
     """Follows one application's log for all the projections that follow it."""
 
     def __init__(
-        self, app_class: type[Application[Any]], env: EnvType, listener: ChannelListener
+        self,
+        app_class: type[Application[Any]],
+        env: EnvType,
+        listener: ChannelListener,
+        loops: Loops = LOOPS,
     ) -> None:
         # Only this follower's thread reads through it: one connection, no overflow.
         self.app = app_class({**env, "POSTGRES_MAX_OVERFLOW": "0"})
@@ -101,7 +109,9 @@ class LogFollower:
         assert isinstance(recorder, PostgresApplicationRecorder)
         self._channel = recorder.channel_name
         # All notifications received during a pull come as one wake: one pull.
-        self.loop = Supervised(f"follow-{self.name}", self._step, POLL_INTERVAL, wake=self._wake)
+        self.loop = Supervised(
+            f"follow-{self.name}", self._step, POLL_INTERVAL, wake=self._wake, loops=loops
+        )
         self.loop.start()
 
     def join(self, member: _Member) -> None:
@@ -164,11 +174,17 @@ class LogFollower:
 
 @dataclass
 class _Running:
+    """A projection as the watchdog tends it (and ``/health`` lists it)."""
+
+    name: str
     generation: int | None
     member: _Member | None = None
-    failures: int = 0
+    streak: FailureStreak = field(default_factory=lambda: FailureStreak(FIRST_RESTART, MAX_BACKOFF))
     retry_at: float = 0.0
-    last_error: str | None = None
+
+    def state(self) -> LoopState:
+        streak = self.streak
+        return LoopState(self.name, self.member is not None, streak.last_error, streak.since)
 
 
 @dataclass
@@ -182,6 +198,8 @@ class EmbeddedRunner:
     conninfo: str
     """For the one LISTEN connection every follower shares."""
     poison: Failures = field(default_factory=Failures)
+    loops: Loops = LOOPS
+    """Where its loops and projections are listed (the process's list)."""
     _running: dict[str, _Running] = field(default_factory=dict)
     _followers: dict[type[Application[Any]], LogFollower] = field(default_factory=dict)
     _watchdog: Supervised | None = None
@@ -192,12 +210,15 @@ class EmbeddedRunner:
         """Catch each projection up and follow its logs. Never raises for a
         projection that cannot start (the database away, say): the watchdog
         retries it with backoff, and ``errors`` says why."""
-        self._listener = ChannelListener(self.conninfo)
+        self._listener = ChannelListener(self.conninfo, self.loops)
         with self._lock:
             for spec in self.specs:
-                running = self._running[spec.name] = _Running(generation=None)
+                running = self._running[spec.name] = _Running(spec.name, generation=None)
+                self.loops.add(running)
                 self._tend(spec, running, {})
-        self._watchdog = Supervised("projection-watchdog", self._watch, WATCH_INTERVAL)
+        self._watchdog = Supervised(
+            "projection-watchdog", self._watch, WATCH_INTERVAL, loops=self.loops
+        )
         self._watchdog.start()
 
     def stop(self) -> None:
@@ -205,7 +226,9 @@ class EmbeddedRunner:
             self._watchdog.stop()
         with self._lock:
             for spec in self.specs:
-                self._close(spec, self._running[spec.name])
+                running = self._running[spec.name]
+                self._close(spec, running)
+                self.loops.remove(running)
             for follower in self._followers.values():
                 follower.stop()
             self._followers.clear()
@@ -213,14 +236,15 @@ class EmbeddedRunner:
             self._listener.stop()
 
     def errors(self) -> dict[str, str]:
-        """What is failing now: each projection that has not recovered from its last
-        failure, and each loop retrying one."""
+        """What of this runner is failing now: each projection that has not recovered
+        from its last failure, and each loop retrying one (its part of ``loops``)."""
         with self._lock:
-            errors = {n: r.last_error for n, r in self._running.items() if r.last_error}
-            loops = [f.loop for f in self._followers.values()]
-        loops += [loop for loop in (self._watchdog, self._listener and self._listener.loop) if loop]
-        errors.update({loop.name: loop.last_error for loop in loops if loop.last_error})
-        return errors
+            watched: list[_Running | Supervised] = list(self._running.values())
+            watched += [f.loop for f in self._followers.values()]
+        watched += [
+            loop for loop in (self._watchdog, self._listener and self._listener.loop) if loop
+        ]
+        return failing([w.state() for w in watched])
 
     def _start(self, spec: ProjectionSpec, generation: int) -> _Member:
         view = spec.make_view(generation)
@@ -242,7 +266,7 @@ class EmbeddedRunner:
         follower = self._followers.get(app_class)
         if follower is None:
             assert self._listener is not None, "started"
-            follower = LogFollower(app_class, self.app_env, self._listener)
+            follower = LogFollower(app_class, self.app_env, self._listener, self.loops)
             self._followers[app_class] = follower
         return follower
 
@@ -259,7 +283,7 @@ class EmbeddedRunner:
             error = self._failure(spec, running.member)
             target = generations.get(spec.name, running.generation)
             if error is None and (target == running.generation or not spec.rebuildable):
-                running.failures, running.last_error = 0, None
+                running.streak.recovered()
                 return
             self._close(spec, running)
             running.generation = target if spec.rebuildable else running.generation
@@ -272,18 +296,19 @@ class EmbeddedRunner:
                 running.generation = self.ensure_generation(spec)
             running.member = self._start(spec, running.generation)
         except Exception as error:  # noqa: BLE001 - kept for status, retried with backoff
-            self._failed(spec, running, f"{type(error).__name__}: {error}", now)
+            self._failed(spec, running, error, now)
 
     @staticmethod
-    def _failed(spec: ProjectionSpec, running: _Running, error: str, now: float) -> None:
-        running.failures += 1
-        running.last_error = error
-        running.retry_at = now + min(MAX_BACKOFF, 2.0 ** min(running.failures, 5))
+    def _failed(
+        spec: ProjectionSpec, running: _Running, error: Exception | str, now: float
+    ) -> None:
+        pause = running.streak.failed(error)
+        running.retry_at = now + pause
         log.error(
             "projection %s failed (%s); restarting in %.0fs",
             spec.name,
-            error,
-            running.retry_at - now,
+            running.streak.last_error,
+            pause,
         )
 
     def _failure(self, spec: ProjectionSpec, member: _Member) -> str | None:

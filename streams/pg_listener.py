@@ -16,7 +16,7 @@ from collections import defaultdict
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from streams.supervision import Supervised
+from streams.supervision import LOOPS, Loops, Supervised
 
 TICK = 0.1
 """How long one wait for a notification blocks, so that new channels and stopping
@@ -29,13 +29,15 @@ APPLICATION_NAME = "eventshop-listener"
 class ChannelListener:
     """Wakes the events subscribed to a channel whenever it is notified."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, loops: Loops = LOOPS) -> None:
         self._conninfo = conninfo
         self._lock = threading.Lock()
         self._subscribers: dict[str, set[threading.Event]] = defaultdict(set)
         self._listening: set[str] = set()
         self._changed = threading.Condition(self._lock)
-        self.loop = Supervised("pg-listener", self._session, 0.0, max_backoff=MAX_BACKOFF)
+        self.loop = Supervised(
+            "pg-listener", self._session, 0.0, max_backoff=MAX_BACKOFF, loops=loops
+        )
         self.loop.start()
 
     def subscribe(self, channel: str, wake: threading.Event, timeout: float = 30.0) -> None:

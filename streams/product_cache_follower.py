@@ -44,7 +44,7 @@ class ProductCacheFollower:
 
     def __post_init__(self) -> None:
         self._loop = Supervised(
-            "product-cache-follower", self.step, self.poll_interval, max_backoff=MAX_BACKOFF
+            "product_cache_follower", self.step, self.poll_interval, max_backoff=MAX_BACKOFF
         )
 
     @property

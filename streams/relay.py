@@ -33,6 +33,7 @@ from eventsourcing.application import Application
 
 from streams.kafka_codec import encode, topic_name
 from streams.relay_lease import Confirmed, RelayLease
+from streams.supervision import backoff
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class LogRelay:
                     failures += 1
                     if failures >= self.config.max_failures:
                         raise
-                    pause = min(MAX_BACKOFF, 0.5 * 2**failures)
+                    pause = backoff(failures, first=1.0, ceiling=MAX_BACKOFF)
                     log.warning("relay %s failed (%r); retrying in %.1fs", self.log, error, pause)
                     await _sleep(stopping, pause)
                 else:

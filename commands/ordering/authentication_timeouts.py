@@ -19,14 +19,14 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from commands.errors import CommandRefused
 from commands.ordering.application import OrderingApplication
 from commands.ordering.checkout_saga import decide
 from commands.ordering.payment_gateway import GatewayRefused
 from commands.ordering.payments import PaymentCommands
 from commands.ports import Clock
-from domain.orders import OrderStatus
+from domain.order_status import OrderStatus
 from domain.payments import PaymentStatus
+from domain.refusals import Refused
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class AbandonedAuthentications:
         for order_id in self._awaiting.since_before(self._clock() - self._timeout):
             try:
                 rejected += self.expire(order_id)
-            except CommandRefused as error:  # the gateway's: this order waits for the next sweep
+            except Refused as error:  # the gateway's: this order waits for the next sweep
                 log.warning("could not end the authentication of order %s: %s", order_id, error)
         return rejected
 

@@ -84,7 +84,9 @@ from commands.ports import Clock
 from domain.errors import DomainError
 from domain.inventory import InsufficientStock, UnknownReservation
 from domain.money import Money
-from domain.orders import UNDECIDED, Order, OrderStatus, readable_reason
+from domain.order_fields import readable_reason
+from domain.order_status import UNDECIDED, OrderStatus
+from domain.orders import Order
 from domain.payments import Payment, PaymentStatus
 from projections.engine import BatchProjection, Delivery
 

@@ -35,7 +35,9 @@ from commands.ports import Clock
 from domain.access import Principal
 from domain.errors import NotPermitted, UnknownEntity
 from domain.money import Money
-from domain.orders import REFUNDABLE, Order, OrderStatus, OrderTransitionNotAllowed, valid_reason
+from domain.order_fields import valid_reason
+from domain.order_status import REFUNDABLE, OrderStatus, OrderTransitionNotAllowed
+from domain.orders import Order
 from domain.payments import check_refund, positive
 from domain.positions import Position
 from domain.users import Role

@@ -11,25 +11,23 @@ a product is saved with its SKU claim, a review's id is derived from its product
 and author, an account with its email claim.
 
 Everything is deterministic from the seed: ids, names, prices, stock, reviews. Item
-``i`` depends only on the seed and ``i``, so rerunning with a larger ``--products``
-(same seed and account counts) adds only what is missing: each batch first asks
-the event store which of its aggregates already exist (``ExistingAggregates``) and
-builds only the others. An interrupted run resumes the same way.
+``i`` depends only on the seed and ``i`` (``commands.seeding.drafts`` draws it), so
+rerunning with a larger ``--products`` (same seed and account counts) adds only what
+is missing: each batch first asks the event store which of its aggregates already
+exist (``ExistingAggregates``) and builds only the others. An interrupted run resumes
+the same way.
 """
 
 from __future__ import annotations
 
-import math
-import random
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Protocol
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
@@ -38,46 +36,24 @@ from eventsourcing.persistence import IntegrityError
 from commands.catalog.inventory import InventoryApplication
 from commands.catalog.products import CatalogApplication
 from commands.catalog.reviews import ReviewsApplication
-from commands.seeding.words import (
-    ADJECTIVES,
-    BRAND_ENDINGS,
-    BRAND_STEMS,
-    COLOURS,
-    COUNTRIES,
-    CURRENCIES,
-    FEATURES,
-    FIRST_NAMES,
-    LAST_NAMES,
-    MATERIALS,
-    MODELS,
-    PRICE_RANGES,
-    REVIEW_BODIES,
-    REVIEW_TITLES,
-    SELLER_REPLIES,
-    SHOP_WORDS,
-    SIZED_DEPARTMENTS,
-    TAXONOMY,
+from commands.seeding.drafts import (
+    MAX_REVIEWS,
+    Leaf,
+    ProductDrafts,
+    seed_id,
+    seed_principal,
+    seeded_rng,
 )
+from commands.seeding.words import FIRST_NAMES, LAST_NAMES, SHOP_WORDS, TAXONOMY
 from commands.users.accounts import UsersApplication
 from domain.access import Principal
-from domain.catalog import Product, SkuClaim, create_product
+from domain.catalog import Product, SkuClaim
 from domain.categories import Category, create_category
 from domain.errors import DomainError
-from domain.inventory import StockItem, open_stock_item
-from domain.money import Money
-from domain.reviews import Review, write_review
+from domain.inventory import StockItem
+from domain.reviews import Review
 from domain.users import EmailIndex, Role, User
 
-PUBLISHED_SHARE = 0.90
-DRAFT_SHARE = 0.04
-UNPUBLISHED_SHARE = 0.04  # the rest (2%) is archived
-SECOND_CATEGORY_SHARE = 0.12
-OUT_OF_STOCK_SHARE = 0.06
-LOW_STOCK_SHARE = 0.10
-REVIEWED_SHARE = 0.35
-MAX_REVIEWS = 6
-REPLY_SHARE = 0.05
-RATING_WEIGHTS = (7, 6, 12, 30, 45)  # percent for 1..5 stars
 BATCH = 200
 """Products per save; with their claims and status events ~900 catalog events."""
 IN_FLIGHT = 3
@@ -146,21 +122,6 @@ class _Node:
     """The nouns of a leaf's products; None for an inner category."""
 
 
-@dataclass(frozen=True)
-class _Leaf:
-    id: UUID
-    department: str
-    nouns: list[str]
-
-
-@dataclass(frozen=True)
-class _Draft:
-    product: Product
-    claim: SkuClaim
-    stock: StockItem
-    reviews: list[Review]
-
-
 @dataclass
 class _Batch:
     products: list[Product]
@@ -171,15 +132,6 @@ class _Batch:
     """Product id -> its new reviews."""
     ids: dict[UUID, int]
     """Every product this batch covers (new and already there) -> its number."""
-
-
-def _rng(seed: int, kind: str, n: int) -> random.Random:
-    """The generator of one seeded thing: reproducible, not secret."""
-    return random.Random(f"{seed}:{kind}:{n}")  # noqa: S311
-
-
-def brands() -> list[str]:
-    return [stem + ending for stem in BRAND_STEMS for ending in BRAND_ENDINGS]
 
 
 class CatalogSeeder:
@@ -204,9 +156,9 @@ class CatalogSeeder:
     def run(self, plan: SeedPlan, progress: Progress | None = None) -> SeedReport:
         report = SeedReport()
         self._plan = plan
-        self._brands = brands()
         admin = self._accounts(report)
-        self._leaves = self._categories(admin, report)
+        leaves = self._categories(admin, report)
+        self._drafts = ProductDrafts(plan.seed, plan.sellers, plan.customers, leaves)
         if progress is not None:
             progress(0, plan.products)
         self._products(report, progress)
@@ -215,12 +167,10 @@ class CatalogSeeder:
     # --- ids ----------------------------------------------------------------------
 
     def _id(self, kind: str, n: int | str) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/eventshop/seed/{self._plan.seed}/{kind}/{n}")
+        return seed_id(self._plan.seed, kind, n)
 
     def _principal(self, user_id: UUID, *roles: Role) -> Principal:
-        return Principal(
-            user_id, self._id("session", str(user_id)), frozenset({"customer", *roles})
-        )
+        return seed_principal(self._plan.seed, user_id, *roles)
 
     # --- accounts -----------------------------------------------------------------
 
@@ -237,13 +187,13 @@ class CatalogSeeder:
             ),
         ]
         for n in range(plan.sellers):
-            rng = _rng(seed, "seller", n)
+            rng = seeded_rng(seed, "seller", n)
             name = f"{rng.choice(LAST_NAMES)} {rng.choice(SHOP_WORDS)}"
             people.append(
                 (self._id("seller", n), f"seller{n}.seed{seed}@example.com", name, Role.SELLER)
             )
         for n in range(plan.customers):
-            rng = _rng(seed, "customer", n)
+            rng = seeded_rng(seed, "customer", n)
             name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
             people.append(
                 (self._id("customer", n), f"customer{n}.seed{seed}@example.com", name, None)
@@ -274,16 +224,9 @@ class CatalogSeeder:
                 report.add(accounts=len(created) // 2)
         return self._principal(people[0][0], Role.ADMIN)
 
-    def _seller(self, brand_index: int) -> Principal:
-        """Each brand belongs to one seller."""
-        return self._principal(self._id("seller", brand_index % self._plan.sellers), Role.SELLER)
-
-    def _customer(self, n: int) -> Principal:
-        return self._principal(self._id("customer", n))
-
     # --- categories ---------------------------------------------------------------
 
-    def _categories(self, admin: Principal, report: SeedReport) -> list[_Leaf]:
+    def _categories(self, admin: Principal, report: SeedReport) -> list[Leaf]:
         """Create the tree's missing categories (all in one save); the leaves."""
         plan: list[_Node] = []
         for department, subs in TAXONOMY.items():
@@ -323,7 +266,7 @@ class CatalogSeeder:
             self._save(self._catalog, list(changed.values()), report)
             report.add(categories=sum(1 for node in plan if node.id not in there))
         return [
-            _Leaf(node.id, node.department, node.nouns) for node in plan if node.nouns is not None
+            Leaf(node.id, node.department, node.nouns) for node in plan if node.nouns is not None
         ]
 
     # --- products -----------------------------------------------------------------
@@ -382,7 +325,7 @@ class CatalogSeeder:
         except IntegrityError:
             # The failed save took the aggregates' pending events: draw them again.
             for product in batch.products:
-                again = self._draft(batch.ids[product.id])
+                again = self._drafts.draft(batch.ids[product.id])
                 try:
                     self._save(self._catalog, [again.product, again.claim], report)
                 except IntegrityError:
@@ -405,7 +348,7 @@ class CatalogSeeder:
     def _batch(self, numbers: range, report: SeedReport) -> _Batch:
         """Products ``numbers`` with their stock and reviews, leaving out whatever the
         event stores already hold."""
-        drafts = [self._draft(n) for n in numbers]
+        drafts = [self._drafts.draft(n) for n in numbers]
         there = self._existing(self._catalog, [d.product.id for d in drafts])
         items = self._existing(self._inventory, [d.stock.id for d in drafts])
         reviewed = self._existing(self._reviews, [r.id for d in drafts for r in d.reviews])
@@ -418,121 +361,6 @@ class CatalogSeeder:
             reviews={d.product.id: [r for r in d.reviews if r.id not in reviewed] for d in drafts},
             ids={d.product.id: n for n, d in zip(numbers, drafts, strict=True)},
         )
-
-    def _draft(self, n: int) -> _Draft:
-        """Product ``n``: a function of the seed and ``n`` only."""
-        rng = _rng(self._plan.seed, "product", n)
-        leaf = rng.choice(self._leaves)
-        brand_index = rng.randrange(len(self._brands))
-        brand = self._brands[brand_index]
-        seller = self._seller(brand_index)
-        noun = rng.choice(leaf.nouns)
-        adjective = rng.choice(ADJECTIVES)
-        model = f" {rng.choice(MODELS)}" if rng.random() < 0.35 else ""
-        name = f"{brand} {adjective} {noun}{model}"
-        colour = rng.choice(COLOURS)
-        material = rng.choice(MATERIALS)
-        attributes = {"brand": brand, "colour": colour, "material": material}
-        sizes = SIZED_DEPARTMENTS.get(leaf.department)
-        if sizes is not None:
-            attributes["size"] = rng.choice(sizes)
-        warranty = rng.choice((1, 2, 2, 3, 5))
-        if leaf.department in ("Electronics", "Home & Kitchen", "Garden & DIY"):
-            attributes["warranty"] = f"{warranty} years"
-        features = rng.sample(FEATURES, 2)
-        description = (
-            f"The {name} is a {adjective.lower()} {noun.lower()} by {brand} in {colour} "
-            f"{material}. "
-            + " ".join(
-                f.format(warranty=warranty, country=rng.choice(COUNTRIES), brand=brand)
-                for f in features
-            )
-        )
-        product_id = self._id("product", n)
-        images = [
-            f"https://images.example.com/seed{self._plan.seed}/{product_id}/{k}.jpg"
-            for k in range(1, rng.randint(1, 4) + 1)
-        ]
-        product = create_product(
-            seller,
-            product_id,
-            seller.user_id,
-            f"S{self._plan.seed}-{brand[:3].upper()}-{n:07d}",
-            name,
-            description,
-            attributes,
-            images,
-            self._price(rng, leaf.department),
-        )
-        categories = [leaf.id]
-        if rng.random() < SECOND_CATEGORY_SHARE:
-            same = [x.id for x in self._leaves if x.department == leaf.department]
-            categories.append(rng.choice(same))
-        product.categorise(seller, categories)
-        status = rng.random()
-        reviews: list[Review] = []
-        if status < PUBLISHED_SHARE:
-            product.publish(seller)
-            reviews = self._reviews_of(product, rng, noun, colour, material)
-        elif status >= PUBLISHED_SHARE + DRAFT_SHARE:
-            product.publish(seller)
-            if status < PUBLISHED_SHARE + DRAFT_SHARE + UNPUBLISHED_SHARE:
-                product.unpublish(seller)
-            else:
-                product.archive(seller)
-        return _Draft(
-            product,
-            SkuClaim(sku=product.sku, product_id=product.id),
-            self._stock(product.sku, seller.user_id, rng),
-            reviews,
-        )
-
-    @staticmethod
-    def _price(rng: random.Random, department: str) -> Money:
-        currency = rng.choices([c[0] for c in CURRENCIES], weights=[c[1] for c in CURRENCIES])[0]
-        rate = next(c[2] for c in CURRENCIES if c[0] == currency)
-        low, high = PRICE_RANGES[department]
-        euros = math.exp(rng.uniform(math.log(low), math.log(high)))
-        whole = max(1, int(euros * rate))
-        cents = rng.choice(("99", "95", "49", "00"))
-        return Money.of(Decimal(f"{whole}.{cents}"), currency)
-
-    @staticmethod
-    def _stock(sku: str, seller_id: UUID, rng: random.Random) -> StockItem:
-        """Received stock; some SKUs low (alerting) or never received (out of stock)."""
-        item = open_stock_item(sku)
-        kind = rng.random()
-        if kind < OUT_OF_STOCK_SHARE:
-            item.set_low_stock_threshold(rng.choice((0, 5)), seller_id)
-        elif kind < OUT_OF_STOCK_SHARE + LOW_STOCK_SHARE:
-            item.receive(rng.randint(1, 5), seller_id)
-            item.set_low_stock_threshold(10, seller_id)
-        else:
-            item.receive(int(math.exp(rng.uniform(math.log(10), math.log(2000)))), seller_id)
-            if rng.random() < 0.4:
-                item.set_low_stock_threshold(rng.choice((5, 10, 20)), seller_id)
-        return item
-
-    def _reviews_of(
-        self, product: Product, rng: random.Random, noun: str, colour: str, material: str
-    ) -> list[Review]:
-        if rng.random() >= REVIEWED_SHARE:
-            return []
-        count = min(MAX_REVIEWS, 1 + int(rng.expovariate(0.6)))
-        reviews = []
-        for author in rng.sample(range(self._plan.customers), count):
-            rating = rng.choices(range(1, 6), weights=RATING_WEIGHTS)[0]
-            body = rng.choice(REVIEW_BODIES[rating]).format(
-                noun=noun.lower(), colour=colour, material=material
-            )
-            review = write_review(
-                self._customer(author), product, rating, rng.choice(REVIEW_TITLES[rating]), body
-            )
-            if rng.random() < REPLY_SHARE:
-                seller = self._principal(product.seller_id, Role.SELLER)
-                review.reply_as_seller(seller, rng.choice(SELLER_REPLIES))
-            reviews.append(review)
-        return reviews
 
 
 def seeded_counts(report: SeedReport) -> Iterator[tuple[str, int]]:

@@ -1,7 +1,7 @@
 """The vocabulary of a seeded catalog: the category tree (with the nouns products of
 each leaf are named after), brands, adjectives, colours, materials, sizes and review
-texts. Plain data: ``commands.seeding.catalog`` draws from it with a seeded RNG, so a seed
-always yields the same catalog."""
+texts. Plain data: ``commands.seeding.drafts`` (and the seeder's accounts and
+categories) draw from it with a seeded RNG, so a seed always yields the same catalog."""
 
 from __future__ import annotations
 

@@ -1,18 +1,22 @@
 """``GET /health``: what this process depends on and how it stands, answered within a
 bound whatever is down. 200 ``ok`` or ``degraded`` (a background loop failing, dead
 letters open: the API still answers), 503 ``down`` when the database does not
-answer (every request would fail: a load balancer should send traffic elsewhere)."""
+answer (every request would fail: a load balancer should send traffic elsewhere).
+The background work is read from the process's one list of it
+(``streams.supervision.LOOPS``): ``projection_errors`` is what of it fails now,
+``loops`` how each loop and projection stands."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 from fastapi.responses import JSONResponse
 
 from projections import dead_letters
-from streams.supervision import TRANSIENT
+from streams.supervision import LOOPS, TRANSIENT, Loops, LoopState, failing
 
 if TYPE_CHECKING:
     from infra.wiring.process import Container
@@ -21,8 +25,9 @@ CHECK_TIMEOUT = 1.0
 
 
 class Health:
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, loops: Loops = LOOPS) -> None:
         self._container = container
+        self._loops = loops
         url = container.settings.redis_url
         self._redis = (
             redis.asyncio.Redis.from_url(url, socket_timeout=CHECK_TIMEOUT) if url else None
@@ -33,7 +38,8 @@ class Health:
         if self._redis is not None:
             checks["redis"] = await _checked(self._redis.ping())
         letters = await self._dead_letters() if checks["database"] == "ok" else {}
-        errors = self._container.background_errors()
+        states = self._loops.states()
+        errors = failing(states)
         if checks["database"] != "ok":
             status, code = "down", 503
         elif errors or letters or any(v != "ok" for v in checks.values()):
@@ -45,6 +51,7 @@ class Health:
             "checks": checks,
             "projection_errors": errors,
             "dead_letters": letters,
+            "loops": [_loop(state) for state in states],
         }
         return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
 
@@ -63,6 +70,16 @@ class Health:
         async with self._container.read_pool.connection(CHECK_TIMEOUT) as conn:
             cursor = await conn.execute(dead_letters.OPEN_COUNTS)
             return {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
+
+
+def _loop(state: LoopState) -> dict[str, Any]:
+    since = state.since
+    return {
+        "name": state.name,
+        "running": state.running,
+        "last_error": state.last_error,
+        "since": None if since is None else datetime.fromtimestamp(since, UTC).isoformat(),
+    }
 
 
 async def _checked(check: Any) -> str:

@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from commands.errors import CommandRefused
 from domain.carts import PricesChanged
 from domain.errors import (
     AccountInactive,
@@ -22,9 +21,7 @@ from domain.errors import (
     SessionEnded,
     UnknownEntity,
 )
-from projections.catalog.queries import BadSearch
-from projections.cursors import BadCursor
-from read_api.errors import QueryRefused
+from domain.refusals import Refused
 from streams.supervision import TRANSIENT
 
 log = logging.getLogger(__name__)
@@ -80,7 +77,9 @@ def _prices_changed(_: Request, error: Exception) -> JSONResponse:
 
 
 def _refused(_: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, CommandRefused | QueryRefused)
+    """Every refusal that is not a domain rule, the write side's, the read side's and
+    the projections' queries' alike (``domain.refusals``)."""
+    assert isinstance(error, Refused)
     headers = dict(error.headers)
     if error.status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
@@ -98,10 +97,6 @@ def _validation(_: Request, error: Exception) -> JSONResponse:
         for e in errors
     ]
     return problem(422, "validation-failed", "the request is not valid", errors=fields)
-
-
-def _bad_query(_: Request, error: Exception) -> JSONResponse:
-    return problem(400, "bad-query", str(error))
 
 
 def _http(_: Request, error: Exception) -> JSONResponse:
@@ -130,14 +125,10 @@ def _unexpected(request: Request, error: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(PricesChanged, _prices_changed)
-    app.add_exception_handler(CommandRefused, _refused)
-    app.add_exception_handler(QueryRefused, _refused)
-    # Query input the projections refuse (a cursor not ours, search text with no words).
-    app.add_exception_handler(BadCursor, _bad_query)
-    app.add_exception_handler(BadSearch, _bad_query)
+    app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     for unavailable in TRANSIENT:
-        if not issubclass(unavailable, CommandRefused):  # those answer their own 503
+        if not issubclass(unavailable, Refused):  # those answer their own 503
             app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

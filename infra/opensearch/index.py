@@ -35,12 +35,13 @@ from opensearchpy.exceptions import NotFoundError
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import ConnectionPool
 
-from infra.entrypoints.status import ProjectionStatus
 from projections.catalog.product_feed import changed_products, head_revision
-from projections.catalog.queries import LIST_COLUMNS, MAX_TERM_LENGTH
+from projections.catalog.product_items import LIST_COLUMNS
+from projections.catalog.search import MAX_TERM_LENGTH
 from projections.engine import generation_schema
 from projections.generations import active_generations
-from streams.supervision import Supervised
+from projections.positions import ProjectionStatus
+from streams.supervision import Supervised, failing
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +258,7 @@ class ProductIndexer:
         self._batch_size = batch_size
         # OpenSearch or Postgres unreachable, or a document refused: kept for
         # /health and retried with backoff (nothing is lost: the position did not move).
-        self._loop = Supervised("search-indexer", self._step, poll_interval)
+        self._loop = Supervised("search_index", self._step, poll_interval)
 
     # --- one pass ---------------------------------------------------------------------
 
@@ -376,8 +377,9 @@ class ProductIndexer:
         self._loop.stop()
 
     def errors(self) -> dict[str, str]:
-        """The last failure of the indexer, while it lasts (for /health)."""
-        return {"search_index": self._loop.last_error} if self._loop.last_error else {}
+        """The indexer's last failure while it lasts: its part of what ``/health``
+        reads from the process's list of loops."""
+        return failing([self._loop.state()])
 
     def _step(self) -> bool:
         try:

@@ -3,8 +3,8 @@
 Same contract as the PostgreSQL adapter, on the index ``infra.opensearch.index``
 keeps:
 
-- The text is split into words by ``catalog_queries.search_terms`` (so both
-  adapters refuse the same input); every word must match, as a prefix, the name,
+- The text is split into words by ``projections.catalog.search.search_terms`` (so
+  both adapters refuse the same input); every word must match, as a prefix, the name,
   SKU, attribute values or description (the ``.prefix`` edge-ngram fields).
   Relevance is the sum over the words of the weight of the best field each matches
   (5/5/2/1, like the Postgres weights A/A/B/C), not BM25: see ``_words``.
@@ -24,7 +24,6 @@ threads.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from functools import partial
@@ -48,21 +47,21 @@ from infra.opensearch.index import (
     listing_row,
     scaled,
 )
-from projections.catalog.queries import (
+from projections.catalog.product_items import product_item
+from projections.catalog.products import PUBLISHED
+from projections.catalog.search import (
     MAX_CATEGORY_FACETS,
     MIN_CORRECTED_TERM,
     PRICE_EDGES,
     RATING_BUCKETS,
     ProductFilter,
     SearchResult,
-    category_names,
+    SearchUnavailable,
     price_buckets,
-    product_item,
     search_terms,
 )
-from projections.catalog.search import SearchUnavailable
-from projections.catalog.views import PUBLISHED
 from projections.cursors import BadCursor, decode_cursor, encode_cursor
+from projections.positions import wait_until_async
 
 _FIELD_WEIGHTS = {
     "name.prefix": 5,
@@ -108,7 +107,6 @@ _AGGREGATIONS: dict[str, Any] = {
         }
     },
 }
-_FIRST_POLL, _MAX_POLL = 0.002, 0.05
 
 
 class OpenSearchCatalogSearch:
@@ -210,18 +208,15 @@ class OpenSearchCatalogSearch:
     async def wait_until_indexed(self, timeout: float) -> bool:
         """Waits for the index to hold ``catalog_products`` as it is when called
         (its generation and last revision)."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         async with self._pool.connection() as conn:
             generation, head = await feed_head(conn)
-        pause = _FIRST_POLL
-        while True:
+
+        async def done() -> bool:
             async with self._pool.connection() as conn:
-                if await indexed_through(conn, self._alias, generation, head):
-                    return True
-            if time.monotonic() + pause > deadline:
-                return False
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, _MAX_POLL)
+                return await indexed_through(conn, self._alias, generation, head)
+
+        return await wait_until_async(done, timeout - (time.monotonic() - started))
 
 
 def _decode(cursor: str, sort: str, types: list[type]) -> tuple[str, list[Any]]:
@@ -263,7 +258,7 @@ def _weighted(query: dict[str, Any], weight: int) -> dict[str, Any]:
 
 
 def _filters(where: ProductFilter) -> list[dict[str, Any]]:
-    """The Postgres adapter's filters (``catalog_queries._where``), on indexed fields."""
+    """The Postgres adapter's filters (``product_queries.where_clauses``), on indexed fields."""
     clauses: list[dict[str, Any]] = [{"term": {"status": PUBLISHED}}]
     if where.category_id is not None:
         clauses.append({"term": {"category_path": str(where.category_id)}})
@@ -284,3 +279,12 @@ def _filters(where: ProductFilter) -> list[dict[str, Any]]:
     for name, value in sorted(where.attributes.items()):
         clauses.append({"term": {"attributes": attribute_term(name, value)}})
     return clauses
+
+
+async def category_names(conn: AsyncConnection[Any], ids: list[UUID]) -> dict[UUID, str]:
+    """The names of these categories (unknown ids are left out): the facets count
+    category ids (the index holds no names), and are named from the categories view."""
+    cursor = await conn.execute(
+        "SELECT id, name FROM read.catalog_categories WHERE id = ANY(%s)", (ids,)
+    )
+    return {row[0]: row[1] for row in await cursor.fetchall()}

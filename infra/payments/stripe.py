@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 
 import stripe
 
-from commands.errors import CommandRefused
 from commands.ordering.payment_gateway import (
     ActionRequired,
     AuthorizationOutcome,
@@ -45,6 +44,7 @@ from commands.ordering.payment_gateway import (
     gateway_event_id,
 )
 from domain.money import Money
+from domain.refusals import Refused
 from infra.payments.ledger import LedgerEntry, PaymentLedger
 
 NAME = "stripe"
@@ -53,7 +53,7 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 T = TypeVar("T")
 
 
-class InvalidWebhook(CommandRefused):
+class InvalidWebhook(Refused):
     """A webhook whose signature does not verify (or is too old), or not JSON."""
 
     status = 400
@@ -69,7 +69,7 @@ def _id(value: Any) -> str:
     return str(value if isinstance(value, str) else value["id"])
 
 
-def _refusal(error: stripe.StripeError) -> CommandRefused:
+def _refusal(error: stripe.StripeError) -> Refused:
     """Stripe's refusal of a call our records allowed, or its absence, in our terms."""
     if isinstance(error, stripe.InvalidRequestError):
         return GatewayRefused(f"Stripe refused: {error.user_message or error}")

@@ -14,7 +14,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from commands.ordering.authentication_timeouts import AbandonedAuthentications
-from domain.orders import OrderStatus
+from domain.order_status import OrderStatus
 from streams.supervision import Supervised
 
 BATCH = 100
@@ -45,7 +45,7 @@ def sweeper(sweep: AbandonedAuthentications, interval: float) -> Supervised:
         sweep.sweep()
         return True
 
-    return Supervised("authentication-sweeper", step, interval)
+    return Supervised("authentication_sweeper", step, interval)
 
 
 def sweep_interval(timeout_seconds: float) -> float:

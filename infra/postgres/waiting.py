@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from psycopg_pool import ConnectionPool
 
 from domain.positions import Position
-from projections.positions import reached, tracked_position
-
-_FIRST_POLL, _MAX_POLL = 0.002, 0.05
+from projections.positions import reached_now, wait_until
 
 
 class PollingWaiter:
@@ -18,15 +15,8 @@ class PollingWaiter:
         self._pool = pool
 
     def wait(self, projection: str, positions: list[Position], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        pause = _FIRST_POLL
-        logs = {p.log for p in positions}
-        while True:
+        def done() -> bool:
             with self._pool.connection() as conn:
-                tracked = {log: tracked_position(conn, projection, log) for log in logs}
-            if reached(tracked, positions):
-                return True
-            if time.monotonic() + pause > deadline:
-                return False
-            time.sleep(pause)
-            pause = min(pause * 2, _MAX_POLL)
+                return reached_now(conn, projection, positions)
+
+        return wait_until(done, timeout)

@@ -12,7 +12,7 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
-from projections.catalog.queries import DETAIL_COLUMNS
+from projections.catalog.product_items import DETAIL_COLUMNS
 
 FEED_COLUMNS = DETAIL_COLUMNS + ", category_path, revision"
 

@@ -1,4 +1,7 @@
-"""The catalog search port: what the read API asks of a search engine.
+"""The catalog search port: what the read API asks of a search engine, and its
+vocabulary, which both adapters import from here: the filters (``ProductFilter``),
+the answer (``SearchResult``), how search text becomes words (``search_terms``, so
+both refuse the same input), and the facets' buckets.
 
 Two adapters: ``projections.catalog.search_postgres`` (full-text search over
 ``read.catalog_products``, the embedded default) and ``infra.opensearch.search``
@@ -13,10 +16,87 @@ In front of either, with Redis, a cache of whole answers
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+from uuid import UUID
 
-from projections.catalog.queries import ProductFilter, SearchResult
+from domain.refusals import BadQuery
+
+Sort = Literal["price_asc", "price_desc", "newest", "rating", "relevance"]
+SORTS: tuple[str, ...] = ("price_asc", "price_desc", "newest", "rating", "relevance")
+
+MAX_TERMS = 8
+MAX_TERM_LENGTH = 64
+PRICE_EDGES: tuple[Decimal, ...] = tuple(
+    Decimal(e) for e in ("0", "10", "25", "50", "100", "250", "500", "1000")
+)
+"""Price bucket lower bounds, in major units of each currency; the last is open."""
+RATING_BUCKETS: tuple[int, ...] = (4, 3, 2, 1)
+"""Minimum-rating facet: products rated at least this (average of visible reviews)."""
+MAX_CATEGORY_FACETS = 50
+MIN_CORRECTED_TERM = 3
+"""Shorter words are never corrected (typo tolerance)."""
+
+WORD = re.compile(r"[^\W_]+")
+"""A word of search text, or of the catalog's vocabulary: letters and digits."""
+
+
+class BadSearch(BadQuery, ValueError):
+    """Search text with nothing searchable in it."""
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    category_id: UUID | None = None
+    """Products in this category or any category below it."""
+    currency: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    min_rating: Decimal | None = None
+    in_stock: bool | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    """Each attribute must equal the value given."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    mode: str
+    """``exact`` (every word matched, as a prefix) or ``fuzzy`` (typo tolerance)."""
+    total: int | None
+    facets: dict[str, Any] | None
+    exhaustive: bool = True
+    """Whether ``total`` and ``facets`` count every match. False: more products
+    match than the engine counts, ``total`` is a lower bound and the facets count
+    that many of the matches (each count a lower bound too)."""
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a search: letters and digits only, lower-cased, at most
+    ``MAX_TERMS`` (longer words are cut to ``MAX_TERM_LENGTH``)."""
+    words = [w.lower()[:MAX_TERM_LENGTH] for w in WORD.findall(text)]
+    unique = list(dict.fromkeys(words))[:MAX_TERMS]
+    if not unique:
+        raise BadSearch("the search has no words to look for")
+    return unique
+
+
+def price_buckets(currency: str, counts: dict[int, int]) -> dict[str, Any]:
+    return {
+        "currency": currency,
+        "buckets": [
+            {
+                "min": str(low),
+                "max": str(PRICE_EDGES[i + 1]) if i + 1 < len(PRICE_EDGES) else None,
+                "count": counts.get(i + 1, 0),
+            }
+            for i, low in enumerate(PRICE_EDGES)
+        ],
+    }
 
 
 class SearchUnavailable(RuntimeError):

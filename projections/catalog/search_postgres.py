@@ -1,4 +1,4 @@
-"""The PostgreSQL adapter of catalog search: ``catalog_queries.search_products``
+"""The PostgreSQL adapter of catalog search: ``search_queries.search_products``
 over the read pool. It searches the view itself, so a search that waited for the
 view (read-your-writes) needs no further wait."""
 
@@ -9,12 +9,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from projections.catalog.queries import (
-    SEARCH_CANDIDATES,
-    ProductFilter,
-    SearchResult,
-    search_products,
-)
+from projections.catalog.search import ProductFilter, SearchResult
+from projections.catalog.search_queries import SEARCH_CANDIDATES, search_products
 
 
 class PostgresCatalogSearch:

@@ -23,13 +23,8 @@ from psycopg.sql import SQL
 from psycopg.types.json import Jsonb
 
 from domain.money import Money
-from domain.orders import (
-    AUTHENTICATION_NOTE,
-    FREE_ORDER_NOTE,
-    Order,
-    OrderStatus,
-    refunded_status,
-)
+from domain.order_status import OrderStatus, refunded_status
+from domain.orders import AUTHENTICATION_NOTE, FREE_ORDER_NOTE, Order
 from domain.payments import Payment, PaymentStatus
 from projections.engine import View, ViewProjection
 

@@ -17,8 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL
 
-from projections.catalog.queries import Page
-from projections.cursors import decode_cursor, fetch_page
+from projections.cursors import Page, decode_cursor, fetch_page
 
 _ORDER_COLUMNS = (
     "order_id, customer_id, status, currency, total, captured, refunded, lines, "

@@ -38,12 +38,15 @@ from infra.entrypoints.rebuild import rebuild
 from infra.wiring.process import Container
 from infra.wiring.views import make_view
 from projections import generations
-from projections.catalog import queries as q
-from projections.catalog.views import (
-    CATALOG_VIEWS,
-    CatalogProductsProjection,
-    CatalogProductsView,
-)
+from projections.catalog.category_queries import category_tree
+from projections.catalog.product_queries import list_products, product_detail
+from projections.catalog.products import CatalogProductsProjection, CatalogProductsView
+from projections.catalog.review_queries import product_reviews
+from projections.catalog.search import BadSearch, ProductFilter, SearchResult
+from projections.catalog.search_queries import search_products
+from projections.catalog.stock_queries import inventory_levels
+from projections.catalog.views import CATALOG_VIEWS
+from projections.cursors import BadCursor
 from projections.engine import View, ViewProjection, followed_logs, generation_schema
 from read_api import catalog as catalog_router
 from streams.replay import catch_up
@@ -299,7 +302,7 @@ def served(world: World) -> World:
 
 def test_product_rows_carry_stock_and_rating_whatever_the_log_order(served: World) -> None:
     w = served
-    phone = query(w, lambda c: q.product_detail(c, w.products["smartphone"]))
+    phone = query(w, lambda c: product_detail(c, w.products["smartphone"]))
     assert phone is not None
     assert phone["price"] == {"amount": "499.00", "currency": "EUR"}
     assert phone["stock"] == {"available": 9, "in_stock": True, "on_hand": 9, "reserved": 0}
@@ -309,22 +312,22 @@ def test_product_rows_carry_stock_and_rating_whatever_the_log_order(served: Worl
         "histogram": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1},
     }
     assert phone["attributes"] == {"brand": "aurora", "color": "black"}
-    case = query(w, lambda c: q.product_detail(c, w.products["case"]))
+    case = query(w, lambda c: product_detail(c, w.products["case"]))
     assert case is not None and case["stock"]["in_stock"] is False
-    kettle = query(w, lambda c: q.product_detail(c, w.products["kettle"]))
+    kettle = query(w, lambda c: product_detail(c, w.products["kettle"]))
     assert kettle is not None
     assert kettle["description"] == "Boils water on any stove, fast."
     assert kettle["rating"]["average"] == "2.00"
-    espresso = query(w, lambda c: q.product_detail(c, w.products["espresso"]))
+    espresso = query(w, lambda c: product_detail(c, w.products["espresso"]))
     assert espresso is not None and espresso["price"]["amount"] == "229.00"
 
     # Drafts and archived products: only their seller and admins see them.
     draft = w.products["draft"]
-    assert query(w, lambda c: q.product_detail(c, draft)) is None
-    assert query(w, lambda c: q.product_detail(c, draft, viewer_id=OTHER_SELLER.user_id)) is None
-    seen = query(w, lambda c: q.product_detail(c, draft, viewer_id=SELLER.user_id))
+    assert query(w, lambda c: product_detail(c, draft)) is None
+    assert query(w, lambda c: product_detail(c, draft, viewer_id=OTHER_SELLER.user_id)) is None
+    seen = query(w, lambda c: product_detail(c, draft, viewer_id=SELLER.user_id))
     assert seen is not None and seen["status"] == "draft"
-    assert query(w, lambda c: q.product_detail(c, w.products["archived"], admin=True))
+    assert query(w, lambda c: product_detail(c, w.products["archived"], admin=True))
 
     # Another log order (reviews, inventory, catalog) gives identical rows.
     build(w, 2, order=["reviews", "inventory", "catalog"])
@@ -355,13 +358,13 @@ def test_a_rebuild_from_zero_gives_identical_rows_and_follows_moves(served: Worl
         projection = next(pc for vc, pc in CATALOG_VIEWS if vc.name == view.name)(view)
         for log in UPSTREAM[view.name]:
             catch_up(w.apps[log], view, projection)
-    home = q.ProductFilter(category_id=w.categories["home"])
-    electronics = q.ProductFilter(category_id=w.categories["electronics"])
-    in_home = query(w, lambda c: q.list_products(c, home, "newest", None, 100))
-    in_electronics = query(w, lambda c: q.list_products(c, electronics, "newest", None, 100))
+    home = ProductFilter(category_id=w.categories["home"])
+    electronics = ProductFilter(category_id=w.categories["electronics"])
+    in_home = query(w, lambda c: list_products(c, home, "newest", None, 100))
+    in_electronics = query(w, lambda c: list_products(c, electronics, "newest", None, 100))
     assert w.products["smartphone"] in {p["id"] for p in in_home.items}
     assert {p["id"] for p in in_electronics.items} == {w.products["case"]}
-    tree = query(w, q.category_tree)
+    tree = query(w, category_tree)
     names = {node["name"]: node for node in tree}
     assert set(names) == {"Electronics", "Home"}
     home_children = {child["name"] for child in names["Home"]["children"]}
@@ -377,11 +380,11 @@ def test_a_rebuild_from_zero_gives_identical_rows_and_follows_moves(served: Worl
 # --- listing ---------------------------------------------------------------------------------
 
 
-def all_pages(w: World, where: q.ProductFilter, sort: str, limit: int) -> list[dict[str, Any]]:
+def all_pages(w: World, where: ProductFilter, sort: str, limit: int) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        page = query(w, partial(q.list_products, where=where, sort=sort, after=cursor, limit=limit))
+        page = query(w, partial(list_products, where=where, sort=sort, after=cursor, limit=limit))
         items += page.items
         assert len(page.items) <= limit
         if page.next_cursor is None:
@@ -403,7 +406,7 @@ def test_keyset_pages_cover_every_row_once_in_order(served: World) -> None:
 
 
 def check_keyset_pages(w: World, sort: str) -> None:
-    kitchen = q.ProductFilter(category_id=w.categories["kitchen"])
+    kitchen = ProductFilter(category_id=w.categories["kitchen"])
     everything = all_pages(w, kitchen, sort, 100)
     expected = {w.products["kettle"], w.products["espresso"], *w.widgets}
     assert {p["id"] for p in everything} == expected  # no draft, no archived product
@@ -419,51 +422,51 @@ def check_keyset_pages(w: World, sort: str) -> None:
 def test_filters(served: World) -> None:
     w = served
 
-    def ids(where: q.ProductFilter) -> set[UUID]:
+    def ids(where: ProductFilter) -> set[UUID]:
         return {p["id"] for p in all_pages(w, where, "price_asc", 50)}
 
     widgets = set(w.widgets)
-    assert ids(q.ProductFilter(category_id=w.categories["electronics"])) == {
+    assert ids(ProductFilter(category_id=w.categories["electronics"])) == {
         w.products["smartphone"],
         w.products["case"],
     }
     assert ids(
-        q.ProductFilter(currency="EUR", min_price=Decimal("40.01"), max_price=Decimal("250"))
+        ProductFilter(currency="EUR", min_price=Decimal("40.01"), max_price=Decimal("250"))
     ) == {
         w.products["kettle"],
         w.products["espresso"],
     }
-    assert ids(q.ProductFilter(min_rating=Decimal(4))) == {
+    assert ids(ProductFilter(min_rating=Decimal(4))) == {
         w.products["smartphone"],
         w.products["espresso"],
     }
-    in_stock = ids(q.ProductFilter(in_stock=True))
+    in_stock = ids(ProductFilter(in_stock=True))
     assert w.products["case"] not in in_stock
     assert w.products["smartphone"] in in_stock
     assert {w.widgets[n] for n in range(14) if n % 4} <= in_stock
     assert not {w.widgets[n] for n in range(14) if n % 4 == 0} & in_stock
-    assert ids(q.ProductFilter(attributes={"color": "red"})) == {
+    assert ids(ProductFilter(attributes={"color": "red"})) == {
         w.products["case"],
         w.products["kettle"],
     }
-    assert ids(q.ProductFilter(attributes={"color": "blue", "brand": "x"})) == set()
-    assert ids(q.ProductFilter(attributes={"color": "blue"})) == {
+    assert ids(ProductFilter(attributes={"color": "blue", "brand": "x"})) == set()
+    assert ids(ProductFilter(attributes={"color": "blue"})) == {
         w.widgets[n] for n in range(14) if n % 2
     }
-    assert widgets <= ids(q.ProductFilter(category_id=w.categories["home"]))
-    with pytest.raises(q.BadCursor):
-        query(w, lambda c: q.list_products(c, q.ProductFilter(), "newest", "garbage!", 5))
-    page = query(w, lambda c: q.list_products(c, q.ProductFilter(), "newest", None, 2))
+    assert widgets <= ids(ProductFilter(category_id=w.categories["home"]))
+    with pytest.raises(BadCursor):
+        query(w, lambda c: list_products(c, ProductFilter(), "newest", "garbage!", 5))
+    page = query(w, lambda c: list_products(c, ProductFilter(), "newest", None, 2))
     assert page.next_cursor is not None
-    with pytest.raises(q.BadCursor):  # a cursor of another sort
-        query(w, lambda c: q.list_products(c, q.ProductFilter(), "price_asc", page.next_cursor, 2))
+    with pytest.raises(BadCursor):  # a cursor of another sort
+        query(w, lambda c: list_products(c, ProductFilter(), "price_asc", page.next_cursor, 2))
 
 
 # --- search ------------------------------------------------------------------------------------
 
 
-def search(w: World, text: str, where: q.ProductFilter | None = None, **kw: Any) -> q.SearchResult:
-    return query(w, lambda c: q.search_products(c, text, where or q.ProductFilter(), **kw))
+def search(w: World, text: str, where: ProductFilter | None = None, **kw: Any) -> SearchResult:
+    return query(w, lambda c: search_products(c, text, where or ProductFilter(), **kw))
 
 
 def test_search_by_word_prefix_and_typo(served: World) -> None:
@@ -495,14 +498,14 @@ def test_any_search_text_is_answered_or_refused_cleanly(served: World) -> None:
     for text in NASTY:
         try:
             result = search(served, text)
-        except q.BadSearch:
+        except BadSearch:
             continue
         assert isinstance(result.items, list)
 
 
 def test_search_without_words_is_refused(served: World) -> None:
     for text in ("", "   ", "&|!:*()", "___"):
-        with pytest.raises(q.BadSearch):
+        with pytest.raises(BadSearch):
             search(served, text)
 
 
@@ -534,7 +537,7 @@ def test_search_facets_count_every_match(served: World) -> None:
         cursor = page.next_cursor
     assert sorted(seen) == sorted(w.widgets) and len(seen) == 14
     # Sorted by price within a filtered search.
-    cheap = search(w, "widget", q.ProductFilter(max_price=Decimal("20")), sort="price_desc")
+    cheap = search(w, "widget", ProductFilter(max_price=Decimal("20")), sort="price_desc")
     prices = [Decimal(p["price"]["amount"]) for p in cheap.items]
     assert prices == sorted(prices, reverse=True) and max(prices) == Decimal("20.00")
 
@@ -544,7 +547,7 @@ def test_search_facets_count_every_match(served: World) -> None:
 
 def test_inventory_levels_for_sellers_and_admins(served: World) -> None:
     w = served
-    mine = query(w, lambda c: q.inventory_levels(c, SELLER.user_id, limit=100))
+    mine = query(w, lambda c: inventory_levels(c, SELLER.user_id, limit=100))
     skus = {row["sku"]: row for row in mine.items}
     assert sku_of(w, "smartphone") in skus and sku_of(w, "draft") in skus
     assert all(row["seller_id"] == SELLER.user_id for row in mine.items)
@@ -554,13 +557,13 @@ def test_inventory_levels_for_sellers_and_admins(served: World) -> None:
     assert (phone["on_hand"], phone["reserved"], phone["available"]) == (9, 0, 9)
     kettle = skus[sku_of(w, "kettle")]
     assert kettle["low_stock"] and kettle["low_since"] is not None
-    low = query(w, lambda c: q.inventory_levels(c, SELLER.user_id, low_only=True))
+    low = query(w, lambda c: inventory_levels(c, SELLER.user_id, low_only=True))
     assert {row["sku"] for row in low.items} == {sku_of(w, "kettle")}
     # Admins page through every SKU.
     seen: list[str] = []
     cursor: str | None = None
     while True:
-        page = query(w, partial(q.inventory_levels, seller_id=None, after=cursor, limit=4))
+        page = query(w, partial(inventory_levels, seller_id=None, after=cursor, limit=4))
         seen += [row["sku"] for row in page.items]
         if page.next_cursor is None:
             break
@@ -571,20 +574,20 @@ def test_inventory_levels_for_sellers_and_admins(served: World) -> None:
 def test_review_lists_with_histograms(served: World) -> None:
     w = served
     phone = w.products["smartphone"]
-    listed = query(w, lambda c: q.product_reviews(c, phone))
+    listed = query(w, lambda c: product_reviews(c, phone))
     assert [r["rating"] for r in listed["items"]] == [4, 5]  # newest first, hidden left out
     assert listed["summary"] == {
         "count": 2,
         "average": "4.50",
         "histogram": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1},
     }
-    everything = query(w, lambda c: q.product_reviews(c, phone, include_hidden=True, limit=2))
+    everything = query(w, lambda c: product_reviews(c, phone, include_hidden=True, limit=2))
     assert len(everything["items"]) == 2 and everything["next_cursor"]
     cursor = everything["next_cursor"]
-    rest = query(w, lambda c: q.product_reviews(c, phone, include_hidden=True, after=cursor))
+    rest = query(w, lambda c: product_reviews(c, phone, include_hidden=True, after=cursor))
     assert [r["hidden"] for r in rest["items"]] == [False]
     assert rest["summary"] is None
-    kettle = query(w, lambda c: q.product_reviews(c, w.products["kettle"]))
+    kettle = query(w, lambda c: product_reviews(c, w.products["kettle"]))
     (review,) = kettle["items"]
     assert (review["rating"], review["title"], review["reply"]) == (2, "meh", "Sorry to hear that")
 
@@ -849,7 +852,7 @@ def test_the_search_copy_follows_every_published_product(served: World) -> None:
     assert search_copy_differences(w, 1) == []
     assert phone not in [p["id"] for p in search(w, "phone").items]
     (found,) = search(
-        w, "samovar", q.ProductFilter(in_stock=False, attributes={"color": "gold"})
+        w, "samovar", ProductFilter(in_stock=False, attributes={"color": "gold"})
     ).items
     assert found["id"] == kettle and found["price"]["amount"] == "12.50"
     w.catalog.publish(SELLER, phone)

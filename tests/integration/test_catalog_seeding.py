@@ -25,7 +25,8 @@ from domain.money import Money
 from infra.postgres.existing_aggregates import existing_aggregates
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
-from projections.catalog import queries as q
+from projections.catalog.search import ProductFilter, SearchResult
+from projections.catalog.search_queries import search_products
 from projections.engine import View
 from streams.replay import catch_up
 from tests.conftest import TEST_SECRET
@@ -121,11 +122,11 @@ def test_a_seeded_catalog_reaches_every_read_model(container: Container) -> None
     # The read API's queries find them: search by brand, facets, a listing.
     brand = published[0]["attributes"]["brand"]
 
-    async def search() -> q.SearchResult:
+    async def search() -> SearchResult:
         async with await psycopg.AsyncConnection.connect(
             container.conninfo, autocommit=True
         ) as conn:
-            return await q.search_products(conn, brand.lower(), q.ProductFilter())
+            return await search_products(conn, brand.lower(), ProductFilter())
 
     found = asyncio.run(search())
     assert found.total == sum(1 for p in published if p["attributes"]["brand"] == brand)

@@ -33,7 +33,8 @@ from domain.access import Principal
 from domain.carts import cart_id_for
 from domain.inventory import StockItem, stock_item_id
 from domain.money import Money
-from domain.orders import Order, OrderStatus
+from domain.order_status import OrderStatus
+from domain.orders import Order
 from domain.payments import Payment, PaymentStatus, payment_id
 from infra.payments.sandbox import CHALLENGE_PATH, SandboxGateway
 from infra.wiring.process import Container

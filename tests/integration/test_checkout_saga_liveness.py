@@ -46,7 +46,8 @@ from commands.ordering.payments import PaymentCommands
 from domain.access import Principal
 from domain.carts import cart_id_for
 from domain.money import Money
-from domain.orders import Order, OrderStatus
+from domain.order_status import OrderStatus
+from domain.orders import Order
 from domain.payments import PaymentStatus
 from infra.payments.sandbox import SandboxGateway
 from infra.wiring.process import Container

@@ -14,7 +14,7 @@ from commands.ordering.payments import PaymentCommands
 from domain.access import Principal
 from domain.inventory import stock_item_id
 from domain.money import Money
-from domain.orders import OrderStatus
+from domain.order_status import OrderStatus
 from domain.payments import Payment, PaymentStatus
 from infra.wiring.process import Container
 from tests.integration.test_checkout_saga import (

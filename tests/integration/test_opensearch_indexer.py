@@ -21,8 +21,7 @@ from infra.opensearch.index import ProductIndexer, load_position
 from infra.settings import Settings
 from infra.wiring.process import Container
 from projections.catalog.product_feed import changed_products
-from projections.catalog.queries import ProductFilter
-from projections.catalog.search import SearchUnavailable
+from projections.catalog.search import ProductFilter, SearchUnavailable
 from projections.engine import generation_schema
 from tests.integration import test_search_contract as contract
 from tests.integration.test_catalog_projections import SELLER, World, activate, build

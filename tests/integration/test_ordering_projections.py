@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from domain.carts import Cart, cart_id_for
 from domain.money import Money
-from domain.orders import OrderStatus
+from domain.order_status import OrderStatus
 from infra.redis.carts import RedisCartStore
 from infra.wiring.ordering import OrderingHistory
 from infra.wiring.process import Container

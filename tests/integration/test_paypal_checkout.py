@@ -13,7 +13,7 @@ import pytest
 from commands.ordering.checkout_saga import CheckoutSaga
 from commands.ordering.payments import PaymentCommands
 from domain.access import Principal
-from domain.orders import OrderStatus
+from domain.order_status import OrderStatus
 from domain.payments import PaymentStatus
 from infra.payments.ledger import PaymentLedger
 from infra.payments.paypal import PayPalGateway

@@ -33,8 +33,8 @@ from infra.entrypoints.rebuild import rebuild
 from infra.redis.product_cache import RedisProductCache, connect
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
-from projections.catalog import queries as q
 from projections.catalog.product_cache import ProductSnapshot
+from projections.catalog.product_queries import product_detail
 from read_api import catalog as catalog_router
 from streams.product_cache_follower import ProductCacheFollower
 
@@ -175,7 +175,7 @@ async def postgres_view(container: Container, product_id: UUID) -> Any:
     """The product as the read API answered it before the cache: its dict, encoded
     by FastAPI."""
     async with container.read_pool.connection() as conn:
-        found = await q.product_detail(conn, product_id, admin=True)
+        found = await product_detail(conn, product_id, admin=True)
     return jsonable_encoder(found)
 
 

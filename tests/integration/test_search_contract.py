@@ -32,11 +32,19 @@ from domain.money import Money
 from infra.entrypoints import problems
 from infra.settings import Settings
 from infra.wiring.process import Container
-from projections.catalog import queries as q
-from projections.catalog.queries import BadCursor, BadSearch, ProductFilter, SearchResult
-from projections.catalog.search import CatalogSearch
+from projections.catalog.product_queries import list_products
+from projections.catalog.search import (
+    PRICE_EDGES,
+    RATING_BUCKETS,
+    BadSearch,
+    CatalogSearch,
+    ProductFilter,
+    SearchResult,
+    price_buckets,
+)
 from projections.catalog.search_postgres import PostgresCatalogSearch
 from projections.catalog.views import CATALOG_VIEWS
+from projections.cursors import BadCursor
 from read_api import catalog as catalog_router
 from streams.replay import catch_up
 from tests.integration import test_catalog_projections as catalog_world
@@ -123,13 +131,13 @@ def implied_facets(w: World, items: list[dict[str, Any]]) -> dict[str, Any]:
         for category in under:
             categories[category] = categories.get(category, 0) + 1
         amount = Decimal(item["price"]["amount"])
-        bucket = sum(1 for edge in q.PRICE_EDGES if amount >= edge)
+        bucket = sum(1 for edge in PRICE_EDGES if amount >= edge)
         counts = prices.setdefault(item["price"]["currency"], {})
         counts[bucket] = counts.get(bucket, 0) + 1
     ordered = sorted(categories.items(), key=lambda c: (-c[1], str(c[0])))
     return {
         "categories": [{"id": c, "name": names[c], "count": n} for c, n in ordered],
-        "price": [q.price_buckets(currency, n) for currency, n in sorted(prices.items())],
+        "price": [price_buckets(currency, n) for currency, n in sorted(prices.items())],
         "rating": [
             {
                 "min": stars,
@@ -139,7 +147,7 @@ def implied_facets(w: World, items: list[dict[str, Any]]) -> dict[str, Any]:
                     if p["rating"]["count"] and Decimal(p["rating"]["average"]) >= stars
                 ),
             }
-            for stars in q.RATING_BUCKETS
+            for stars in RATING_BUCKETS
         ],
     }
 
@@ -201,7 +209,7 @@ class CatalogSearchContract:
         s = shop
         where = ProductFilter(category_id=s.world.categories["kitchen"])
         listed = catalog_world.query(
-            s.world, lambda c: q.list_products(c, where, "price_asc", None, 100)
+            s.world, lambda c: list_products(c, where, "price_asc", None, 100)
         )
         by_id = {p["id"]: p for p in listed.items}
         for text in ("kettle", "espresso", "widget"):
@@ -222,7 +230,7 @@ class CatalogSearchContract:
         assert s.search("copper").facets == {
             "categories": [],
             "price": [],
-            "rating": [{"min": stars, "count": 0} for stars in q.RATING_BUCKETS],
+            "rating": [{"min": stars, "count": 0} for stars in RATING_BUCKETS],
         }
 
     # --- filters and facets ----------------------------------------------------------

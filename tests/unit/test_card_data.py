@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commands.card_data import contains_card_number, find_card_data, luhn_valid
-from commands.seeding.catalog import brands
+from commands.seeding.drafts import brands
 
 STRIPE_TEST_CARDS = [  # https://docs.stripe.com/testing
     "4242424242424242",

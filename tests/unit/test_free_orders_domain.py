@@ -14,16 +14,9 @@ import pytest
 from domain.carts import open_cart
 from domain.lines import line
 from domain.money import InvalidMoney, Money
-from domain.orders import (
-    FREE_ORDER_NOTE,
-    MAX_REASON,
-    InvalidOrder,
-    Order,
-    OrderTransitionNotAllowed,
-    place_order,
-    readable_reason,
-    valid_reason,
-)
+from domain.order_fields import MAX_REASON, InvalidOrder, readable_reason, valid_reason
+from domain.order_status import OrderTransitionNotAllowed
+from domain.orders import FREE_ORDER_NOTE, Order, place_order
 from domain.payments import InvalidPayment, RefundExceedsCaptured, positive
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

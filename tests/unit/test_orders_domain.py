@@ -28,13 +28,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from domain.errors import DomainError, NotPermitted
 from domain.lines import MAX_LINES, InvalidLine, line
 from domain.money import Money
-from domain.orders import (
-    InvalidOrder,
-    Order,
-    OrderTransitionNotAllowed,
-    ReturnWindowClosed,
-    place_order,
-)
+from domain.order_fields import InvalidOrder
+from domain.order_status import OrderTransitionNotAllowed
+from domain.orders import Order, ReturnWindowClosed, place_order
 from domain.payments import (
     CaptureExceedsAuthorized,
     InvalidPayment,

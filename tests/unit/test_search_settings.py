@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from infra.settings import Settings
-from projections.catalog.queries import SEARCH_CANDIDATES
+from projections.catalog.search_queries import SEARCH_CANDIDATES
 
 SECRET = SecretStr("s" * 48)
 

@@ -23,7 +23,6 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from commands.application import Written
-from commands.errors import CommandRefused
 from commands.http.callers import GuestCart
 from commands.http.deps import CurrentUser, IdempotencyKey
 from commands.http.parsed_body import ParsedBodyRoute
@@ -36,12 +35,13 @@ from domain.access import Principal
 from domain.cart_tokens import guest_cart_token, read_guest_cart_token
 from domain.carts import cart_id_for
 from domain.errors import UnknownEntity
+from domain.refusals import Refused
 
 router = APIRouter(tags=["carts"], route_class=ParsedBodyRoute)
 SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-class IdempotencyKeyRequired(CommandRefused):
+class IdempotencyKeyRequired(Refused):
     status = 400
     code = "idempotency-key-required"
 

@@ -12,7 +12,7 @@ from pydantic import Field, StringConstraints
 from commands.catalog.http.schemas import Price
 from commands.users.http.schemas import EXACT, Body
 from domain.lines import MAX_LINE_QUANTITY
-from domain.orders import (
+from domain.order_fields import (
     MAX_ADDRESS_FIELD,
     MAX_ADDRESS_FIELDS,
     MAX_CARRIER,
