@@ -22,6 +22,14 @@ class InvalidOrder(DomainError, ValueError):
     code = "invalid-order"
 
 
+def valid_shipment(carrier: object, tracking_number: object) -> tuple[str, str]:
+    """The carrier and tracking number as a shipment records them."""
+    return (
+        single_line("carrier", carrier, MAX_CARRIER, InvalidOrder),
+        single_line("tracking number", tracking_number, MAX_TRACKING_NUMBER, InvalidOrder),
+    )
+
+
 def valid_reason(reason: object, what: str = "reason") -> str:
     return single_line(what, reason, MAX_REASON, InvalidOrder)
 

@@ -46,12 +46,11 @@ from domain.errors import DomainError, NotPermitted
 from domain.lines import lines_total, single_currency, valid_lines
 from domain.money import Money
 from domain.order_fields import (
-    MAX_CARRIER,
-    MAX_TRACKING_NUMBER,
     MAX_URL,
     InvalidOrder,
     valid_address,
     valid_reason,
+    valid_shipment,
 )
 from domain.order_status import (
     CAPTURABLE,
@@ -281,14 +280,8 @@ class Order(Aggregate):
     def ship(self, carrier: str, tracking_number: str, by: UUID, at: datetime) -> None:
         if self._already(S.SHIPPED, "ship"):
             return
-        self._shipped(
-            carrier=single_line("carrier", carrier, MAX_CARRIER, InvalidOrder),
-            tracking_number=single_line(
-                "tracking number", tracking_number, MAX_TRACKING_NUMBER, InvalidOrder
-            ),
-            by=by,
-            at=at,
-        )
+        carrier, tracking_number = valid_shipment(carrier, tracking_number)
+        self._shipped(carrier=carrier, tracking_number=tracking_number, by=by, at=at)
 
     @event(Shipped)
     def _shipped(self, carrier: str, tracking_number: str, by: UUID, at: datetime) -> None:

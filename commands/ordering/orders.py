@@ -35,7 +35,7 @@ from commands.ports import Clock
 from domain.access import Principal
 from domain.errors import NotPermitted, UnknownEntity
 from domain.money import Money
-from domain.order_fields import valid_reason
+from domain.order_fields import valid_reason, valid_shipment
 from domain.order_status import REFUNDABLE, OrderStatus, OrderTransitionNotAllowed
 from domain.orders import Order
 from domain.payments import check_refund, positive
@@ -95,6 +95,7 @@ class OrderCommands:
             return Written(order_id, None)
         if order.status != OrderStatus.CONFIRMED:
             raise OrderTransitionNotAllowed(order.status, "ship")
+        valid_shipment(carrier, tracking_number)  # refused before any money moves
         now = self._clock()
         paid: Position | None = None
         if order.total.amount > 0:  # a free order has no payment to capture

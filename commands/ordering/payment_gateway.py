@@ -1,5 +1,5 @@
 """The payment gateway port: what the write side asks of Stripe, PayPal or the
-sandbox, and the typed outcomes it gets back. Adapters live in infra/ (``payments_*``);
+sandbox, and the typed outcomes it gets back. Adapters live in ``infra/payments/``;
 ``tests/integration/test_payment_gateways.py`` holds the contract every one passes.
 
 Calls:
