@@ -57,8 +57,8 @@ class ViewDatastore(PostgresDatastore):
     commits only makes the view replay those events. ``jit = off``: projections
     write a few rows per statement, but a generation being built has no statistics
     until it is analysed, so the planner's estimates for a table of a million rows
-    crossed ``jit_above_cost`` and each single-row update paid milliseconds of JIT
-    compilation (the stock events of a million-product catalog ran at 250/s). Text
+    crossed ``jit_above_cost`` and each single-row update paid for JIT compilation
+    (measured in bench/README.md, "Second pass" of the million-product catalog). Text
     with NUL characters is stored with U+FFFD instead (``projections.nul_safe``)."""
 
     def after_connect_func(self) -> Callable[[Connection[Any]], None]:

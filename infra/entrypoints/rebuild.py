@@ -4,9 +4,10 @@ The running API keeps serving the old generation throughout; the swap is one
 transaction (see ``projections.generations``), after which the embedded runner
 of any running process moves on to the new generation by itself. Before the swap
 the new generation is compacted and analysed: a replay writes each row several
-times (a million products left a 4 GB heap for 1.5 GB of rows), and a generation
-served without statistics, or with its indexes pointing at every dead version, is
-planned and searched badly (autovacuum may be off, or not have come round to it).
+times, which leaves most of the heap dead rows (bench/README.md, "Second pass" of
+the million-product catalog), and a generation served without statistics, or with
+its indexes pointing at every dead version, is planned and searched badly
+(autovacuum may be off, or not have come round to it).
 Nothing reads or writes the generation before the swap, so its exclusive locks
 cost nothing."""
 

@@ -51,8 +51,9 @@ PRICE_SCALE = 1000
 RATING_SCALE = 100
 """Rating averages in hundredths (the view keeps two decimals)."""
 BULK_TIMEOUT = 120.0
-"""Seconds one bulk request of ``batch_size`` documents may take (osmem-server, the
-test server, took 2-20 s for 500; a cluster takes well under one)."""
+"""Seconds one bulk request of ``batch_size`` documents may take: generous, for
+osmem-server, the test server, which is slow at bulk requests
+(bench/README.md#search-index-benchsearch_index); a cluster is much faster."""
 
 _WORDS: dict[str, Any] = {
     "type": "text",

@@ -29,8 +29,9 @@ OUTCOMES = ("hit", "miss", "error", "bypass")
 
 def reader_client(url: str) -> aioredis.Redis:
     """No retries, and each call timed as a whole by the caller (``asyncio.timeout``
-    with ``TIMEOUT``): redis-py's own socket timeout costs two timers per command,
-    25-30 µs of a ~200 µs cache hit."""
+    with ``TIMEOUT``): redis-py's own socket timeout arms two timers per command, a
+    visible share of a cache hit (bench/README.md, "Product detail from the Redis
+    cache")."""
     return aioredis.Redis.from_url(
         url, retry=AsyncRetry(NoBackoff(), 0), socket_timeout=None, socket_connect_timeout=TIMEOUT
     )

@@ -2,10 +2,11 @@
 shard request cache is (it drops cached answers at each index refresh, every second).
 
 At a million products a one-word search matches up to ~90,000 of them, and ranking
-and counting facets over every match costs Postgres a quarter to three quarters of a
-second (bench/README.md); the same words are searched again and again. So the read
-API answers a search from Redis when an answer for the same request was computed
-from the catalog as it is now, give or take ``refresh`` seconds.
+and counting facets over every match is what makes a search slow on Postgres
+(bench/README.md, "Second pass" of the million-product catalog); the same words are
+searched again and again. So the read API answers a search from Redis when an
+answer for the same request was computed from the catalog as it is now, give or
+take ``refresh`` seconds.
 
 Keys, under the product cache's prefix ``P``:
 

@@ -50,8 +50,9 @@ SEARCH_CANDIDATES = 2_000
 common word's (a colour matches ~90,000 of a million products). Beyond it the work of
 a search no longer grows with its matches; OpenSearch likewise stops counting hits
 exactly past a bound (``track_total_hits``, 10,000) and pages no deeper than
-``max_result_window``. 2,000: the bound at which the benchmark's mix holds p95 < 50 ms
-at 100 searches/s on 2 cores (bench/README.md)."""
+``max_result_window``. 2,000: the bound at which the search benchmark at a million
+products met its latency target (its figures at 10,000, 5,000 and 2,000 candidates are
+in bench/README.md, "Fifth pass")."""
 
 
 def prefix_tsquery(terms: list[str]) -> str:
