@@ -24,7 +24,7 @@ from commands.http import users as user_commands
 from commands.http import webhooks as webhook_commands
 from infra import openapi, problems
 from infra.bootstrap import Container, bootstrap
-from infra.health import Health
+from infra.health import Health, HealthReport
 from infra.mailbox_api import router as mailbox_router
 from infra.metrics import ProjectionLagCollector
 from infra.payments_sandbox import SandboxGateway
@@ -134,7 +134,14 @@ def create_app(
             )
         )
 
-    @app.get("/health", tags=["operations"])
+    @app.get(
+        "/health",
+        tags=["operations"],
+        response_model=HealthReport,
+        responses={
+            503: {"model": HealthReport, "description": "down: the database does not answer"}
+        },
+    )
     async def health() -> JSONResponse:
         """The database (and Redis) reachable within a second, background work
         failing now, open dead letters: ``ok``, ``degraded`` or (503) ``down``."""

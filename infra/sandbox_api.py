@@ -27,6 +27,12 @@ class ChallengeAnswer(BaseModel):
     outcome: Literal["approve", "deny"]
 
 
+class ChallengeStanding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reference: str
+    status: Literal["awaiting_authentication", "authorized", "failed"]
+
+
 def _gateway(request: Request) -> SandboxGateway:
     gateway: SandboxGateway = request.app.state.container.ordering.payments.gateway
     return gateway
@@ -43,13 +49,13 @@ def _standing(reference: str, outcome: AuthorizationOutcome) -> dict[str, Any]:
     return {"reference": reference, "status": status}
 
 
-@router.get(CHALLENGE_PATH + "/{reference}")
+@router.get(CHALLENGE_PATH + "/{reference}", response_model=ChallengeStanding)
 async def challenge(reference: Reference, request: Request) -> dict[str, Any]:
     gateway = _gateway(request)
     return _standing(reference, await run_in_threadpool(gateway.retrieve, reference))
 
 
-@router.post(CHALLENGE_PATH + "/{reference}")
+@router.post(CHALLENGE_PATH + "/{reference}", response_model=ChallengeStanding)
 async def answer(reference: Reference, body: ChallengeAnswer, request: Request) -> dict[str, Any]:
     gateway = _gateway(request)
     outcome = await run_in_threadpool(gateway.authenticate, reference, body.outcome == "approve")

@@ -30,7 +30,7 @@ from commands.http.ordering_deps import OrderingDeps, OrderingServices, Shopper
 from commands.http.ordering_schemas import CartLine, CartMerge, CartQuantity, Checkout
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond, respond_idempotently, respond_written, written_body
-from commands.http.schemas import WrittenOut
+from commands.http.schemas import CartLineWrittenOut, WrittenOut
 from commands.ports import StoredResponse
 from domain.access import Principal
 from domain.cart_tokens import guest_cart_token, read_guest_cart_token
@@ -54,7 +54,7 @@ def _cart_of(shopper: Principal | None, guest_cart: UUID | None) -> UUID:
     raise UnknownEntity("no cart: log in, or send the X-Cart-Token of your guest cart")
 
 
-@router.post("/cart/lines", response_model=WrittenOut)
+@router.post("/cart/lines", response_model=CartLineWrittenOut)
 def add_line(
     body: CartLine, shopper: Shopper, guest_cart: GuestCart, services: OrderingDeps
 ) -> JSONResponse:
