@@ -21,6 +21,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter
 
 from commands.http.parsed_body import ParsedBodyRoute
 from domain.access import Principal
@@ -33,6 +34,14 @@ from projections.catalog.product_queries import list_products, product_snapshot,
 from projections.catalog.review_queries import product_reviews
 from projections.catalog.search import ProductFilter, SearchUnavailable
 from projections.catalog.stock_queries import inventory_levels
+from read_api.catalog_models import (
+    CategoryTree,
+    InventoryPage,
+    ProductDetail,
+    ProductPage,
+    ReviewPage,
+    SearchAnswer,
+)
 from read_api.deps import (
     MAX_TOKEN_LENGTH,
     CurrentUser,
@@ -139,12 +148,7 @@ _PRODUCT_DOCS: dict[str, Any] = {
 }
 
 
-@router.get(
-    "/products/{product_id}",
-    response_class=Response,
-    responses={200: {"content": {"application/json": {}}}},
-    openapi_extra=_PRODUCT_DOCS,
-)
+@router.get("/products/{product_id}", response_model=ProductDetail, openapi_extra=_PRODUCT_DOCS)
 async def product(product_id: UUID, request: Request) -> Response:
     """A published product with its stock and rating summary. Its seller and admins
     also see it as a draft, unpublished or archived."""
@@ -175,7 +179,12 @@ async def product(product_id: UUID, request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.get("/products")
+_UNTYPED = TypeAdapter(dict[str, Any])
+"""How FastAPI wrote the listing's body before it had a model: the listing keeps
+that (a page of products through the model cost a validation per product)."""
+
+
+@router.get("/products", response_model=ProductPage)
 async def products(
     services: Services,
     positions: Positions,
@@ -183,13 +192,14 @@ async def products(
     sort: ListSort = "newest",
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
-) -> dict[str, Any]:
+) -> Response:
     """Published products, filtered and sorted. Pass ``next_cursor`` back as
     ``cursor`` for the next page."""
     await wait_for(services, "catalog_products", positions)
     async with services.pool.connection() as conn:
         page = await list_products(conn, filters, sort, cursor, limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    body = {"items": page.items, "next_cursor": page.next_cursor}
+    return Response(_UNTYPED.dump_json(body), media_type="application/json")
 
 
 class _Uncacheable(Exception):
@@ -282,13 +292,12 @@ router.add_api_route(
     "/search",
     search,
     methods=["GET"],
-    response_class=Response,
-    responses={200: {"content": {"application/json": {}}}},
+    response_model=SearchAnswer,
     route_class_override=_CachedSearchRoute,
 )
 
 
-@router.get("/categories")
+@router.get("/categories", response_model=CategoryTree)
 async def categories(
     services: Services, positions: Positions, include_archived: bool = False
 ) -> dict[str, Any]:
@@ -299,7 +308,7 @@ async def categories(
     return {"items": tree}
 
 
-@router.get("/inventory")
+@router.get("/inventory", response_model=InventoryPage)
 async def inventory(
     principal: CurrentUser,
     services: Services,
@@ -323,7 +332,9 @@ async def inventory(
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@router.get("/products/{product_id}/reviews")
+@router.get(
+    "/products/{product_id}/reviews", response_model=ReviewPage, response_model_exclude_unset=True
+)
 async def reviews(
     product_id: UUID,
     viewer: Viewer,

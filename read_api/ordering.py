@@ -41,6 +41,7 @@ from projections.ordering.queries import (
     order_detail,
 )
 from read_api.deps import CurrentAdmin, CurrentUser, Positions, Services, wait_for
+from read_api.ordering_models import Cart, OrderDetail, OrderPage, OrderPayments, PaymentPage
 
 router = APIRouter(tags=["orders"], route_class=ParsedBodyRoute)
 
@@ -67,7 +68,7 @@ OrderingRead = Annotated[OrderingReadServices, Depends(_ordering)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-@router.get("/cart")
+@router.get("/cart", response_model=Cart)
 async def cart(
     services: Services,
     ordering: OrderingRead,
@@ -95,7 +96,7 @@ def _cart_answer(state: CartState) -> dict[str, Any]:
     return {k: v for k, v in state.items() if k != "owner_id"}
 
 
-@router.get("/orders")
+@router.get("/orders", response_model=OrderPage)
 async def my_orders(
     shopper: CurrentUser,
     services: Services,
@@ -111,7 +112,7 @@ async def my_orders(
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@router.get("/orders/{order_id}")
+@router.get("/orders/{order_id}", response_model=OrderDetail)
 async def order(
     order_id: UUID, viewer: CurrentUser, services: Services, positions: Positions
 ) -> dict[str, Any]:
@@ -121,7 +122,7 @@ async def order(
     return _visible(found, viewer)
 
 
-@router.get("/orders/{order_id}/payments")
+@router.get("/orders/{order_id}/payments", response_model=OrderPayments)
 async def order_payments(
     order_id: UUID, viewer: CurrentUser, services: Services, positions: Positions
 ) -> dict[str, Any]:
@@ -134,7 +135,7 @@ async def order_payments(
     return {"items": page.items}
 
 
-@router.get("/payments")
+@router.get("/payments", response_model=PaymentPage)
 async def my_payments(
     shopper: CurrentUser,
     services: Services,
@@ -148,7 +149,7 @@ async def my_payments(
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@router.get("/admin/orders")
+@router.get("/admin/orders", response_model=OrderPage)
 async def admin_orders(
     admin: CurrentAdmin,
     services: Services,
@@ -180,7 +181,7 @@ async def admin_orders(
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@router.get("/admin/payments")
+@router.get("/admin/payments", response_model=PaymentPage)
 async def admin_payments(
     admin: CurrentAdmin,
     services: Services,

@@ -12,18 +12,19 @@ from domain.errors import UnknownEntity
 from domain.users import Role
 from projections.users.queries import UserFilter, list_users, user_profile
 from read_api.deps import CurrentAdmin, CurrentUser, Positions, Services, wait_for
+from read_api.users_models import AdminUserPage, Profile
 
 router = APIRouter(tags=["users"], route_class=ParsedBodyRoute)
 
 
-@router.get("/users/me")
+@router.get("/users/me", response_model=Profile, response_model_exclude_unset=True)
 async def my_profile(
     principal: CurrentUser, services: Services, positions: Positions
 ) -> dict[str, Any]:
     return await _profile(principal.user_id, services, positions)
 
 
-@router.get("/users/{user_id}")
+@router.get("/users/{user_id}", response_model=Profile, response_model_exclude_unset=True)
 async def profile(
     user_id: UUID,
     principal: CurrentUser,
@@ -37,7 +38,7 @@ async def profile(
     return await _profile(user_id, services, positions)
 
 
-@router.get("/admin/users")
+@router.get("/admin/users", response_model=AdminUserPage)
 async def admin_user_list(
     _: CurrentAdmin,
     services: Services,

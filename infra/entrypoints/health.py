@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis.asyncio
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from projections import dead_letters
 from streams.supervision import LOOPS, TRANSIENT, Loops, LoopState, failing
@@ -22,6 +23,19 @@ if TYPE_CHECKING:
     from infra.wiring.process import Container
 
 CHECK_TIMEOUT = 1.0
+
+
+class HealthReport(BaseModel):
+    """The body of ``GET /health``, 200 and 503 alike (documentation only: the
+    answer is written by ``Health.answer``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["ok", "degraded", "down"]
+    checks: dict[str, str] = Field(
+        description="database (and redis, when configured): ok, or why it is unavailable"
+    )
+    projection_errors: dict[str, str] = Field(description="Background work failing now, by name")
+    dead_letters: dict[str, int] = Field(description="Open dead letters per projection")
 
 
 class Health:

@@ -23,7 +23,7 @@ from commands.users.http import admin as admin_commands
 from commands.users.http import auth as auth_commands
 from commands.users.http import link_pages
 from infra.entrypoints import openapi, problems
-from infra.entrypoints.health import Health
+from infra.entrypoints.health import Health, HealthReport
 from infra.entrypoints.mailbox_api import router as mailbox_router
 from infra.entrypoints.metrics import ProjectionLagCollector
 from infra.entrypoints.request_edge import RequestEdge
@@ -122,7 +122,14 @@ def create_app(
     for collector in container.catalog.collectors():
         registry.register(collector)
 
-    @app.get("/health", tags=["operations"])
+    @app.get(
+        "/health",
+        tags=["operations"],
+        response_model=HealthReport,
+        responses={
+            503: {"model": HealthReport, "description": "down: the database does not answer"}
+        },
+    )
     async def health() -> JSONResponse:
         """The database (and Redis) reachable within a second, background work
         failing now, open dead letters: ``ok``, ``degraded`` or (503) ``down``."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict
 
 from commands.http.deps import CurrentAdmin
 from commands.http.parsed_body import ParsedBodyRoute
@@ -12,7 +14,21 @@ from commands.http.parsed_body import ParsedBodyRoute
 router = APIRouter(tags=["admin"], route_class=ParsedBodyRoute)
 
 
-@router.get("/admin/mailbox")
+class MailboxMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message_id: str
+    recipient: str
+    subject: str
+    body: str
+    sent_at: datetime
+
+
+class Mailbox(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[MailboxMessage]
+
+
+@router.get("/admin/mailbox", response_model=Mailbox)
 def mailbox(
     _: CurrentAdmin,
     request: Request,

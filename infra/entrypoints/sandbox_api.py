@@ -15,7 +15,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
 from commands.http.parsed_body import ParsedBodyRoute
-from commands.ordering.payment_gateway import ActionRequired, AuthorizationOutcome, Authorized
+from commands.ordering.payment_gateway import (
+    ActionRequired,
+    AuthorizationOutcome,
+    Authorized,
+)
 from infra.payments.sandbox import CHALLENGE_PATH, SandboxGateway
 
 router = APIRouter(tags=["sandbox payments"], route_class=ParsedBodyRoute)
@@ -25,6 +29,12 @@ Reference = Annotated[str, Path(max_length=255, pattern=r"^[\w-]+$")]
 class ChallengeAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Literal["approve", "deny"]
+
+
+class ChallengeStanding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reference: str
+    status: Literal["awaiting_authentication", "authorized", "failed"]
 
 
 def _gateway(request: Request) -> SandboxGateway:
@@ -43,13 +53,13 @@ def _standing(reference: str, outcome: AuthorizationOutcome) -> dict[str, Any]:
     return {"reference": reference, "status": status}
 
 
-@router.get(CHALLENGE_PATH + "/{reference}")
+@router.get(CHALLENGE_PATH + "/{reference}", response_model=ChallengeStanding)
 async def challenge(reference: Reference, request: Request) -> dict[str, Any]:
     gateway = _gateway(request)
     return _standing(reference, await run_in_threadpool(gateway.retrieve, reference))
 
 
-@router.post(CHALLENGE_PATH + "/{reference}")
+@router.post(CHALLENGE_PATH + "/{reference}", response_model=ChallengeStanding)
 async def answer(reference: Reference, body: ChallengeAnswer, request: Request) -> dict[str, Any]:
     gateway = _gateway(request)
     outcome = await run_in_threadpool(gateway.authenticate, reference, body.outcome == "approve")

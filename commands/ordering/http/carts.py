@@ -30,7 +30,7 @@ from commands.http.responses import respond, respond_idempotently, respond_writt
 from commands.ordering.http.deps import OrderingDeps, OrderingServices, Shopper
 from commands.ordering.http.schemas import CartLine, CartMerge, CartQuantity, Checkout
 from commands.ports import StoredResponse
-from commands.users.http.schemas import WrittenOut
+from commands.users.http.schemas import CartLineWrittenOut, WrittenOut
 from domain.access import Principal
 from domain.cart_tokens import guest_cart_token, read_guest_cart_token
 from domain.carts import cart_id_for
@@ -54,7 +54,7 @@ def _cart_of(shopper: Principal | None, guest_cart: UUID | None) -> UUID:
     raise UnknownEntity("no cart: log in, or send the X-Cart-Token of your guest cart")
 
 
-@router.post("/cart/lines", response_model=WrittenOut)
+@router.post("/cart/lines", response_model=CartLineWrittenOut)
 def add_line(
     body: CartLine, shopper: Shopper, guest_cart: GuestCart, services: OrderingDeps
 ) -> JSONResponse:

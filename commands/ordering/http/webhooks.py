@@ -16,12 +16,13 @@ from fastapi.responses import JSONResponse
 
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.ordering.http.deps import OrderingDeps
+from commands.users.http.schemas import WebhookReceipt
 from domain.errors import UnknownEntity
 
 router = APIRouter(tags=["payments"], route_class=ParsedBodyRoute)
 
 
-@router.post("/webhooks/stripe")
+@router.post("/webhooks/stripe", response_model=WebhookReceipt)
 async def stripe_webhook(
     request: Request,
     services: OrderingDeps,

@@ -139,6 +139,17 @@ class WrittenOut(BaseModel):
     )
 
 
+class CartLineWrittenOut(WrittenOut):
+    cart_token: str | None = Field(
+        default=None, description="A guest's only: send it as X-Cart-Token from then on"
+    )
+
+
+class WebhookReceipt(BaseModel):
+    received: bool
+    recorded: int = Field(description="Facts the event reported that were new to the payment")
+
+
 class TokensOut(BaseModel):
     user_id: str
     access_token: str
