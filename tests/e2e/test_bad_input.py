@@ -1,5 +1,5 @@
 """Bad input over HTTP: each refusal is the right 4xx as problem+json with a stable
-``type``, never a 500, and never a write (the event store's row count is the same
+``type``, never a 500, and never a write (the event stores' row counts are the same
 before and after)."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,14 +16,12 @@ import jwt
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.e2e.conftest import (
-    RESET_SUBJECT,
+from tests.support.api import bearer, problem_type, refused
+from tests.support.server import RESET_SUBJECT, VERIFY_SUBJECT, Server
+from tests.support.side_door import nothing_written
+from tests.support.users_client import (
     STRONG_PASSWORD,
-    VERIFY_SUBJECT,
     Account,
-    Server,
-    bearer,
-    problem_type,
     register,
     unique_email,
     verified_account,
@@ -34,21 +31,6 @@ pytestmark = pytest.mark.e2e
 
 SECRET_PASSWORD = "Zebra-Quokka-Secret-Phrase-7781"
 MAX_BODY = 64 * 1024
-
-
-@contextmanager
-def nothing_written(server: Server) -> Iterator[None]:
-    before = server.event_count()
-    yield
-    assert server.event_count() == before, "a refused request wrote events"
-
-
-def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.text)
-    assert problem_type(response) == code, response.text
-    body: dict[str, Any] = response.json()
-    assert body["title"] and body["detail"]
-    return body
 
 
 @pytest.fixture(scope="module")

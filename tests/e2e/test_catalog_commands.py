@@ -12,41 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.catalog_support import (
-    Cast,
-    new_sku,
-    nothing_written,
-    product_body,
-    refused,
-    written,
-)
-from tests.e2e.conftest import Server, problem_type
+from tests.support.api import problem_type, refused, written
+from tests.support.catalog_client import Cast, listed_product, new_sku, product_body
+from tests.support.server import Server
+from tests.support.side_door import nothing_written
 
 pytestmark = pytest.mark.e2e
 
 MAX_BODY = 64 * 1024
-
-
-def _published_product(client: httpx.Client, cast: Cast) -> tuple[str, str]:
-    """A priced, categorised, published product of ``cast.seller``: (id, sku)."""
-    sku = new_sku()
-    headers = cast.seller.headers
-    product_id = written(
-        client.post(
-            "/products",
-            json=product_body(sku, price={"amount": "59.90", "currency": "EUR"}),
-            headers=headers,
-        ),
-        201,
-    )
-    categorised = client.put(
-        f"/products/{product_id}/categories",
-        json={"category_ids": [cast.category_id]},
-        headers=headers,
-    )
-    written(categorised)
-    written(client.post(f"/products/{product_id}/publish", headers=headers))
-    return product_id, sku
 
 
 # --- products ---------------------------------------------------------------------------
@@ -233,7 +206,7 @@ def test_admins_shape_the_category_tree(server: Server, client: httpx.Client, ca
 def test_sellers_receive_and_adjust_their_stock(
     server: Server, client: httpx.Client, cast: Cast
 ) -> None:
-    _, sku = _published_product(client, cast)
+    _, sku = listed_product(client, cast, "59.90", stock=0)
     seller = cast.seller.headers
     key = {**seller, "Idempotency-Key": f"receipt-{uuid.uuid4()}"}
     received = client.post(f"/inventory/{sku}/receipts", json={"quantity": 10}, headers=key)
@@ -306,7 +279,7 @@ def test_sellers_receive_and_adjust_their_stock(
 
 
 def test_reviews_replies_and_hiding(server: Server, client: httpx.Client, cast: Cast) -> None:
-    product_id, _ = _published_product(client, cast)
+    product_id, _ = listed_product(client, cast, "59.90", stock=0)
     customer = cast.customer.headers
     key = {**customer, "Idempotency-Key": f"review-{uuid.uuid4()}"}
     review = {"rating": 4, "title": "Comfy", "body": "Ran a marathon in them."}
@@ -452,7 +425,7 @@ BAD_REQUESTS: list[tuple[str, str, str, Any]] = [
 @pytest.fixture(scope="module")
 def target(server: Server, cast: Cast) -> dict[str, str]:
     with server.client() as client:
-        product_id, sku = _published_product(client, cast)
+        product_id, sku = listed_product(client, cast, "59.90", stock=0)
     return {PRODUCT: product_id, SKU: sku}
 
 

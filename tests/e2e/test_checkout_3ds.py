@@ -11,37 +11,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.catalog_support import Cast, refused, written
-from tests.e2e.conftest import Account, Server, verified_account
-from tests.e2e.ordering_support import (
+from tests.support.api import refused, written
+from tests.support.catalog_client import Cast, listed_product
+from tests.support.ordering_client import (
+    awaiting_checkout,
     awaiting_order,
-    checkout,
     decided_order,
-    eventually,
-    listed_product,
+    place_order,
     stock_becomes,
 )
+from tests.support.polling import eventually
+from tests.support.server import Server
+from tests.support.users_client import verified_account
 
 pytestmark = pytest.mark.e2e
-
-THREE_D_SECURE = "pm_card_threeDSecure2Required"
-
-
-def awaiting_checkout(
-    server: Server, client: httpx.Client, cast: Cast, label: str
-) -> tuple[Account, str, str, dict[str, Any]]:
-    """A shopper's order of two units paid with the 3-D Secure card, awaiting its
-    authentication: (shopper, order id, SKU, the order as the read API shows it)."""
-    product_id, sku = listed_product(client, cast, "15.00", stock=3)
-    shopper = verified_account(server, client, label)
-    client.post(
-        "/cart/lines", json={"product_id": product_id, "quantity": 2}, headers=shopper.headers
-    )
-    placed = checkout(client, shopper.headers, token=THREE_D_SECURE)
-    order_id = written(placed, 202, "ordering")
-    order = awaiting_order(client, shopper.headers, order_id, placed.json()["position"])
-    stock_becomes(client, cast, sku, on_hand=3, reserved=2)  # held while it waits
-    return shopper, order_id, sku, order
 
 
 def challenge_path(order: dict[str, Any], server: Server) -> str:
@@ -129,12 +112,8 @@ def test_confirming_a_payment_is_refused_where_it_makes_no_sense(
     assert awaiting_order(client, shopper.headers, order_id)["status"] == "awaiting_authentication"
 
     product_id, _ = listed_product(client, cast, "5.00", stock=1)
-    client.post(
-        "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
-    )
-    placed = checkout(client, shopper.headers)
-    plain = written(placed, 202, "ordering")
-    decided = decided_order(client, shopper.headers, plain, placed.json()["position"])
+    plain, position = place_order(client, shopper.headers, product_id)
+    decided = decided_order(client, shopper.headers, plain, position)
     assert decided["status"] == "confirmed"
     needless = client.post(f"/orders/{plain}/payment/confirm", headers=shopper.headers)
     refused(needless, 409, "order-transition-not-allowed")

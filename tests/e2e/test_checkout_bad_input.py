@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.catalog_support import Cast, refused, written
-from tests.e2e.conftest import Account, Server, verified_account
-from tests.e2e.ordering_support import ADDRESS, checkout, listed_product, nothing_written
+from tests.support.api import refused, written
+from tests.support.catalog_client import Cast, listed_product
+from tests.support.ordering_client import ADDRESS, checkout
+from tests.support.server import Server
+from tests.support.side_door import nothing_written
+from tests.support.users_client import Account, verified_account
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,11 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.catalog_support import Cast, written
-from tests.e2e.conftest import Account, Server, verified_account
-from tests.e2e.ordering_support import checkout, decided_order, listed_product, stock_becomes
+from tests.support.api import written
+from tests.support.catalog_client import Cast, listed_product
+from tests.support.ordering_client import add_to_cart, checkout, decided_order, stock_becomes
+from tests.support.server import Server
+from tests.support.users_client import Account, verified_account
 
 pytestmark = pytest.mark.e2e
 
@@ -29,12 +31,7 @@ def test_the_last_units_are_never_oversold_nor_charged_twice(
     def shopper(index: int) -> Account:
         with server.client() as own:
             account = verified_account(server, own, f"rush{index}")
-            added = own.post(
-                "/cart/lines",
-                json={"product_id": product_id, "quantity": 1},
-                headers=account.headers,
-            )
-            written(added, context="ordering")
+            add_to_cart(own, account.headers, product_id)
             return account
 
     with ThreadPoolExecutor(8) as pool:

@@ -10,18 +10,20 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.catalog_support import CONSISTENCY, Cast, refused, written
-from tests.e2e.conftest import Server, verified_account
-from tests.e2e.ordering_support import (
+from tests.support.api import CONSISTENCY, refused, written
+from tests.support.catalog_client import Cast, listed_product
+from tests.support.ordering_client import (
     checkout,
     decided_order,
-    eventually,
-    gateway_calls,
-    listed_product,
     order_status,
+    place_order,
     stock_becomes,
     stock_level,
 )
+from tests.support.polling import eventually
+from tests.support.server import Server
+from tests.support.side_door import gateway_calls
+from tests.support.users_client import verified_account
 
 pytestmark = pytest.mark.e2e
 
@@ -161,12 +163,8 @@ def test_a_declined_card_rejects_the_order_and_gives_the_stock_back(
 ) -> None:
     product_id, sku = listed_product(client, cast, "10.00", stock=3)
     shopper = verified_account(server, client, "declined")
-    client.post(
-        "/cart/lines", json={"product_id": product_id, "quantity": 3}, headers=shopper.headers
-    )
-    placed = checkout(client, shopper.headers, token=token)
-    order_id = written(placed, 202, context="ordering")
-    order = decided_order(client, shopper.headers, order_id, placed.json()["position"])
+    order_id, position = place_order(client, shopper.headers, product_id, 3, token)
+    order = decided_order(client, shopper.headers, order_id, position)
     assert order["status"] == "rejected" and order["rejection_reason"] == reason
     stock_becomes(client, cast, sku, on_hand=3, reserved=0)
     assert gateway_calls(server, "capture", order_id) == 0
@@ -177,12 +175,8 @@ def test_short_stock_rejects_the_order_without_charging(
 ) -> None:
     product_id, sku = listed_product(client, cast, "10.00", stock=1)
     shopper = verified_account(server, client, "short")
-    client.post(
-        "/cart/lines", json={"product_id": product_id, "quantity": 2}, headers=shopper.headers
-    )
-    placed = checkout(client, shopper.headers)
-    order_id = written(placed, 202, context="ordering")
-    order = decided_order(client, shopper.headers, order_id, placed.json()["position"])
+    order_id, position = place_order(client, shopper.headers, product_id, 2)
+    order = decided_order(client, shopper.headers, order_id, position)
     assert order["status"] == "rejected"
     assert order["rejection_reason"].startswith("not enough stock")
     assert gateway_calls(server, "authorize", order_id) == 0
@@ -194,12 +188,7 @@ def test_a_shopper_cancels_before_shipment_and_the_authorization_is_voided(
 ) -> None:
     product_id, sku = listed_product(client, cast, "12.00", stock=2)
     shopper = verified_account(server, client, "cancels")
-    client.post(
-        "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
-    )
-    placed = checkout(client, shopper.headers)
-    order_id = written(placed, 202, context="ordering")
-    token = placed.json()["position"]
+    order_id, token = place_order(client, shopper.headers, product_id)
     assert decided_order(client, shopper.headers, order_id, token)["status"] == "confirmed"
     cancelled = client.post(f"/orders/{order_id}/cancel", json={}, headers=shopper.headers)
     written(cancelled, context="ordering")

@@ -15,19 +15,11 @@ import httpx
 import orjson
 import pytest
 
-from tests.e2e.catalog_support import CONSISTENCY, Cast, product_body, written
-from tests.e2e.conftest import (
-    RESET_SUBJECT,
-    STRONG_PASSWORD,
-    VERIFY_SUBJECT,
-    Account,
-    Server,
-    bearer,
-    unique_email,
-    verified_account,
-)
-from tests.e2e.idempotency_support import confirmed_order
-from tests.e2e.ordering_support import awaiting_order, checkout, listed_product
+from tests.support.api import CONSISTENCY, bearer, written
+from tests.support.catalog_client import Cast, listed_product, product_body
+from tests.support.ordering_client import awaiting_order, checkout, confirmed_order
+from tests.support.server import RESET_SUBJECT, VERIFY_SUBJECT, Server
+from tests.support.users_client import STRONG_PASSWORD, Account, unique_email, verified_account
 
 pytestmark = pytest.mark.e2e
 Check = Callable[[Any], bool]

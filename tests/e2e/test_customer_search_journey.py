@@ -17,16 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.catalog_support import (
-    CONSISTENCY,
-    Cast,
-    new_sku,
-    nothing_written,
-    product_body,
-    refused,
-    written,
-)
-from tests.e2e.conftest import Server
+from tests.support.api import CONSISTENCY, refused, written
+from tests.support.catalog_client import Cast, new_sku, product_body
+from tests.support.server import Server
+from tests.support.side_door import nothing_written
 
 pytestmark = pytest.mark.e2e
 

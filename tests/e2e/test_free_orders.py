@@ -10,16 +10,12 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.catalog_support import CONSISTENCY, Cast, refused, written
-from tests.e2e.conftest import Server, verified_account
-from tests.e2e.ordering_support import (
-    checkout,
-    decided_order,
-    gateway_calls,
-    listed_product,
-    order_status,
-    stock_becomes,
-)
+from tests.support.api import CONSISTENCY, refused, written
+from tests.support.catalog_client import Cast, listed_product
+from tests.support.ordering_client import decided_order, order_status, place_order, stock_becomes
+from tests.support.server import Server
+from tests.support.side_door import gateway_calls
+from tests.support.users_client import verified_account
 
 pytestmark = pytest.mark.e2e
 
@@ -29,12 +25,7 @@ def order_of(
 ) -> tuple[dict[str, str], str, str]:
     """A new shopper's checkout of one unit: (their headers, order id, position)."""
     shopper = verified_account(server, client, "free")
-    added = client.post(
-        "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
-    )
-    written(added, context="ordering")
-    placed = checkout(client, shopper.headers, token=token)
-    return shopper.headers, written(placed, 202, context="ordering"), placed.json()["position"]
+    return shopper.headers, *place_order(client, shopper.headers, product_id, token=token)
 
 
 @pytest.mark.parametrize("zero", ["0", "-0"])

@@ -12,10 +12,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.catalog_support import CONSISTENCY, Cast, new_sku, product_body, refused, written
-from tests.e2e.conftest import STRONG_PASSWORD, Server, unique_email, verified_account
-from tests.e2e.idempotency_support import all_counts, confirmed_order, make_admin
-from tests.e2e.ordering_support import ADDRESS, listed_product, order_status, stock_level
+from tests.support.api import CONSISTENCY, refused, written
+from tests.support.catalog_client import Cast, listed_product, new_sku, product_body
+from tests.support.ordering_client import ADDRESS, confirmed_order, order_status, stock_level
+from tests.support.server import Server
+from tests.support.side_door import nothing_written
+from tests.support.users_client import (
+    STRONG_PASSWORD,
+    account_with_role,
+    unique_email,
+    verified_account,
+)
 
 pytestmark = pytest.mark.e2e
 Headers = list[tuple[str, str]]
@@ -74,7 +81,7 @@ def test_products_from_another_caller_are_its_own(client: httpx.Client, cast: Ca
 def test_categories_from_another_admin_are_its_own(
     server: Server, client: httpx.Client, cast: Cast
 ) -> None:
-    other_admin = make_admin(server, client, "idemcats")
+    other_admin = account_with_role(server, client, "idemcats", "admin")
     key, body = uuid.uuid4().hex, {"name": f"Idem {uuid.uuid4().hex[:6]}"}
     first = _fresh(client.post("/categories", json=body, headers=_with_key(cast.admin, key)), 201)
     second = client.post("/categories", json=body, headers=_with_key(other_admin.headers, key))
@@ -137,7 +144,7 @@ def test_checkouts_with_the_same_key_order_each_shoppers_cart(
 def test_refunds_from_two_admins_are_two_refunds(
     server: Server, client: httpx.Client, cast: Cast
 ) -> None:
-    other_admin = make_admin(server, client, "idemrefund")
+    other_admin = account_with_role(server, client, "idemrefund", "admin")
     shopper = verified_account(server, client, "idemrefunded")
     order_id, _ = confirmed_order(client, cast, shopper)
     shipped = client.post(
@@ -200,13 +207,12 @@ def test_two_key_headers_or_an_empty_one_are_refused_writing_nothing(
     server: Server, client: httpx.Client, cast: Cast
 ) -> None:
     routes = _routes(client, cast)
-    before = all_counts(server)
-    for name, call in routes.items():
-        for keys in (["a", "b"], ["same", "same"], [""]):
-            answer = call([("Idempotency-Key", k) for k in keys])
-            assert answer.status_code == 400, (name, keys, answer.text)
-            refused(answer, 400, "idempotency-key-invalid")
-    assert all_counts(server) == before, "a refused request wrote something"
+    with nothing_written(server):
+        for name, call in routes.items():
+            for keys in (["a", "b"], ["same", "same"], [""]):
+                answer = call([("Idempotency-Key", k) for k in keys])
+                assert answer.status_code == 400, (name, keys, answer.text)
+                refused(answer, 400, "idempotency-key-invalid")
 
 
 def test_every_route_honouring_keys_is_covered(client: httpx.Client) -> None:

@@ -9,11 +9,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import (
-    RESET_SUBJECT,
+from tests.support.server import RESET_SUBJECT, VERIFY_SUBJECT, Server
+from tests.support.users_client import (
     STRONG_PASSWORD,
-    VERIFY_SUBJECT,
-    Server,
     login,
     register,
     unique_email,

@@ -10,18 +10,19 @@ import json
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.catalog_support import Cast, product_body, refused, written
-from tests.e2e.conftest import STRONG_PASSWORD, Server, problem_type, unique_email
+from tests.support.api import problem_type, refused, written
+from tests.support.catalog_client import Cast, product_body
+from tests.support.server import Server
+from tests.support.side_door import nothing_written
+from tests.support.users_client import STRONG_PASSWORD, unique_email
 
 pytestmark = pytest.mark.e2e
 
@@ -39,32 +40,6 @@ forbidden_values = st.builds(
     st.sampled_from(FORBIDDEN),
     st.text("abc xyz", max_size=5),
 )
-
-
-def all_event_counts(server: Server) -> dict[str, int]:
-    """Rows of every ``*_events`` table: what a refused request must not change."""
-    with psycopg.connect(server.database_url) as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'public' AND table_name LIKE '%\\_events'"
-            )
-        ]
-        counts = {}
-        for table in tables:
-            row = conn.execute(f'SELECT count(*) FROM public."{table}"').fetchone()
-            assert row is not None
-            counts[table] = int(row[0])
-    assert counts
-    return counts
-
-
-@contextmanager
-def no_event_written(server: Server) -> Iterator[None]:
-    before = all_event_counts(server)
-    yield
-    assert all_event_counts(server) == before, "a refused request wrote events"
 
 
 # --- the OpenAPI, walked ---------------------------------------------------------------
@@ -169,7 +144,7 @@ def test_control_characters_are_refused_in_every_string_field_of_every_body(
     server: Server, client: httpx.Client, openapi: dict[str, Any], data: st.DataObject
 ) -> None:
     headers = server.admin_headers(client)
-    with no_event_written(server):
+    with nothing_written(server):
         for method, path, operation in operations(openapi):
             schema = json_body_schema(operation)
             if schema is None:
@@ -240,7 +215,7 @@ def test_a_name_with_nul_is_refused_at_registration_and_in_the_profile(
     """Issue 13, D1: these answered 201 and 200, and the projections then failed on
     the stored event forever."""
     address = {"line1": "1 A\x00 St", "city": "B", "postal_code": "1", "country": "GB"}
-    with no_event_written(server):
+    with nothing_written(server):
         registered = client.post(
             "/auth/register",
             json={"email": unique_email("nul"), "password": STRONG_PASSWORD, "name": "Ev\x00e"},
@@ -277,7 +252,7 @@ def test_deep_wide_and_long_bodies_never_answer_5xx_on_any_route(
 ) -> None:
     """Anonymous: no route may act on these (a body-less POST with a token would)."""
     json_type = {"content-type": "application/json"}
-    with no_event_written(server):
+    with nothing_written(server):
         for method, path, operation in operations(openapi):
             url = concrete(path)
             for name, body in DEEP_BODIES.items():
@@ -294,7 +269,7 @@ def test_deep_wide_and_long_bodies_never_answer_5xx_on_any_route(
 def test_the_d4_requests_answer_400(server: Server, client: httpx.Client) -> None:
     """Issue 13, D4: these answered 500 (a RecursionError in the card-data guard)."""
     json_type = {"content-type": "application/json"}
-    with no_event_written(server):
+    with nothing_written(server):
         cart = client.post("/cart/lines", content="[" * 2_000, headers=json_type)
         refused(cart, 400, "malformed-body")
         address = '{"a":' * 10_000 + '"x"' + "}" * 10_000
@@ -311,7 +286,7 @@ def test_card_data_is_refused_in_products_reviews_and_queries(
     product_id = written(
         client.post("/products", json=product_body(), headers=cast.seller.headers), 201
     )
-    with no_event_written(server):
+    with nothing_written(server):
         described = client.post(
             "/products",
             json=product_body(description=f"Pay by card: {PAN}"),

@@ -5,7 +5,6 @@ deactivation; idempotent registration; rate-limited logins."""
 from __future__ import annotations
 
 import re
-import subprocess
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,25 +17,25 @@ import pytest
 
 from infra.settings import Settings
 from tests.conftest import TEST_SECRET
-from tests.e2e.conftest import (
+from tests.support.api import CONSISTENCY, bearer, problem_type
+from tests.support.server import (
     ADMIN_EMAIL,
     RESET_SUBJECT,
-    STRONG_PASSWORD,
     VERIFY_SUBJECT,
     Server,
-    _clean_env,
-    bearer,
+    clean_env,
+    run_shop,
+)
+from tests.support.users_client import (
+    STRONG_PASSWORD,
     login,
-    problem_type,
     register,
-    shop_command,
     unique_email,
     verified_account,
 )
 
 pytestmark = pytest.mark.e2e
 
-CONSISTENCY = "X-Consistency-Token"
 NEW_PASSWORD = "quartz-meadow-falcon-ember-31"
 
 
@@ -562,18 +561,11 @@ def test_several_workers_need_redis_for_their_rate_limits(
     make_database: Callable[[], str], tmp_path: Path
 ) -> None:
     env = {
-        **_clean_env(),
+        **clean_env(),
         "SHOP_DATABASE_URL": make_database(),
         "SHOP_DATA_DIR": str(tmp_path),
         "SHOP_SECRET_KEY": TEST_SECRET,
     }
-    refused = subprocess.run(
-        [*shop_command(), "run", "--workers", "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    refused = run_shop(env, "run", "--workers", "2", timeout=120)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "SHOP_REDIS_URL" in refused.stdout

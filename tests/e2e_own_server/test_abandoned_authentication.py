@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.catalog_support import make_cast
-from tests.e2e.conftest import start_server, stop
-from tests.e2e.ordering_support import decided_order, eventually, stock_becomes
-from tests.e2e.test_checkout_3ds import awaiting_checkout
+from tests.support.catalog_client import make_cast
+from tests.support.ordering_client import awaiting_checkout, decided_order, stock_becomes
+from tests.support.polling import eventually
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -21,10 +21,8 @@ def test_an_abandoned_authentication_is_rejected_and_its_stock_released(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     data = Path(tmp_path_factory.mktemp("shop-abandoned-3ds"))
-    process, server = start_server(
-        make_database(), data, {"SHOP_PAYMENT_AUTHENTICATION_TIMEOUT": "2"}
-    )
-    try:
+    settings = {"SHOP_PAYMENT_AUTHENTICATION_TIMEOUT": "2"}
+    with running_server(make_database(), data, settings) as server:
         cast = make_cast(server)
         with server.client() as client:
             shopper, order_id, sku, _ = awaiting_checkout(server, client, cast, "abandoned")
@@ -43,5 +41,3 @@ def test_an_abandoned_authentication_is_rejected_and_its_stock_released(
 
             kinds = eventually(voided, "the authorization voided in the payment history")
             assert kinds == ["requested", "action_required", "voided"]
-    finally:
-        stop(process)

@@ -13,17 +13,11 @@ from threading import Thread
 import psycopg
 import pytest
 
-from tests.e2e.catalog_support import make_cast, written
-from tests.e2e.conftest import (
-    Account,
-    Server,
-    _wait_healthy,
-    shop_command,
-    start_server,
-    stop,
-    verified_account,
-)
-from tests.e2e.ordering_support import checkout, decided_order, listed_product, stock_level
+from tests.support.api import written
+from tests.support.catalog_client import listed_product, make_cast
+from tests.support.ordering_client import add_to_cart, checkout, decided_order, stock_level
+from tests.support.server import Server, launch, start_server, stop
+from tests.support.users_client import Account, verified_account
 
 pytestmark = pytest.mark.e2e
 
@@ -45,12 +39,7 @@ def test_a_killed_saga_completes_or_compensates_on_restart(
             shoppers: list[Account] = []
             for n in range(ORDERS):
                 shopper = verified_account(server, client, f"crash{n}")
-                added = client.post(
-                    "/cart/lines",
-                    json={"product_id": product_id, "quantity": 1},
-                    headers=shopper.headers,
-                )
-                written(added, context="ordering")
+                add_to_cart(client, shopper.headers, product_id)
                 shoppers.append(shopper)
             placed: list[str] = []
 
@@ -101,13 +90,4 @@ def test_a_killed_saga_completes_or_compensates_on_restart(
 
 
 def restart(server: Server) -> subprocess.Popen[bytes]:
-    port = server.base_url.rsplit(":", 1)[1]
-    with server.log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [*shop_command(), "run", "--port", port],
-            env=server.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    _wait_healthy(process, server.base_url, server.log_path)
-    return process
+    return launch(server.env, server.base_url.rsplit(":", 1)[1], server.log_path)

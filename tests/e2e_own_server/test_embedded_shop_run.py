@@ -7,40 +7,24 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.e2e.conftest import (
-    STRONG_PASSWORD,
+from tests.support.polling import eventually
+from tests.support.server import (
     VERIFY_SUBJECT,
     Server,
-    _clean_env,
-    _free_port,
-    _wait_healthy,
+    clean_env,
     create_admin,
-    register,
-    shop_command,
-    unique_email,
+    free_port,
+    launch,
 )
+from tests.support.users_client import STRONG_PASSWORD, register, unique_email
 
 pytestmark = pytest.mark.e2e
-
-
-def start(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [*shop_command(), "run", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    _wait_healthy(process, f"http://127.0.0.1:{port}", log_path)
-    return process
 
 
 def postmaster(data_dir: Path) -> int | None:
@@ -57,12 +41,12 @@ def postmaster(data_dir: Path) -> int | None:
 
 
 def test_embedded_shop_run_stops_on_sigterm_and_recovers_from_sigkill(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**_clean_env(), "SHOP_DATA_DIR": str(tmp_path), "SHOP_SECRET_KEY": TEST_SECRET}
+    port = free_port()
+    env = {**clean_env(), "SHOP_DATA_DIR": str(tmp_path), "SHOP_SECRET_KEY": TEST_SECRET}
     create_admin(env)
     log_path = tmp_path / "shop-run.log"
     server = Server(f"http://127.0.0.1:{port}", env, "", log_path)
-    process = start(env, port, log_path)
+    process = launch(env, port, log_path)
     try:
         with server.client() as client:
             email = unique_email("embedded")
@@ -75,18 +59,15 @@ def test_embedded_shop_run_stops_on_sigterm_and_recovers_from_sigkill(tmp_path: 
         assert process.wait(timeout=30) == 0
         assert postmaster(tmp_path) is None  # stopped, as Ctrl-C stops it
 
-        process = start(env, port, log_path)
+        process = launch(env, port, log_path)
         server_pid = postmaster(tmp_path)
         assert server_pid is not None
         process.kill()
         process.wait(timeout=10)
         os.kill(server_pid, signal.SIGKILL)  # a crash: postmaster.pid stays behind
-        deadline = time.monotonic() + 10
-        while postmaster(tmp_path) is not None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        eventually(lambda: postmaster(tmp_path) is None, "the killed postmaster gone", timeout=10)
 
-        process = start(env, port, log_path)  # no hand step in between
+        process = launch(env, port, log_path)  # no hand step in between
         with server.client() as client:
             assert client.get("/health").status_code == 200
         process.send_signal(signal.SIGTERM)

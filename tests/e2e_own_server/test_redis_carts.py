@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.e2e.catalog_support import CONSISTENCY, make_cast, written
-from tests.e2e.conftest import Server, start_server, stop, verified_account
-from tests.e2e.ordering_support import listed_product
+from tests.support.api import CONSISTENCY, written
+from tests.support.catalog_client import listed_product, make_cast
+from tests.support.server import NO_ADDRESS_LIMITS, Server, running_server
+from tests.support.users_client import verified_account
 
 pytestmark = pytest.mark.e2e
 
@@ -30,24 +31,19 @@ def redis_server(
     redis_url: str,
     prefix: str,
 ) -> Iterator[Server]:
-    process, running = start_server(
-        make_database(),
-        Path(tmp_path_factory.mktemp("shop-redis")),
-        {
-            "SHOP_REDIS_URL": redis_url,
-            "SHOP_PRODUCT_CACHE_PREFIX": prefix,
-            "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
-        },
-    )
+    settings = {"SHOP_REDIS_URL": redis_url, "SHOP_PRODUCT_CACHE_PREFIX": prefix}
     try:
-        yield running
+        with running_server(
+            make_database(),
+            Path(tmp_path_factory.mktemp("shop-redis")),
+            {**NO_ADDRESS_LIMITS, **settings},
+        ) as running:
+            yield running
     finally:
-        stop(process)
         client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
         client.close()
-    assert "unhandled error" not in running.log_path.read_text()
 
 
 def test_carts_live_in_redis_and_are_rebuilt_when_lost(

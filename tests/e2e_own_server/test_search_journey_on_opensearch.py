@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import test_customer_search_journey as journey
-from tests.e2e.conftest import Server, start_server, stop
+from tests.support.server import NO_ADDRESS_LIMITS, Server, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -33,22 +33,18 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
     osmem_server: Any,
 ) -> Iterator[Server]:
-    with osmem_server.clone() as clone:
-        process, running = start_server(
+    settings = {
+        # osmem-server, the test server, takes up to seconds per bulk request.
+        "SHOP_READ_YOUR_WRITES_TIMEOUT": "15",
+        **NO_ADDRESS_LIMITS,
+    }
+    with (
+        osmem_server.clone() as clone,
+        running_server(
             make_database(),
             tmp_path_factory.mktemp("shop-opensearch"),
-            {
-                "SHOP_OPENSEARCH_URL": clone.url,
-                # osmem-server, the test server, takes up to seconds per bulk request.
-                "SHOP_READ_YOUR_WRITES_TIMEOUT": "15",
-                "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
-                "SHOP_RESET_REQUESTS_PER_ADDRESS": "100000",
-            },
-        )
-        try:
-            yield running
-        finally:
-            stop(process)
-    log = running.log_path.read_text()
-    assert "unhandled error" not in log
-    assert "search index: products serves products_g1_1" in log
+            {"SHOP_OPENSEARCH_URL": clone.url, **settings},
+        ) as running,
+    ):
+        yield running
+    assert "search index: products serves products_g1_1" in running.log_path.read_text()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import start_server, stop, verified_account
+from tests.support.api import CONSISTENCY
+from tests.support.server import running_server
+from tests.support.users_client import verified_account
 
 pytestmark = pytest.mark.e2e
-
-CONSISTENCY = "X-Consistency-Token"
 
 
 def test_several_workers_serve_with_the_projections_in_the_parent(
@@ -21,10 +21,8 @@ def test_several_workers_serve_with_the_projections_in_the_parent(
     """``shop run --workers 2``: HTTP from two processes, the projections (and the mail
     policy) in the parent; a write through one connection is read, with its
     consistency token, through others."""
-    process, server = start_server(
-        make_database(), tmp_path, {"SHOP_WORKERS": "2", "SHOP_REDIS_URL": redis_url}
-    )
-    try:
+    settings = {"SHOP_WORKERS": "2", "SHOP_REDIS_URL": redis_url}
+    with running_server(make_database(), tmp_path, settings) as server:
         with server.client() as client:
             account = verified_account(server, client, "worker")
         for i in range(4):  # a new connection each time: either worker may answer
@@ -38,6 +36,3 @@ def test_several_workers_serve_with_the_projections_in_the_parent(
                 me = reader.get("/users/me", headers=consistent)
             assert me.status_code == 200, me.text
             assert me.json()["name"] == f"Worker {i}"
-    finally:
-        stop(process)
-    assert "unhandled error" not in server.log_path.read_text()

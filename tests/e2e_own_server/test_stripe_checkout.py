@@ -20,18 +20,14 @@ import orjson
 import pytest
 import stripe
 
-from tests.e2e.catalog_support import Cast, make_cast, refused, written
-from tests.e2e.conftest import Server, start_server, stop, verified_account
-from tests.e2e.ordering_support import (
-    awaiting_order,
-    checkout,
-    decided_order,
-    eventually,
-    listed_product,
-    stock_becomes,
-)
 from tests.integration.test_payment_gateways import WEBHOOK_SECRET
 from tests.integration.test_payment_gateways import localstripe_url as localstripe_url
+from tests.support.api import refused, written
+from tests.support.catalog_client import Cast, listed_product, make_cast
+from tests.support.ordering_client import awaiting_order, decided_order, place_order, stock_becomes
+from tests.support.polling import eventually
+from tests.support.server import NO_ADDRESS_LIMITS, Server, running_server
+from tests.support.users_client import verified_account
 
 pytestmark = pytest.mark.e2e
 
@@ -40,22 +36,17 @@ pytestmark = pytest.mark.e2e
 def stripe_server(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory, localstripe_url: str
 ) -> Iterator[Server]:
-    process, running = start_server(
-        make_database(),
-        Path(tmp_path_factory.mktemp("shop-stripe")),
-        {
-            "SHOP_PAYMENT_GATEWAY": "stripe",
-            "SHOP_STRIPE_API_KEY": "sk_test_eventshop",
-            "SHOP_STRIPE_API_BASE": localstripe_url,
-            "SHOP_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
-        },
-    )
-    try:
+    settings = {
+        "SHOP_PAYMENT_GATEWAY": "stripe",
+        "SHOP_STRIPE_API_KEY": "sk_test_eventshop",
+        "SHOP_STRIPE_API_BASE": localstripe_url,
+        "SHOP_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        **NO_ADDRESS_LIMITS,
+    }
+    with running_server(
+        make_database(), Path(tmp_path_factory.mktemp("shop-stripe")), settings
+    ) as running:
         yield running
-    finally:
-        stop(process)
-    assert "unhandled error" not in running.log_path.read_text()
 
 
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
@@ -82,13 +73,8 @@ def test_stripe_checkout_capture_and_webhooks_recorded_once(
     with server.client() as client:
         product_id, _ = listed_product(client, cast, "42.00", stock=3)
         shopper = verified_account(server, client, "stripe")
-        added = client.post(
-            "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
-        )
-        written(added, context="ordering")
-        placed = checkout(client, shopper.headers)
-        order_id = written(placed, 202, context="ordering")
-        order = decided_order(client, shopper.headers, order_id, placed.json()["position"])
+        order_id, position = place_order(client, shopper.headers, product_id)
+        order = decided_order(client, shopper.headers, order_id, position)
         assert order["status"] == "confirmed", order
         intent_id = order["payment_reference"]
         assert intent_id.startswith("pi_")
@@ -167,13 +153,8 @@ def test_stripe_3ds_checkout_waits_for_the_authentication_webhook(
     with server.client() as client:
         product_id, sku = listed_product(client, cast, "30.00", stock=2)
         shopper = verified_account(server, client, "stripe3ds")
-        added = client.post(
-            "/cart/lines", json={"product_id": product_id, "quantity": 1}, headers=shopper.headers
-        )
-        written(added, context="ordering")
-        placed = checkout(client, shopper.headers, token=method.id)
-        order_id = written(placed, 202, context="ordering")
-        waiting = awaiting_order(client, shopper.headers, order_id, placed.json()["position"])
+        order_id, position = place_order(client, shopper.headers, product_id, token=method.id)
+        waiting = awaiting_order(client, shopper.headers, order_id, position)
         authentication = waiting["authentication"]
         intent_id = authentication["payment_reference"]
         assert authentication["client_secret"].startswith(f"{intent_id}_secret_")

@@ -6,7 +6,6 @@ saga and every read model run in the workers, off Kafka."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -14,15 +13,17 @@ from functools import partial
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, bearer, cast, client, create_admin
+from tests.e2e.conftest import cast, client
 from tests.integration.kafka.conftest import (
     Broker,
     Roles,
-    _free_port,
     broker,
     scaled_settings,
     settings_env,
 )
+from tests.support.api import bearer
+from tests.support.polling import eventually
+from tests.support.server import Server, create_admin, free_port
 
 __all__ = ["broker", "cast", "client"]
 
@@ -61,17 +62,9 @@ def _healthy(url: str) -> bool:
     return httpx.get(url).status_code == 200
 
 
-def _wait(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    while True:
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the scaled deployment: no {what} after {READY_SECONDS} s")
-        time.sleep(0.5)
+def _ready(check: Callable[[], bool], what: str) -> None:
+    waited = f"the scaled deployment: {what}"
+    eventually(check, waited, timeout=READY_SECONDS, interval=0.5, retry_on=(httpx.TransportError,))
 
 
 @pytest.fixture(scope="package")
@@ -80,7 +73,7 @@ def server(
 ) -> Iterator[ScaledServer]:
     directory = tmp_path_factory.mktemp("scaled")
     database = make_database()
-    write_port, read_port = _free_port(), _free_port()
+    write_port, read_port = free_port(), free_port()
     limits = {
         "login_attempts_per_address": 100000,
         "reset_requests_per_address": 100000,
@@ -106,10 +99,10 @@ def server(
         )
         with running.client() as http:
             for port in (write_port, read_port):
-                _wait(partial(_healthy, f"http://127.0.0.1:{port}/health"), f"/health on {port}")
+                _ready(partial(_healthy, f"http://127.0.0.1:{port}/health"), f"/health on {port}")
             # The admin can read once the workers have built the access view.
             headers = bearer(running.admin_token(http))
-            _wait(lambda: http.get("/users/me", headers=headers).status_code == 200, "workers")
+            _ready(lambda: http.get("/users/me", headers=headers).status_code == 200, "workers")
         yield running
     finally:
         for role in roles.started:

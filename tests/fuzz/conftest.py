@@ -15,9 +15,10 @@ import pytest
 import schemathesis
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.e2e.catalog_support import make_cast, written
-from tests.e2e.conftest import Server, start_server, stop
-from tests.e2e.ordering_support import checkout, decided_order, listed_product
+from tests.support.api import written
+from tests.support.catalog_client import listed_product, make_cast
+from tests.support.ordering_client import add_to_cart, decided_order, place_order
+from tests.support.server import NO_ADDRESS_LIMITS, Server, running_server
 
 MODES = ("anonymous", "customer", "seller", "admin")
 """In this order: the admin's run comes last, as it may deactivate the others."""
@@ -49,20 +50,10 @@ _TALLIES = pytest.StashKey[dict[str, Tally]]()
 def fuzz_server(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    # Every request comes from 127.0.0.1: the per-address limits would throttle the
-    # whole fuzz; the per-account ones keep their defaults.
-    process, running = start_server(
-        make_database(),
-        tmp_path_factory.mktemp("fuzz-data"),
-        {
-            "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
-            "SHOP_RESET_REQUESTS_PER_ADDRESS": "100000",
-        },
-    )
-    try:
+    with running_server(
+        make_database(), tmp_path_factory.mktemp("fuzz-data"), NO_ADDRESS_LIMITS
+    ) as running:
         yield running
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="package")
@@ -71,16 +62,12 @@ def target(fuzz_server: Server) -> Target:
     with fuzz_server.client() as client:
         product_id, sku = listed_product(client, cast, "19.99", stock=100)
         customer = cast.customer.headers
-        line = {"product_id": product_id, "quantity": 1}
-        written(client.post("/cart/lines", json=line, headers=customer), context="ordering")
-        placed = checkout(client, customer)
-        order_id = written(placed, 202, context="ordering")
-        decided_order(client, customer, order_id, placed.json()["position"])
+        order_id, position = place_order(client, customer, product_id)
+        decided_order(client, customer, order_id, position)
         review = {"rating": 5, "title": "Good", "body": "Fits well."}
         posted = client.post(f"/products/{product_id}/reviews", json=review, headers=customer)
         review_id = written(posted, 201, context="reviews")
-        # A cart with a line in it for the cart operations.
-        written(client.post("/cart/lines", json=line, headers=customer), context="ordering")
+        add_to_cart(client, customer, product_id)  # a cart with a line, for the cart routes
         admin_token = fuzz_server.admin_token(client)
     return Target(
         base_url=fuzz_server.base_url,

@@ -9,13 +9,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 import psycopg
 import pytest
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -92,10 +93,7 @@ def test_a_killed_server_starts_again_though_its_pid_now_names_another_process(
     use_server(data_dir, "killed")
     postmaster = postmaster_pid(data_dir)
     os.kill(postmaster, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while not gone(postmaster):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    eventually(lambda: gone(postmaster), "the killed postmaster gone", timeout=10)
     with subprocess.Popen(["sleep", "60"]) as bystander:
         try:
             pgdata = data_dir / "pg"

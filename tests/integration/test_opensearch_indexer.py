@@ -6,8 +6,6 @@ real command path (``test_catalog_projections``' world)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -26,6 +24,7 @@ from projections.engine import generation_schema
 from tests.integration import test_search_contract as contract
 from tests.integration.test_catalog_projections import SELLER, World, activate, build
 from tests.integration.test_search_contract import Adapter, Shop, http_get
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -186,15 +185,6 @@ class TestBackgroundIndexer:
         assert facets is not None
         counts = {Decimal(b["min"]): b["count"] for b in facets["price"][0]["buckets"]}
         assert counts[Decimal(100)] == 1 and sum(counts.values()) == 1
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def project_views(s: Shop) -> None:

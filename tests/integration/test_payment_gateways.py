@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -61,6 +60,8 @@ from tests.integration.paypal_fake import (
     VAULT_PAYER_ACTION,
     PayPalFake,
 )
+from tests.support.polling import eventually
+from tests.support.server import answers, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -367,13 +368,6 @@ web.run_app(localstripe.server.app, host="127.0.0.1", port=int(sys.argv[1]), pri
 WEBHOOK_SECRET = "whsec_test_" + "s" * 32
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def localstripe_url() -> Iterator[str]:
     port = free_port()
@@ -382,21 +376,15 @@ def localstripe_url() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    break
-                time.sleep(0.05)
-        else:
-            pytest.fail("localstripe did not start within 15 s")
+
+    def answering() -> bool:
         if process.poll() is not None:
             assert process.stderr is not None
             pytest.fail(f"localstripe failed to start: {process.stderr.read().decode()[-2000:]}")
+        return answers(port)
+
+    try:
+        eventually(answering, "localstripe to start", timeout=15)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.kill()  # a fake with nothing to keep: no graceful drain of its webhooks
@@ -584,9 +572,7 @@ def test_webhooks_delivered_by_localstripe_verify_and_match_the_api_answers(
             outcomes = [o for b, sig in WebhookReceiver.received for o in webhooks.outcomes(b, sig)]
             return [o for o in outcomes if o.event_id in ours]
 
-        deadline = time.monotonic() + 15
-        while len(delivered()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually(lambda: len(delivered()) >= 2, "both webhooks delivered", timeout=15)
     finally:
         receiver.shutdown()
     outcomes = delivered()

@@ -5,10 +5,8 @@ aggregate; the aggregate's later events wait behind the letter; a restart starts
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
-from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -16,20 +14,12 @@ from eventsourcing.persistence import StoredEvent
 
 from infra.entrypoints.dlq import open_letters, replay_open
 from infra.wiring.process import Container
-from tests.e2e.conftest import STRONG_PASSWORD
+from tests.support.polling import eventually
+from tests.support.users_client import STRONG_PASSWORD
 
 pytestmark = pytest.mark.integration
 
 CONSTRAINT = "no_poison_in_tests"
-
-
-def eventually(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return found
 
 
 @pytest.fixture

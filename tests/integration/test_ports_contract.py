@@ -21,6 +21,7 @@ from commands.ports import RateLimiter, StoredResponse
 from infra.postgres.idempotency import PostgresIdempotencyStore
 from infra.redis.ratelimit import InProcessRateLimiter, RedisRateLimiter
 from infra.wiring.process import Container
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -244,9 +245,7 @@ class TestPostgresIdempotency:
         first = threading.Thread(target=lambda: idempotency(key).run(BODY, stuck))
         first.start()
         try:
-            deadline = time.monotonic() + 5
-            while stuck.runs == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            eventually(lambda: stuck.runs, "the first run to start", timeout=5, interval=0.01)
             assert stuck.runs == 1
             with pytest.raises(RequestInProgress):
                 idempotency(key).run(BODY, Handler())

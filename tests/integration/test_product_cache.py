@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, closing
 from typing import Any
@@ -37,6 +36,7 @@ from projections.catalog.product_cache import ProductSnapshot
 from projections.catalog.product_queries import product_detail
 from read_api import catalog as catalog_router
 from streams.product_cache_follower import ProductCacheFollower
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,6 @@ SELLER = Principal(uuid4(), uuid4(), frozenset({"customer", "seller"}))
 OTHER_SELLER = Principal(uuid4(), uuid4(), frozenset({"customer", "seller"}))
 CUSTOMER = Principal(uuid4(), uuid4(), frozenset({"customer"}))
 VIEWERS = {"admin": ADMIN, "seller": SELLER, "other-seller": OTHER_SELLER, "customer": CUSTOMER}
-WAIT = 15.0
 
 
 @pytest.fixture
@@ -135,19 +134,6 @@ def new_product(
     return product_id, str(written.position)
 
 
-async def eventually(check: Callable[[], Any], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT}s: {what}")
-        await asyncio.sleep(0.05)
-
-
 def vouched(container: Container) -> Callable[[], bool]:
     """The follower vouches for the cache (it is caught up): readers may fill it."""
     client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
@@ -197,7 +183,7 @@ async def check_hit(container: Container) -> None:
     async with api(container) as client:
         fresh = await read(client, product_id, headers={"X-Consistency-Token": token})
         assert fresh.status_code == 200, fresh.text
-        await eventually(vouched(container), "the follower vouches for the cache")
+        eventually(vouched(container), "the follower vouches for the cache")
         first = await read(client, product_id)  # a miss: Postgres, then stored
         hits = cache.counts["hit"]
         second = await read(client, product_id)
@@ -223,7 +209,7 @@ async def check_updates(container: Container) -> None:
     cache = cache_of(container)
     async with api(container) as client:
         await read(client, product_id, headers={"X-Consistency-Token": token})
-        await eventually(vouched(container), "the follower vouches for the cache")
+        eventually(vouched(container), "the follower vouches for the cache")
         await read(client, product_id)
         assert (await read(client, product_id)).json()["price"]["amount"] == "10.00"
         hits = cache.counts["hit"]
@@ -263,7 +249,7 @@ async def check_no_leak(container: Container) -> None:
     product_id, token = new_product(container, publish=False)
     cache = cache_of(container)
     async with api(container) as client:
-        await eventually(vouched(container), "the follower vouches for the cache")
+        eventually(vouched(container), "the follower vouches for the cache")
         seller = as_viewer("seller")
         mine = await read(client, product_id, headers={**seller, "X-Consistency-Token": token})
         assert mine.status_code == 200 and mine.json()["status"] == "draft"
@@ -443,7 +429,7 @@ async def check_memory_loss(container: Container, client: redis.Redis, prefix: s
     cache = cache_of(container)
     async with api(container) as api_client:
         await read(api_client, product_id, headers={"X-Consistency-Token": token})
-        await eventually(vouched(container), "the follower vouches for the cache")
+        eventually(vouched(container), "the follower vouches for the cache")
         await read(api_client, product_id)
         hits = cache.counts["hit"]
         await read(api_client, product_id)
@@ -480,7 +466,7 @@ async def check_restart(container: Container, redis_url: str, prefix: str) -> No
     assert follower is not None
     async with api(container) as client:
         await read(client, changed, headers={"X-Consistency-Token": token})
-        await eventually(vouched(container), "the follower vouches for the cache")
+        eventually(vouched(container), "the follower vouches for the cache")
         for product_id in (changed, untouched, changed, untouched):
             await read(client, product_id)
         follower.stop()
@@ -518,7 +504,7 @@ async def check_swap(container: Container) -> None:
     cache = cache_of(container)
     async with api(container) as client:
         await read(client, product_id, headers={"X-Consistency-Token": token})
-        await eventually(vouched(container), "the follower vouches for the cache")
+        eventually(vouched(container), "the follower vouches for the cache")
         await read(client, product_id)
         assert followed_generation(container) == "1"
         rebuild(container, "catalog_products")
@@ -526,7 +512,7 @@ async def check_swap(container: Container) -> None:
         def on_generation_two() -> bool:
             return followed_generation(container) == "2"
 
-        await eventually(on_generation_two, "the follower follows generation 2")
+        eventually(on_generation_two, "the follower follows generation 2")
         container.catalog_commands.change_price(SELLER, product_id, Money.of("41.00", "EUR"))
 
         async def repriced_from_cache() -> bool:

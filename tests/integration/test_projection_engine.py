@@ -11,7 +11,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +37,7 @@ from projections.positions import tracked_position
 from projections.users.views import USER_VIEWS, UserProfilesProjection, UserProfilesView
 from streams.embedded import EmbeddedRunner, ProjectionSpec
 from streams.replay import catch_up
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -178,20 +179,12 @@ def head(container: Container) -> int:
     return container.users_app.recorder.max_notification_id() or 0
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting until {what}")
-        time.sleep(0.02)
-
-
 def wait_caught_up(container: Container, names: list[str], timeout: float = 20.0) -> None:
     target = head(container)
-    wait_until(
+    eventually(
         lambda: all(tracked(container, n) >= target for n in names),
         f"{names} reach position {target}",
-        timeout,
+        timeout=timeout,
     )
 
 
@@ -376,7 +369,7 @@ def test_a_live_runner_stopped_mid_stream_resumes_without_loss_or_duplication(
     writer.start()
     try:
         assert first_phase_done.wait(30)
-        wait_until(lambda: tracked(container, "admin_users") > 0, "the live runner applies events")
+        eventually(lambda: tracked(container, "admin_users") > 0, "the live runner applies events")
         assert container.runner is not None
         container.runner.stop()
         at_stop = {n: tracked(container, n) for n in VIEW_NAMES}
@@ -465,7 +458,7 @@ def link_token(container: Container, email: str) -> str:
                 return True
         return False
 
-    wait_until(mailed, f"a verification mail reaches {email}")
+    eventually(mailed, f"a verification mail reaches {email}")
     return found[0]
 
 
@@ -695,16 +688,16 @@ def test_followers_apply_every_committed_event_under_concurrent_writers(
     poller.start()
     try:
         started.wait()
-        wait_until(lambda: head(container) > 300, "the writers get going")
+        eventually(lambda: head(container) > 300, "the writers get going")
         runner.start()  # catch-up, then live, while the writers write
         for thread in threads:
             thread.join(60)
         final = head(container)
-        wait_until(
+        eventually(
             lambda: (polled.max_tracking_id(LOG) or 0) >= final,
             "the polling follower reaches the head",
         )
-        wait_until(lambda: live_tracking(container) >= final, "the live follower reaches the head")
+        eventually(lambda: live_tracking(container) >= final, "the live follower reaches the head")
     finally:
         done.set()
         poller.join(30)
@@ -794,11 +787,11 @@ def test_a_view_that_fails_live_is_restarted_alone_and_loses_nothing(
             workload.run(2)
             time.sleep(0.01)
         final = head(container)
-        wait_until(lambda: live_tracking(container, "applied_other") >= final, "the other view")
-        wait_until(lambda: crashed.is_set() and "applied" in runner.errors(), "the failure")
+        eventually(lambda: live_tracking(container, "applied_other") >= final, "the other view")
+        eventually(lambda: crashed.is_set() and "applied" in runner.errors(), "the failure")
         errors = runner.errors()
-        wait_until(lambda: live_tracking(container) >= final, "the restarted view", timeout=30)
-        wait_until(lambda: not runner.errors(), "the failure to be forgotten once recovered")
+        eventually(lambda: live_tracking(container) >= final, "the restarted view", timeout=30)
+        eventually(lambda: not runner.errors(), "the failure to be forgotten once recovered")
     finally:
         runner.stop()
     assert list(errors) == ["applied"]

