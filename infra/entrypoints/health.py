@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 CHECK_TIMEOUT = 1.0
 
 
+class LoopReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    running: bool
+    last_error: str | None = Field(description="Why it failed last, while it is failing")
+    since: datetime | None = Field(description="When its current failure streak began")
+
+
 class HealthReport(BaseModel):
     """The body of ``GET /health``, 200 and 503 alike (documentation only: the
     answer is written by ``Health.answer``)."""
@@ -36,6 +44,7 @@ class HealthReport(BaseModel):
     )
     projection_errors: dict[str, str] = Field(description="Background work failing now, by name")
     dead_letters: dict[str, int] = Field(description="Open dead letters per projection")
+    loops: list[LoopReport] = Field(description="Every background loop of this process")
 
 
 class Health:
