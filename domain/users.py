@@ -22,6 +22,7 @@ from domain.errors import (
     InvalidToken,
     NotPermitted,
 )
+from domain.notifications import merged_preferences
 from domain.text import single_line
 
 
@@ -45,6 +46,9 @@ DEFAULT_NOTIFICATION_PREFERENCES: dict[str, bool] = {
     "order_updates_sms": False,
     "marketing_email": False,
 }
+"""What a new account stores (the registration event carries no preferences). Every
+other key (``domain.notifications.PREFERENCE_KEYS``) takes its default while absent:
+``domain.notifications.default_preferences``."""
 
 
 def normalise_email(email: str) -> str:
@@ -148,7 +152,10 @@ class User(Aggregate):
         self.name = name
         self.phone: str | None = None
         self.addresses: list[dict[str, Any]] = []
-        self.notification_preferences: dict[str, bool] = dict(DEFAULT_NOTIFICATION_PREFERENCES)
+        # None once a profile change cleared them (then every key is its default).
+        self.notification_preferences: dict[str, Any] | None = dict(
+            DEFAULT_NOTIFICATION_PREFERENCES
+        )
         self.roles: list[str] = [Role.CUSTOMER.value]
         self.email_verified = False
         self.active = True
@@ -231,6 +238,12 @@ class User(Aggregate):
         if unknown:
             raise ValueError(f"not profile fields: {sorted(unknown)}")
         changes = valid_profile_changes(changes)
+        if changes.get("notification_preferences") is not None:
+            # A partial update: the event carries the whole result, so that replaying
+            # it (and the projection, which stores it) needs no earlier state.
+            changes["notification_preferences"] = merged_preferences(
+                self.notification_preferences, changes["notification_preferences"]
+            )
         effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
         if effective:
             self._profile_updated(changes=effective)
