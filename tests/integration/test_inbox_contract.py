@@ -1,0 +1,185 @@
+"""The in-app inbox contract (``projections.notifications.inbox.Inbox``): one suite of
+behaviours (``InboxContract``) run against each adapter:
+
+- ``TestPostgresInbox``: ``notify.inbox`` in a fresh database;
+- ``TestDynamoDBInbox``: a table made by ``create_table`` (with its
+  ``by_notification`` index) on a moto server, a fresh table per test.
+
+Every test uses users of its own, so the backends' state never leaks between tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from infra.amazon.dynamodb_inbox import DynamoDBInbox, create_table
+from infra.postgres.inbox import DDL, PostgresInbox
+from projections.notifications.inbox import Inbox, InboxItem
+from tests.support.moto_server import client, moto_server
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def item(user_id: UUID, minute: int, **changes: Any) -> InboxItem:
+    """A notification of ``user_id``, ``minute`` minutes after START (keys then sort
+    by it)."""
+    fields: dict[str, Any] = {
+        "user_id": user_id,
+        "notification_id": uuid4(),
+        "kind": "order_shipped",
+        "title": f"Shipped #{minute}",
+        "body": "Your parcel is on its way.",
+        "link": f"https://shop.example/orders/{minute}",
+        "created_at": START + timedelta(minutes=minute, microseconds=123),
+    }
+    return InboxItem(**(fields | changes))
+
+
+def filled(inbox: Inbox, user_id: UUID, count: int) -> list[InboxItem]:
+    """``count`` stored items, oldest first (put out of order, as deliveries come)."""
+    items = [item(user_id, minute) for minute in range(count)]
+    for stored in reversed(items[::2]):
+        assert inbox.put(stored)
+    for stored in items[1::2]:
+        assert inbox.put(stored)
+    return items
+
+
+class InboxContract:
+    @pytest.fixture
+    def inbox(self) -> Inbox:
+        raise NotImplementedError
+
+    def test_a_repeated_put_is_stored_once(self, inbox: Inbox) -> None:
+        user = uuid4()
+        first = item(user, 0, link=None)
+
+        assert inbox.put(first) is True
+        assert inbox.put(first) is False  # a second delivery of the same notification
+
+        assert inbox.page(user, None, 10) == [first]
+        assert inbox.unread_count(user) == 1
+
+    def test_keyset_pages_are_newest_first_without_duplicates_or_gaps(self, inbox: Inbox) -> None:
+        user = uuid4()
+        items = filled(inbox, user, 7)
+        inbox.put(item(uuid4(), 3))  # another user's, in between by time
+
+        pages: list[list[InboxItem]] = []
+        before: str | None = None
+        while page := inbox.page(user, before, 3):
+            pages.append(page)
+            before = page[-1].key
+
+        assert [len(p) for p in pages] == [3, 3, 1]
+        assert [i for p in pages for i in p] == list(reversed(items))
+        assert inbox.page(user, items[0].key, 3) == []  # nothing older than the oldest
+
+    def test_unread_count_after_mark_read_and_mark_all_read(self, inbox: Inbox) -> None:
+        user = uuid4()
+        items = filled(inbox, user, 5)
+        at = START + timedelta(days=1)
+
+        assert inbox.unread_count(user) == 5
+        assert inbox.mark_read(user, items[1].notification_id, at) is True
+        assert inbox.mark_read(user, items[1].notification_id, at + timedelta(hours=1))
+        assert inbox.unread_count(user) == 4
+        assert inbox.mark_all_read(user, at + timedelta(hours=2)) == 4
+        assert inbox.unread_count(user) == 0
+        assert inbox.mark_all_read(user, at + timedelta(hours=3)) == 0
+
+        read_at = {i.notification_id: i.read_at for i in inbox.page(user, None, 10)}
+        assert read_at[items[1].notification_id] == at  # a second mark keeps the first time
+        assert {read_at[i.notification_id] for i in items if i != items[1]} == {
+            at + timedelta(hours=2)
+        }
+
+    def test_a_notification_is_marked_read_by_its_owner_only(self, inbox: Inbox) -> None:
+        owner, other = uuid4(), uuid4()
+        (theirs,) = filled(inbox, owner, 1)
+        filled(inbox, other, 2)
+
+        assert inbox.mark_read(other, theirs.notification_id, START) is False
+        assert inbox.mark_read(owner, uuid4(), START) is False  # no such notification
+
+        assert inbox.unread_count(owner) == 1
+        assert inbox.unread_count(other) == 2
+        assert inbox.page(owner, None, 10)[0].read_at is None
+
+    def test_after_returns_exactly_the_newer_ones_oldest_first(self, inbox: Inbox) -> None:
+        user = uuid4()
+        items = filled(inbox, user, 6)
+        inbox.put(item(uuid4(), 4))  # another user's newer one
+
+        assert inbox.after(user, items[2].key, 10) == items[3:]
+        assert inbox.after(user, items[2].key, 2) == items[3:5]
+        assert inbox.after(user, items[-1].key, 10) == []
+        assert inbox.after(user, "0" * 16 + "-" + str(UUID(int=0)), 10) == items
+
+
+@pytest.fixture(scope="module")
+def inbox_pool(make_database: Callable[[], str]) -> Iterator[ConnectionPool[Any]]:
+    """``notify.inbox`` in a fresh database, and a pool on it."""
+    url = make_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(DDL)
+    with ConnectionPool(url, min_size=1, max_size=2, kwargs={"autocommit": True}) as opened:
+        yield opened
+
+
+class TestPostgresInbox(InboxContract):
+    @pytest.fixture
+    def inbox(self, inbox_pool: ConnectionPool[Any]) -> Inbox:
+        return PostgresInbox(inbox_pool)
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+class TestDynamoDBInbox(InboxContract):
+    @pytest.fixture
+    def inbox(self, moto_url: str) -> Inbox:
+        dynamodb = client(moto_url, "dynamodb")
+        name = f"inbox-{uuid4().hex[:8]}"
+        create_table(dynamodb, name)
+        return DynamoDBInbox(dynamodb, name)
+
+    def test_create_table_leaves_an_existing_table(self, moto_url: str) -> None:
+        dynamodb = client(moto_url, "dynamodb")
+        name = f"inbox-{uuid4().hex[:8]}"
+        create_table(dynamodb, name)
+        inbox = DynamoDBInbox(dynamodb, name)
+        (kept,) = filled(inbox, uuid4(), 1)
+
+        create_table(dynamodb, name)  # compose and tests run it at every start
+
+        assert inbox.page(kept.user_id, None, 1) == [kept]
+
+    def test_pages_span_responses_cut_at_one_megabyte(self, moto_url: str) -> None:
+        """A Query response stops at 1 MB whatever its Limit: pages and counts follow
+        LastEvaluatedKey."""
+        dynamodb = client(moto_url, "dynamodb")
+        name = f"inbox-{uuid4().hex[:8]}"
+        create_table(dynamodb, name)
+        inbox = DynamoDBInbox(dynamodb, name)
+        user = uuid4()
+        big = [item(user, minute, body="x" * 300_000) for minute in range(5)]  # 1.5 MB
+        for stored in big:
+            inbox.put(stored)
+
+        assert inbox.page(user, None, 5) == list(reversed(big))
+        assert inbox.after(user, big[0].key, 5) == big[1:]
+        assert inbox.unread_count(user) == 5
+        assert inbox.mark_all_read(user, START) == 5
