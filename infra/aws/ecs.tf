@@ -13,6 +13,20 @@ locals {
     SHOP_KAFKA_REPLICATION_FACTOR  = "3"
     SHOP_WORKER_GROUP              = var.consumer_group
     SHOP_DATA_DIR                  = "/run/shop" # heartbeats of the relay and workers
+    # Notifications (notifications.tf); SHOP_VAPID_PRIVATE_KEY is a secret, below.
+    SHOP_NOTIFY_EMAIL               = "ses"
+    SHOP_NOTIFY_SMS                 = "sns"
+    SHOP_NOTIFY_PUSH                = length(local.platform_applications) == 0 ? "off" : "sns"
+    SHOP_NOTIFY_INBOX               = "dynamodb"
+    SHOP_NOTIFY_QUEUE               = "sqs"
+    SHOP_AWS_REGION                 = var.region
+    SHOP_SES_SENDER                 = var.ses_sender
+    SHOP_SES_CONFIGURATION_SET      = aws_sesv2_configuration_set.main.configuration_set_name
+    SHOP_SNS_TOPIC_ARN_SES_FEEDBACK = aws_sns_topic.ses_feedback.arn
+    SHOP_SNS_PLATFORM_APPLICATIONS  = jsonencode(local.platform_applications)
+    SHOP_SQS_QUEUE_URLS             = jsonencode({ for channel, queue in aws_sqs_queue.delivery : channel => queue.url })
+    SHOP_DYNAMODB_INBOX_TABLE       = aws_dynamodb_table.inbox.name
+    SHOP_VAPID_SUBJECT              = coalesce(var.vapid_subject, "mailto:${var.ses_sender}")
   }
   log_groups = toset(["write-api", "read-api", "relay", "worker", "msk", "opensearch", "vpc-flow"])
 }
@@ -89,7 +103,7 @@ resource "aws_iam_role_policy" "execution_secrets" {
     Statement = [{
       Effect   = "Allow"
       Action   = ["secretsmanager:GetSecretValue"]
-      Resource = [var.secret_key_arn, aws_db_instance.postgres.master_user_secret[0].secret_arn]
+      Resource = compact([var.secret_key_arn, aws_db_instance.postgres.master_user_secret[0].secret_arn, var.vapid_private_key_arn])
     }]
   })
 }
@@ -125,11 +139,13 @@ resource "aws_ecs_task_definition" "role" {
     readonlyRootFilesystem = true
     mountPoints            = [{ sourceVolume = "run", containerPath = "/run/shop", readOnly = false }]
     environment            = [for k, v in local.environment : { name = k, value = v }]
-    secrets = [
+    secrets = concat([
       { name = "SHOP_SECRET_KEY", valueFrom = var.secret_key_arn },
       # libpq reads PGPASSWORD: the URL above carries no password.
       { name = "PGPASSWORD", valueFrom = "${aws_db_instance.postgres.master_user_secret[0].secret_arn}:password::" },
-    ]
+      ], var.vapid_private_key_arn == null ? [] : [
+      { name = "SHOP_VAPID_PRIVATE_KEY", valueFrom = var.vapid_private_key_arn }, # turns Web Push on
+    ])
     portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
     healthCheck = {
       command     = each.value.port == null ? concat(["CMD"], each.value.command, ["--check"]) : ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3)"]

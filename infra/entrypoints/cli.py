@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
+from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
 
@@ -26,8 +27,12 @@ app.add_typer(users_app, name="users")
 app.add_typer(seed_app, name="seed")
 dlq_app = typer.Typer(help="Dead letters: events a projection failed on", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(notifications_app, name="notifications")
 console = Console()
 WORKER_HEALTHCHECK_SECONDS = 60
+GRACEFUL_SHUTDOWN_SECONDS = 5
+"""How long a stop waits for open requests: an inbox stream stays open until its
+client leaves, and would hold a SIGTERM up for as long."""
 
 
 def _container(settings: Settings | None = None) -> Container:
@@ -74,6 +79,7 @@ def run(
             host=settings.host,
             port=settings.port,
             log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             access_log=False,
         )
         return
@@ -101,6 +107,7 @@ def run(
             host=settings.host,
             port=settings.port,
             log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             access_log=False,
         )
     finally:
@@ -188,6 +195,7 @@ def _serve_http(container: Container, role: Role) -> None:
             host=settings.host,
             port=settings.port,
             log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             access_log=False,
         )
     finally:

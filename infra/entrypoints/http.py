@@ -15,6 +15,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from commands.catalog.http import inventory as inventory_commands
 from commands.catalog.http import products as catalog_commands
 from commands.catalog.http import reviews as review_commands
+from commands.notifications.http import admin as notification_admin_commands
+from commands.notifications.http import devices as device_commands
+from commands.notifications.http import feedback as feedback_commands
+from commands.notifications.http import inbox as inbox_commands
+from commands.notifications.http import unsubscribe as unsubscribe_commands
 from commands.ordering.http import carts as cart_commands
 from commands.ordering.http import orders as order_commands
 from commands.ordering.http import webhooks as webhook_commands
@@ -22,7 +27,7 @@ from commands.users.http import account as user_commands
 from commands.users.http import admin as admin_commands
 from commands.users.http import auth as auth_commands
 from commands.users.http import link_pages
-from infra.entrypoints import openapi, problems
+from infra.entrypoints import notification_metrics, notification_stream, openapi, problems
 from infra.entrypoints.health import Health, HealthReport
 from infra.entrypoints.mailbox_api import router as mailbox_router
 from infra.entrypoints.metrics import ProjectionLagCollector
@@ -30,6 +35,8 @@ from infra.entrypoints.request_edge import RequestEdge
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
 from read_api import catalog as catalog_queries
+from read_api import notification_admin
+from read_api import notifications as inbox_queries
 from read_api import ordering as ordering_queries
 from read_api import users as user_queries
 
@@ -47,9 +54,12 @@ READ_ROUTERS = (
     catalog_queries.router,
     user_queries.router,
     ordering_queries.router,
-    mailbox_router,
+    notification_admin.router,
+    inbox_queries.router,
+    notification_stream.router,
 )
-"""What the read API serves (``shop serve read-api``): GET only."""
+"""What the read API serves (``shop serve read-api``): GET only. Outside production
+also ``/admin/mailbox``, the local mailbox the embedded mode delivers to."""
 WRITE_ROUTERS = (
     auth_commands.router,
     user_commands.router,
@@ -62,6 +72,11 @@ WRITE_ROUTERS = (
     cart_commands.router,
     order_commands.router,
     webhook_commands.router,
+    notification_admin_commands.router,
+    inbox_commands.router,
+    device_commands.router,
+    unsubscribe_commands.router,
+    feedback_commands.router,
     link_pages.router,  # the pages the mails link to; their forms run commands
 )
 """What the write API serves (``shop serve write-api``): the commands."""
@@ -80,9 +95,13 @@ def create_app(
         if run_projections:
             await run_in_threadpool(container.start_projections)
         await container.read_pool.open()
+        hub: notification_stream.StreamHub = app.state.notification_stream
+        if serve_reads:
+            await hub.start()
         try:
             yield
         finally:
+            await hub.close()  # first: the open streams end, then the pools
             for cache in (container.product_cache, container.search_cache):
                 if cache is not None:
                     await cache.close()
@@ -104,6 +123,15 @@ def create_app(
     app.state.read = container.read_services()
     app.state.ordering = container.ordering.services()
     app.state.ordering_read = container.ordering.read_services()
+    notifications = container.notifications
+    app.state.notifications_admin = notifications.admin
+    app.state.notifications_inbox = notifications.inbox_services
+    app.state.notifications_devices = notifications.devices
+    app.state.notifications_unsubscribe = notifications.unsubscribe
+    app.state.notifications_feedback = notifications.feedback
+    app.state.notification_stream = notification_stream.StreamHub(
+        container.conninfo, notifications.inbox, notifications.tickets
+    )
     # The catalog's queries first: product detail is the hottest route, and every
     # router tried before the matching one costs each request (FastAPI matches
     # router by router; see bench/README.md, "Product detail from the Redis cache").
@@ -111,6 +139,8 @@ def create_app(
     routers = (READ_ROUTERS if serve_reads else ()) + (WRITE_ROUTERS if serve_writes else ())
     for router in routers:
         app.include_router(router)
+    if serve_reads and container.settings.environment != "production":
+        app.include_router(mailbox_router)
     if serve_writes:
         for router in container.ordering.routers:
             app.include_router(router)
@@ -120,6 +150,8 @@ def create_app(
     registry = CollectorRegistry()
     registry.register(ProjectionLagCollector(container))
     for collector in container.catalog.collectors():
+        registry.register(collector)
+    for collector in notification_metrics.collectors(container.notifications.queue, container.pool):
         registry.register(collector)
 
     @app.get(

@@ -51,7 +51,7 @@ from infra.postgres.payment_methods import PostgresPaymentMethods
 from infra.redis.carts import RedisCartStore
 from infra.settings import Settings
 from infra.wiring.shared import Pools
-from infra.wiring.views import tracking_only_view, view_specs
+from infra.wiring.views import own_follower, tracking_only_view, view_specs
 from projections.engine import View, ViewProjection
 from projections.ordering.carts import CartsProjection, CartState, CartsView, RedisCartsProjection
 from projections.ordering.orders import ORDERING_VIEWS
@@ -171,18 +171,6 @@ def build(
     return ordering
 
 
-def _own_follower(
-    app_class: type[OrderingApplication], partition: int
-) -> type[OrderingApplication]:
-    """The same log (the same name, table and positions) under a class of its own:
-    the embedded runner gives each upstream class its own follower thread, so a
-    saga partition neither waits for the others nor holds up the views of the log
-    (a follower feeds its members one after another)."""
-    return type(
-        f"{app_class.__name__}SagaPartition{partition}", (app_class,), {"name": app_class.name}
-    )
-
-
 def policy_specs(
     conninfo: str,
     ordering: Ordering,
@@ -213,7 +201,10 @@ def policy_specs(
         ProjectionSpec(
             name=name,
             tables=[],
-            upstream=(_own_follower(OrderingApplication, partition), PaymentsApplication),
+            upstream=(
+                own_follower(OrderingApplication, f"SagaPartition{partition}"),
+                PaymentsApplication,
+            ),
             make_view=lambda g, name=name: tracking_only_view(conninfo, name, g),  # type: ignore[misc]
             make_projection=saga(partition),
             rebuildable=False,

@@ -24,6 +24,7 @@ from commands.seeding.catalog import CatalogSeeder
 from commands.users.accounts import UserCommands, UsersApplication
 from commands.users.http.deps import Limits, UsersServices
 from commands.users.tokens import TokenCodec
+from infra.entrypoints import notification_metrics
 from infra.opensearch.index import ProductIndexer
 from infra.postgres import idempotency
 from infra.postgres.existing_aggregates import existing_aggregates
@@ -33,8 +34,9 @@ from infra.redis.product_cache import RedisCacheInvalidator, RedisProductCache
 from infra.redis.ratelimit import InProcessRateLimiter, RedisRateLimiter
 from infra.redis.search_cache import RedisSearchCache
 from infra.settings import Settings
-from infra.wiring import catalog, ordering, users
+from infra.wiring import catalog, notifications, ordering, users
 from infra.wiring.catalog import Catalog
+from infra.wiring.notifications import Notifications
 from infra.wiring.ordering import Ordering
 from infra.wiring.shared import Pools, open_pools, utc_now
 from infra.wiring.users import Users
@@ -55,6 +57,7 @@ class Container:
     users: Users
     catalog: Catalog
     ordering: Ordering
+    notifications: Notifications
     idempotency: PostgresIdempotencyStore
     rate_limiter: RateLimiter
     specs: list[ProjectionSpec] = field(default_factory=list)
@@ -93,7 +96,7 @@ class Container:
 
     @property
     def mailbox(self) -> PostgresMailbox:
-        return self.users.mailbox
+        return self.notifications.mailbox
 
     @property
     def catalog_app(self) -> CatalogApplication:
@@ -197,7 +200,9 @@ class Container:
         with self.pool.connection() as conn:
             conn.execute(dead_letters.DDL)
             conn.execute(idempotency.DDL)
-            for ddl in self.users.ddl + self.catalog.ddl + self.ordering.ddl:
+            for ddl in (
+                self.users.ddl + self.catalog.ddl + self.ordering.ddl + self.notifications.ddl
+            ):
                 conn.execute(ddl)
             generations.create_registry(conn)
         for spec in self.specs:
@@ -239,6 +244,7 @@ class Container:
         (``shop run``, or each ``shop serve worker``)."""
         self.catalog.start_followers(self.pools)
         self.ordering.sweeper.start()
+        self.notifications.start_workers()
 
     def background_errors(self) -> dict[str, str]:
         """What is failing now in this process's background work, by name: read from
@@ -252,6 +258,7 @@ class Container:
         )
 
     def close(self) -> None:
+        self.notifications.close()
         self.catalog.close()
         if self.runner is not None:
             self.runner.stop()
@@ -273,13 +280,31 @@ def bootstrap(settings: Settings | None = None) -> Container:
     ordering_area = ordering.build(
         settings, pools, utc_now, catalog_area.commands, catalog_area.inventory
     )
+    notifications_area = notifications.build(
+        settings,
+        pools,
+        utc_now,
+        apps={
+            app.name: app
+            for app in users_area.applications()
+            + catalog_area.applications()
+            + ordering_area.applications()
+        },
+        sellers=catalog_area.commands,
+        tokens=users_area.tokens,
+        on_outcome=notification_metrics.on_outcome,
+    )
     return Container(
         settings=settings,
         pools=pools,
         users=users_area,
         catalog=catalog_area,
         ordering=ordering_area,
+        notifications=notifications_area,
         idempotency=PostgresIdempotencyStore(pools.pool),
         rate_limiter=rate_limiter,
-        specs=users_area.specs + catalog_area.specs + ordering_area.specs,
+        specs=users_area.specs
+        + catalog_area.specs
+        + ordering_area.specs
+        + notifications_area.specs,
     )

@@ -66,6 +66,14 @@ def make_view(conninfo: str, view_class: type[View], generation: int) -> View:
     return view
 
 
+def own_follower(app_class: type[Application[Any]], suffix: str) -> type[Application[Any]]:
+    """The same log (the same name, table and positions) under a class of its own:
+    the embedded runner gives each upstream class its own follower thread, so a
+    policy on it neither waits for the log's views nor holds them up (a follower
+    feeds its members one after another)."""
+    return type(f"{app_class.__name__}{suffix}", (app_class,), {"name": app_class.name})
+
+
 def tracking_only_view(conninfo: str, name: str, generation: int) -> View:
     """A view without tables, for policies and projections into other stores: a
     follower's pull is then one tracking write."""

@@ -6,19 +6,21 @@ the same name typed on two keyboards is the same text, except in fields marked
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from domain.notifications import valid_time_zone
 from domain.users import Role
 
 EXACT = object()
@@ -98,10 +100,49 @@ class Address(Body):
     )
 
 
+HourMinute = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
 class NotificationPreferences(Body):
-    order_updates_email: bool = True
-    order_updates_sms: bool = False
-    marketing_email: bool = False
+    """Any of the keys: a partial update, merged into the stored preferences (a key
+    left out keeps its value). Mirrors ``domain.notifications.valid_preferences``,
+    which the aggregate applies too: the schema documents it and refuses early.
+    Account and security messages are sent whatever these say."""
+
+    order_updates_email: StrictBool = True
+    order_updates_sms: StrictBool = False
+    order_updates_push: StrictBool = True
+    order_updates_in_app: StrictBool = True
+    marketing_email: StrictBool = False
+    marketing_sms: StrictBool = False
+    marketing_push: StrictBool = False
+    marketing_in_app: StrictBool = True
+    locale: Literal["en", "de"] = "en"
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        default="UTC", description="An IANA time zone, e.g. Europe/Berlin"
+    )
+    quiet_hours_start: HourMinute | None = Field(
+        default=None,
+        description="HH:MM in time_zone; give both ends or neither (null both: none). "
+        "SMS and push that are not urgent wait for the end; they are never dropped",
+    )
+    quiet_hours_end: HourMinute | None = None
+
+    @field_validator("time_zone", mode="after")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return valid_time_zone(value)  # InvalidPreferences is a ValueError: a 422
+
+    @model_validator(mode="after")
+    def _quiet_hours_whole(self) -> NotificationPreferences:
+        given = {"quiet_hours_start", "quiet_hours_end"} & self.model_fields_set
+        if len(given) == 1:
+            raise ValueError("give quiet_hours_start and quiet_hours_end together")
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            raise ValueError("quiet hours have a start and an end, or neither")
+        if self.quiet_hours_start is not None and self.quiet_hours_start == self.quiet_hours_end:
+            raise ValueError("quiet hours that start when they end are empty")
+        return self
 
 
 class ProfileChanges(Body):

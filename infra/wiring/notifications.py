@@ -1,0 +1,231 @@
+"""The notifications area, built: the policy that decides from the logs, a sender
+per channel (``notification_channels`` chooses them), the in-app inbox and its
+stream tickets, the devices, the suppression list and its feeds (unsubscribe, SES
+feedback), the delivery queue, and one delivery loop per channel, started beside
+the projections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+from commands.catalog.inventory import InventoryApplication, SkuOwners
+from commands.catalog.reviews import ReviewsApplication
+from commands.notifications.delivery import Backoff, Deliverer, OutcomeListener
+from commands.notifications.http.admin import AdminNotificationsServices
+from commands.notifications.http.devices import NotificationDevicesServices
+from commands.notifications.http.feedback import FeedbackServices
+from commands.notifications.http.inbox import InboxServices
+from commands.notifications.http.unsubscribe import UnsubscribeServices
+from commands.notifications.policy import NOTIFIER_LOGS, Notifier
+from commands.notifications.rendering import Renderer
+from commands.notifications.tickets import StreamTickets
+from commands.notifications.unsubscribe import UnsubscribeSigner, unsubscribe_headers
+from commands.ordering.application import OrderingApplication
+from commands.ports import Clock
+from commands.users.accounts import UsersApplication
+from commands.users.tokens import TokenCodec
+from domain.notifications import Channel
+from infra.amazon.sns_signature import SnsSignatures
+from infra.amazon.sqs_dispatch import SqsDispatcher
+from infra.postgres import devices as devices_table
+from infra.postgres import inbox as inbox_table
+from infra.postgres import mailbox as mailbox_table
+from infra.postgres import notifications as notifications_tables
+from infra.postgres import stream_tickets as tickets_table
+from infra.postgres import suppressions as suppressions_table
+from infra.postgres.devices import PostgresDevices
+from infra.postgres.mailbox import PostgresMailbox
+from infra.postgres.notifications import PostgresDeliveryLog
+from infra.postgres.resends import PostgresResends
+from infra.postgres.server import view_datastore
+from infra.postgres.stream_tickets import PostgresStreamTickets
+from infra.postgres.suppressions import PostgresSuppressions
+from infra.settings import Settings
+from infra.wiring.notification_channels import DeliveryQueues, delivery_queue, inbox_store, senders
+from infra.wiring.shared import Pools
+from infra.wiring.views import own_follower
+from projections.engine import View, generation_schema
+from projections.notifications.inbox import Inbox
+from streams.embedded import ProjectionSpec
+from streams.supervision import Supervised
+
+
+@dataclass
+class Notifications:
+    mailbox: PostgresMailbox
+    suppressions: PostgresSuppressions
+    log: PostgresDeliveryLog
+    queue: DeliveryQueues
+    inbox: Inbox
+    tickets: StreamTickets
+    deliverers: list[Deliverer]
+    specs: list[ProjectionSpec]
+    ddl: list[str]
+    """The tables of its adapters, created by ``Container.migrate``."""
+    admin: AdminNotificationsServices
+    """The services of its HTTP routes (``app.state.notifications_*``)."""
+    inbox_services: InboxServices
+    devices: NotificationDevicesServices
+    unsubscribe: UnsubscribeServices
+    feedback: FeedbackServices
+    dispatcher: SqsDispatcher | None = None
+    """With the SQS queue: hands the recorded deliveries to their channel's queue."""
+    loops: list[Supervised] = field(default_factory=list)
+
+    def start_workers(self) -> None:
+        """The delivery loops, one per channel (and the SQS dispatcher): in whichever
+        process runs the projections."""
+        self.loops = [
+            Supervised(f"notify_{d.channel}", _step(d), interval=0.0) for d in self.deliverers
+        ]
+        if self.dispatcher is not None:
+            dispatcher = self.dispatcher
+            self.loops.append(
+                Supervised("notify_dispatch", lambda: dispatcher.dispatch_once() == 0, 0.2)
+            )
+        for loop in self.loops:
+            loop.start()
+
+    def close(self) -> None:
+        for loop in self.loops:
+            loop.stop()
+        self.loops = []
+        self.queue.close()
+
+
+def _step(deliverer: Deliverer) -> Callable[[], bool]:
+    return lambda: deliverer.run_once(wait_seconds=1.0) == 0
+
+
+def build(
+    settings: Settings,
+    pools: Pools,
+    clock: Clock,
+    apps: Mapping[str, Application[Any]],
+    sellers: SkuOwners,
+    tokens: TokenCodec,
+    on_outcome: OutcomeListener | None = None,
+) -> Notifications:
+    """``apps`` are the logs the policy follows, by name; ``sellers`` the catalog's
+    lookup of a SKU's seller, ``tokens`` the users' link tokens."""
+    pool = pools.pool
+    mailbox = PostgresMailbox(pool)
+    inbox = inbox_store(settings, pools)
+    devices = PostgresDevices(pool)
+    queue, dispatcher = delivery_queue(settings, pools)
+    log = PostgresDeliveryLog(pool)
+    suppressions = PostgresSuppressions(pool)
+    channels = senders(settings, mailbox, inbox, devices)
+    signer = UnsubscribeSigner(settings.resolved_secret())
+    headers = unsubscribe_headers(settings.public_url, signer)
+    renderer = Renderer()
+    backoff = Backoff(max_attempts=settings.notify_max_attempts)
+    deliverers = [
+        Deliverer(
+            channel,
+            queue=queue,
+            log=log,
+            sender=sender,
+            renderer=renderer,
+            suppressions=suppressions,
+            clock=clock,
+            unsubscribe_headers=headers if channel is Channel.EMAIL else None,
+            backoff=backoff,
+            on_outcome=on_outcome,
+        )
+        for channel, sender in channels.items()
+    ]
+
+    def notifier(view: TrackingRecorder) -> Notifier:
+        assert isinstance(view, View)
+        return Notifier(
+            view,
+            apps=dict(apps),
+            sellers=sellers,
+            devices=devices if Channel.PUSH in channels else None,
+            tokens=tokens,
+            public_url=settings.public_url,
+            record=notifications_tables.record,
+            channels=frozenset(channels),
+            clock=clock,
+        )
+
+    spec = ProjectionSpec(
+        name=Notifier.name,
+        tables=[],
+        upstream=tuple(
+            own_follower(app_class, "Notifier")
+            for app_class in (
+                UsersApplication,
+                OrderingApplication,
+                InventoryApplication,
+                ReviewsApplication,
+            )
+        ),
+        make_view=lambda g: notifier_view(pools.conninfo, g, apps),
+        make_projection=notifier,
+        rebuildable=False,
+    )
+    tickets = PostgresStreamTickets(pool)
+    feedback_topics = (
+        [settings.sns_topic_arn_ses_feedback] if settings.sns_topic_arn_ses_feedback else []
+    )
+    return Notifications(
+        mailbox=mailbox,
+        suppressions=suppressions,
+        log=log,
+        queue=queue,
+        inbox=inbox,
+        tickets=tickets,
+        deliverers=deliverers,
+        specs=[spec],
+        admin=AdminNotificationsServices(PostgresResends(log, pool), clock),
+        inbox_services=InboxServices(inbox, tickets, clock),
+        devices=NotificationDevicesServices(devices, clock),
+        unsubscribe=UnsubscribeServices(signer, suppressions),
+        feedback=FeedbackServices(SnsSignatures(feedback_topics), suppressions),
+        dispatcher=dispatcher,
+        ddl=[
+            mailbox_table.DDL,
+            notifications_tables.DDL,
+            suppressions_table.DDL,
+            inbox_table.DDL,
+            devices_table.DDL,
+            tickets_table.DDL,
+        ],
+    )
+
+
+def notifier_view(conninfo: str, generation: int, apps: Mapping[str, Application[Any]]) -> View:
+    """The policy's tracking. A new one starts at the logs' heads: a shop that
+    gains notifications does not mail its whole history. The link mails carry on
+    from where the users area's old mail policy (``user_emails``) stopped."""
+    view = View(view_datastore(conninfo, generation_schema(Notifier.name, generation)))
+    view.create_table()
+    if all(view.max_tracking_id(name) is None for name in NOTIFIER_LOGS):
+        for name in NOTIFIER_LOGS:
+            head = _previous_mail_position(conninfo) if name == "users" else None
+            if head is None:
+                head = apps[name].recorder.max_notification_id()
+            if head:
+                view.insert_tracking(Tracking(name, head))
+    return view
+
+
+def _previous_mail_position(conninfo: str) -> int | None:
+    old = View(view_datastore(conninfo, generation_schema("user_emails", 1)))
+    try:
+        with old.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT to_regclass('rm_user_emails_g1.tracking') IS NOT NULL AS found")
+            row = cursor.fetchone()
+            if not row or not row["found"]:
+                return None
+        position: int | None = old.max_tracking_id("users")
+        return position
+    finally:
+        old.datastore.close()
