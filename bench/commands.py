@@ -80,7 +80,7 @@ from infra.wiring.process import bootstrap
 from projections.positions import tracked_position
 
 REPO = Path(__file__).resolve().parent.parent
-FOLLOWERS = ("user_profiles", "admin_users", "user_access", "user_emails")
+FOLLOWERS = ("user_profiles", "admin_users", "user_access", "notifier")
 P95_TARGET_MS = 50.0
 RATIO_TARGET = 0.5
 EVENTS_TABLE = "users_events"

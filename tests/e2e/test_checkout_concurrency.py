@@ -1,5 +1,5 @@
-"""200 shoppers check out the last 50 units of one product at the same moment,
-through HTTP: exactly 50 orders are confirmed, 150 rejected for stock, no unit is
+"""120 shoppers check out the last 30 units of one product at the same moment,
+through HTTP: exactly 30 orders are confirmed, 90 rejected for stock, no unit is
 oversold, every confirmed order was authorized once, and nothing was captured."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from tests.support.users_client import Account, verified_account
 
 pytestmark = pytest.mark.e2e
 
-SHOPPERS = 200
-UNITS = 50
+SHOPPERS = 120
+UNITS = 30
 
 
 def test_the_last_units_are_never_oversold_nor_charged_twice(

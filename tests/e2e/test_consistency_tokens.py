@@ -28,7 +28,18 @@ NOT_IN_THE_TABLE = {
     "POST /auth/password-reset": "always 202 without a token: says nothing of the account",
     "POST /webhooks/stripe": "the gateway's, not a client's: answers no token",
     "POST /sandbox/3ds/{reference}": "the sandbox card issuer's page, not the shop: no token",
-}
+} | dict.fromkeys(
+    (
+        "POST /me/devices",
+        "DELETE /me/devices/{device_id}",
+        "POST /me/notifications/{notification_id}/read",
+        "POST /me/notifications/read-all",
+        "POST /me/notifications/stream-tickets",
+        "POST /admin/notifications/deliveries/{delivery_id}/resend",
+        "POST /webhooks/ses-feedback",
+    ),
+    "notifications' operational state, written to its table, not a log: visible at once",
+)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.e2e
 Operation: TypeAlias = GenericOperation[Any, Any, Any, Any]
 Case: TypeAlias = GenericCase[Operation]
 
-EXAMPLES = int(os.environ.get("EVENTSHOP_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("EVENTSHOP_FUZZ_EXAMPLES", "15"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -90,7 +90,7 @@ def test_a_poison_event_is_dead_lettered_the_rest_flows_and_it_is_replayed_after
     assert parked and all(p.originator_id == poisoned for p in parked)
     assert all(p.behind == failed.position for p in parked)
     assert [p.position for p in parked] == sorted(p.position for p in parked)
-    assert not open_letters(container, "user_emails")
+    assert not open_letters(container, "notifier")
     # Dead-lettered: nothing is failing now.
     eventually(lambda: "user_profiles" not in container.background_errors(), "the recovery")
 
@@ -144,7 +144,7 @@ def test_an_undecodable_event_is_dead_lettered_by_every_view_of_its_log(
         "user_profiles",
         "admin_users",
         "user_access",
-        "user_emails",
+        "notifier",
     }
     assert all("gone_module" in x.error for x in letters)
 

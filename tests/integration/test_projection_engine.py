@@ -500,23 +500,23 @@ def test_a_rebuild_yields_the_live_read_model_and_the_runner_follows_the_swap(
     # And volume: a few hundred events straight to the store.
     Workload(container.users_app, seed=4, model=model).run(300)
 
-    wait_caught_up(container, [*VIEW_NAMES, "user_emails"])
+    wait_caught_up(container, [*VIEW_NAMES, "notifier"])
     check_read_model(container, model, VIEW_NAMES)
     live = read_model(container, VIEW_NAMES)
 
     for name in REBUILDABLE:
         assert rebuild(container, name) == 2
     served = container.active_generations()
-    assert {n: served[n] for n in [*REBUILDABLE, "user_emails"]} == {
+    assert {n: served[n] for n in [*REBUILDABLE, "notifier"]} == {
         **dict.fromkeys(REBUILDABLE, 2),
-        "user_emails": 1,
+        "notifier": 1,
     }
     for name in REBUILDABLE:
         for read_view in [*TABLES[name], f"{name}__tracking"]:
             assert served_schema(container, read_view) == generation_schema(name, 2)
     assert read_model(container, VIEW_NAMES) == live
     with pytest.raises(NotRebuildable):
-        rebuild(container, "user_emails")
+        rebuild(container, "notifier")
 
     # The live runner moves onto generation 2: later writes show up in read.*.
     commands.update_profile(user_ids[3], {"name": "After The Swap"})

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from commands.http.parsed_body import ExponentDecimal, ParsedBodyRoute
 from infra.entrypoints.http import READ_ROUTERS, WRITE_ROUTERS
+from infra.entrypoints.mailbox_api import router as mailbox_router
 from infra.entrypoints.request_edge import RequestEdge
 from infra.entrypoints.sandbox_api import router as sandbox_router
 from tests.unit.test_text import FORBIDDEN
@@ -299,7 +300,7 @@ def test_provider_callbacks_reach_their_handler_byte_for_byte() -> None:
 
 
 def test_every_router_of_the_app_uses_the_parsed_body_route() -> None:
-    routers = [*READ_ROUTERS, *WRITE_ROUTERS, sandbox_router]
+    routers = [*READ_ROUTERS, *WRITE_ROUTERS, sandbox_router, mailbox_router]
     routes = [route for r in routers for route in r.routes]
     assert routes
     for route in routes:

@@ -24,7 +24,7 @@ from tests.support.server import shop_command
 
 pytestmark = pytest.mark.integration
 
-USERS_PROJECTIONS = {"user_profiles", "admin_users", "user_access", "user_emails"}
+USERS_PROJECTIONS = {"user_profiles", "admin_users", "user_access", "notifier"}
 LATE_MODULE = '''
 from domain.users import User
 

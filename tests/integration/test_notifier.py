@@ -1,0 +1,203 @@
+"""The notifier and its delivery against a real Postgres, through the process's own
+wiring: each triggering event decides once however often it is delivered, and a
+worker killed between the recorded intent and the send loses nothing: the delivery
+is sent once after the restart (docs/adr/0017-notifications.md)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from commands.notifications.delivery import Deliverer, deliver_all
+from commands.notifications.ports import Outgoing
+from commands.notifications.rendering import Renderer
+from domain.notifications import Channel
+from domain.users import Role
+from infra.postgres.notifications import PostgresDeliveryLog, PostgresDeliveryQueue
+from infra.wiring.process import Container
+from infra.wiring.shared import utc_now
+from projections.engine import View, ViewProjection
+from streams.embedded import ProjectionSpec
+from tests.support.users_client import STRONG_PASSWORD
+
+LOG = "users"
+
+
+def spec_of(container: Container) -> ProjectionSpec:
+    return next(spec for spec in container.specs if spec.name == "notifier")
+
+
+@contextmanager
+def notifier(container: Container, generation: int = 1) -> Iterator[ViewProjection[Any]]:
+    spec = spec_of(container)
+    view = spec.make_view(generation)
+    assert isinstance(view, View)
+    try:
+        projection = spec.make_projection(view)
+        assert isinstance(projection, ViewProjection)
+        yield projection
+    finally:
+        view.datastore.close()
+
+
+def users_log(container: Container) -> list[tuple[Any, Tracking]]:
+    app = container.users_app
+    notifications = app.recorder.select_notifications(start=1, limit=10_000)
+    return [(app.mapper.to_domain_event(n), Tracking(LOG, n.id)) for n in notifications]
+
+
+def decided(container: Container) -> list[tuple[Any, ...]]:
+    with container.pool.connection() as conn:
+        return conn.execute(
+            "SELECT n.user_id, n.kind, d.channel, d.address, d.state FROM notify.notifications n "
+            "LEFT JOIN notify.deliveries d ON d.notification_id = n.id "
+            "ORDER BY n.id, d.id"
+        ).fetchall()
+
+
+def mail_to(container: Container, address: str) -> list[str]:
+    return [m["subject"] for m in container.mailbox.messages(address, limit=100)]
+
+
+def some_accounts(container: Container) -> tuple[UUID, str, UUID, str]:
+    """An admin makes a seller of one new account and deactivates another."""
+    users = container.user_commands
+    admin = users.create_admin(f"admin-{uuid4().hex[:8]}@example.com", STRONG_PASSWORD, "Admin")
+    seller, other = uuid4(), uuid4()
+    seller_email = f"seller-{seller.hex[:8]}@example.com"
+    other_email = f"other-{other.hex[:8]}@example.com"
+    users.register(seller, seller_email, STRONG_PASSWORD, "Sam Seller")
+    users.request_password_reset(seller_email)
+    users.grant_role(seller, Role.SELLER, admin.id)
+    users.register(other, other_email, STRONG_PASSWORD, "Olive Other")
+    users.deactivate(other, "fraud", admin.id)
+    return seller, seller_email, other, other_email
+
+
+def test_each_event_decides_once_however_often_it_is_delivered(container: Container) -> None:
+    with notifier(container) as projection:  # made before the events: it starts at 0
+        seller, seller_email, other, other_email = some_accounts(container)
+        log = users_log(container)
+        for event, tracking in log:
+            projection.process_event(event, tracking)
+            projection.process_event(event, tracking)
+        once = decided(container)
+        for event, tracking in log:  # the whole log again, and in one batch
+            projection.process_event(event, tracking)
+        with projection.view.batch(LOG):
+            for event, tracking in log:
+                projection.process_event(event, tracking)
+        assert decided(container) == once
+
+    kinds = Counter((user_id, kind, channel) for user_id, kind, channel, _, _ in once)
+    assert kinds == {
+        (seller, "verify_email", "email"): 1,
+        (seller, "reset_password", "email"): 1,
+        (seller, "role_changed", "email"): 1,
+        (seller, "role_changed", "in_app"): 1,
+        # Decided on the account as each event left it, not as it is now: the
+        # verification of an account deactivated since still went out then.
+        (other, "verify_email", "email"): 1,
+        (other, "account_deactivated", "email"): 1,
+    } | {key: n for key, n in kinds.items() if key[0] not in (seller, other)}
+
+    deliver_all(container.notifications.deliverers)
+    deliver_all(container.notifications.deliverers)  # nothing left: nothing sent twice
+    assert sorted(mail_to(container, seller_email)) == [
+        "Reset your password",
+        "Verify your email address",
+        "You are now a seller",
+    ]
+    assert sorted(mail_to(container, other_email)) == [
+        "Verify your email address",
+        "Your account has been deactivated",
+    ]
+    assert [item.title for item in container.notifications.inbox.page(seller, None, 10)] == [
+        "Your roles changed"
+    ]
+    assert {state for *_, state in decided(container)} == {"sent"}
+
+
+class Killed(BaseException):
+    """The worker process dying: not an ``Exception``, so nothing in it catches it."""
+
+
+class KilledOnSend:
+    def send(self, outgoing: Outgoing) -> str:
+        raise Killed(outgoing.address)
+
+
+def test_a_worker_killed_between_intent_and_send_sends_once_after_its_restart(
+    container: Container,
+) -> None:
+    with notifier(container) as projection:
+        user_id = uuid4()
+        email = f"killed-{user_id.hex[:8]}@example.com"
+        container.user_commands.register(user_id, email, STRONG_PASSWORD, "Kim Killed")
+        for event, tracking in users_log(container):
+            projection.process_event(event, tracking)
+    mailbox = container.notifications.mailbox
+    now = utc_now()
+
+    def worker(sender: Any, clock_offset: timedelta) -> Deliverer:
+        """A new process's delivery loop: its own queue and log, the real mailbox."""
+        return Deliverer(
+            Channel.EMAIL,
+            queue=PostgresDeliveryQueue(container.pool, container.conninfo, lease_seconds=0.2),
+            log=PostgresDeliveryLog(container.pool),
+            sender=sender,
+            renderer=Renderer(),
+            suppressions=container.notifications.suppressions,
+            clock=lambda: now + clock_offset,
+        )
+
+    with pytest.raises(Killed):
+        worker(KilledOnSend(), timedelta(0)).run_once(wait_seconds=0)
+    [(_, _, _, _, state)] = [row for row in decided(container) if row[0] == user_id]
+    assert state == "sending"  # the intent is recorded; no outcome
+    assert mail_to(container, email) == []
+
+    # Restarted at once: the lease hides it from a second worker meanwhile.
+    assert worker(mailbox, timedelta(seconds=1)).run_once(wait_seconds=0) == 0
+    # After the lease and the in-flight guard: sent, once.
+    time.sleep(0.3)
+    restarted = worker(mailbox, timedelta(seconds=31))
+    assert restarted.run_once(wait_seconds=0) == 1
+    assert restarted.run_once(wait_seconds=0) == 0
+    assert mail_to(container, email) == ["Verify your email address"]
+    with container.pool.connection() as conn:
+        attempts = conn.execute(
+            "SELECT a.attempt, a.outcome FROM notify.attempts a "
+            "JOIN notify.deliveries d ON d.id = a.delivery_id "
+            "WHERE d.address = %s ORDER BY a.attempt",
+            (email,),
+        ).fetchall()
+    assert attempts == [(1, None), (2, "sent")]  # the killed attempt stays on the record
+
+
+def test_a_redecided_event_after_a_crash_before_commit_decides_the_same_rows(
+    container: Container,
+) -> None:
+    """The notifier killed before its transaction commits decides again from
+    scratch; the ids come from the event, so a decision that did commit is kept once."""
+    with notifier(container) as projection:
+        user_id = uuid4()
+        container.user_commands.register(
+            user_id, f"twice-{user_id.hex[:8]}@example.com", STRONG_PASSWORD, "Tess Twice"
+        )
+        log = users_log(container)
+        for event, tracking in log:
+            projection.process_event(event, tracking)
+        first = decided(container)
+    with notifier(container, generation=2) as fresh:  # its tracking lost: all again
+        for event, tracking in log:
+            fresh.process_event(event, tracking)
+    assert decided(container) == first
