@@ -1,5 +1,5 @@
 """The shared ports: what more than one area of the write side needs from the outside
-world (the clock, mail, rate limits, idempotency keys, waiting for a projection).
+world (the clock, rate limits, idempotency keys, waiting for a projection).
 An area's own ports sit beside the handlers that need them (the payment gateway in
 ``commands.ordering.payment_gateway``, the seller lookup in
 ``commands.catalog.inventory``). Adapters live in infra/; tests run the same
@@ -15,19 +15,6 @@ from typing import Any, Protocol
 from domain.positions import Position
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class Email:
-    message_id: str  # stable per triggering event: redelivery sends nothing twice
-    to: str
-    subject: str
-    body: str
-
-
-class Mailer(Protocol):
-    def send(self, email: Email) -> None:
-        """Deliver, at most once per message_id."""
 
 
 class RateLimiter(Protocol):

@@ -447,7 +447,7 @@ def test_the_same_event_delivered_twice_changes_nothing(
 
 
 def link_token(container: Container, email: str) -> str:
-    """The verification token from the mail the UserEmails policy sent."""
+    """The verification token from the mail the notifier sent."""
     found: list[str] = []
 
     def mailed() -> bool:
