@@ -36,7 +36,7 @@ from starlette.responses import StreamingResponse
 
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.notifications.tickets import StreamTickets, redeem
-from domain.refusals import BadQuery
+from domain.refusals import BadQuery, Refused
 from infra.entrypoints.openapi import PROBLEM
 from infra.entrypoints.problems import MEDIA_TYPE
 from projections.notifications.inbox import INBOX_CHANNEL, Inbox, InboxItem, valid_key
@@ -59,6 +59,14 @@ CONNECT_TIMEOUT = 10
 APPLICATION_NAME = "eventshop-inbox-stream"
 """How the listener's connection shows in ``pg_stat_activity``."""
 PING = b": ping\n\n"
+MAX_STREAMS_PER_USER = 10
+"""Tabs and devices of one person; more is a client leaking connections (or an attack
+on the process's 10,000)."""
+
+
+class TooManyStreams(Refused):
+    status = 429
+    code = "too-many-streams"
 
 Nudge = asyncio.Queue[None]
 
@@ -117,6 +125,11 @@ class StreamHub:
         ``last_event_id`` replays what came after it; none (or not a key) starts at
         the user's newest item."""
         user_id = await run_in_threadpool(redeem, self._tickets, ticket)
+        if len(self._streams.get(user_id, ())) >= MAX_STREAMS_PER_USER:
+            raise TooManyStreams(
+                f"at most {MAX_STREAMS_PER_USER} open streams per account: close one",
+                headers={"Retry-After": "5"},
+            )
         start = _key_or_none(last_event_id)
         if start is None:
             start = await run_in_threadpool(self._newest_key, user_id)
@@ -270,6 +283,10 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     },
     401: {
         "description": "No ticket, or one unknown, expired or used (`invalid-stream-ticket`)",
+        "content": {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM}"}}},
+    },
+    429: {
+        "description": f"The account has {MAX_STREAMS_PER_USER} streams open already",
         "content": {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM}"}}},
     },
 }

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +27,11 @@ from fastapi import FastAPI
 
 from commands.notifications.http.inbox import InboxServices
 from infra.entrypoints.http import create_app
-from infra.entrypoints.notification_stream import APPLICATION_NAME, StreamHub
+from infra.entrypoints.notification_stream import (
+    APPLICATION_NAME,
+    MAX_STREAMS_PER_USER,
+    StreamHub,
+)
 from infra.postgres.inbox import PostgresInbox
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
@@ -485,6 +489,19 @@ def test_a_gone_client_ends_its_stream(shop: Shop, user: User) -> None:
         next(received)
         assert shop.hub.open_streams == before + 1
     eventually(lambda: shop.hub.open_streams == before, "the stream's end", timeout=5)
+
+
+def test_one_account_holds_a_bounded_number_of_streams(shop: Shop, user: User) -> None:
+    with ExitStack() as open_ones:
+        held = [open_ones.enter_context(stream(shop, user)) for _ in range(MAX_STREAMS_PER_USER)]
+        for received in held:  # each reading: a dropped iterator would close its stream
+            next(received)
+        body = refused(open_stream(shop, {"ticket": ticket(shop, user)}), 429, "too-many-streams")
+        assert str(MAX_STREAMS_PER_USER) in body["detail"]
+        other = new_user(shop)
+        with stream(shop, other) as received:  # another account is not held back
+            next(received)
+    eventually(lambda: open_stream(shop, {"ticket": ticket(shop, user)}).status_code == 200)
 
 
 def test_the_stream_survives_the_listener_losing_the_database(shop: Shop, user: User) -> None:
