@@ -20,8 +20,8 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from infra.amazon.dynamodb_inbox import DynamoDBInbox, create_table
-from infra.postgres.inbox import DDL, PostgresInbox
-from projections.notifications.inbox import Inbox, InboxItem
+from infra.postgres.inbox import DDL, PostgresInbox, SignalledInbox
+from projections.notifications.inbox import INBOX_CHANNEL, Inbox, InboxItem
 from tests.support.moto_server import client, moto_server
 
 pytestmark = pytest.mark.integration
@@ -125,6 +125,25 @@ class InboxContract:
         assert inbox.after(user, items[-1].key, 10) == []
         assert inbox.after(user, "0" * 16 + "-" + str(UUID(int=0)), 10) == items
 
+    def test_put_many_stores_each_once(self, inbox: Inbox) -> None:
+        user = uuid4()
+        items = [item(user, minute) for minute in range(3)]
+        inbox.put_many(items)
+        inbox.put_many(items[1:])  # a batch delivered again
+
+        assert inbox.page(user, None, 10) == list(reversed(items))
+
+
+def assert_wakes_its_users_streams(inbox: Inbox, pool: ConnectionPool[Any]) -> None:
+    """The live streams listen in Postgres whichever store keeps the inbox."""
+    user = uuid4()
+    with pool.connection() as conn:
+        conn.execute(f"LISTEN {INBOX_CHANNEL}")
+        inbox.put(item(user, 0))
+        inbox.put_many([item(user, 1), item(user, 2)])
+        woken = {n.payload for n in conn.notifies(timeout=2, stop_after=2)}
+    assert woken == {str(user)}
+
 
 @pytest.fixture(scope="module")
 def inbox_pool(make_database: Callable[[], str]) -> Iterator[ConnectionPool[Any]]:
@@ -141,6 +160,11 @@ class TestPostgresInbox(InboxContract):
     def inbox(self, inbox_pool: ConnectionPool[Any]) -> Inbox:
         return PostgresInbox(inbox_pool)
 
+    def test_a_new_item_wakes_its_users_streams(
+        self, inbox: Inbox, inbox_pool: ConnectionPool[Any]
+    ) -> None:
+        assert_wakes_its_users_streams(inbox, inbox_pool)
+
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
@@ -155,6 +179,11 @@ class TestDynamoDBInbox(InboxContract):
         name = f"inbox-{uuid4().hex[:8]}"
         create_table(dynamodb, name)
         return DynamoDBInbox(dynamodb, name)
+
+    def test_signalled_it_wakes_the_streams_too(
+        self, inbox: Inbox, inbox_pool: ConnectionPool[Any]
+    ) -> None:
+        assert_wakes_its_users_streams(SignalledInbox(inbox, inbox_pool), inbox_pool)
 
     def test_create_table_leaves_an_existing_table(self, moto_url: str) -> None:
         dynamodb = client(moto_url, "dynamodb")
