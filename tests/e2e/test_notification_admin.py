@@ -190,3 +190,30 @@ def test_a_sent_delivery_is_not_sent_again(shop: Shop) -> None:
 def test_an_unknown_delivery(shop: Shop) -> None:
     refused(resend(shop, uuid4()), 404, "not-found")
     refused(resend(shop, "not-a-uuid"), 422, "validation-failed")
+
+
+@pytest.mark.parametrize(("environment", "mounted"), [("production", False), ("development", True)])
+def test_the_local_mailbox_is_not_served_in_production(
+    make_database: Callable[[], str],
+    tmp_path: Any,
+    environment: str,
+    mounted: bool,
+) -> None:
+    settings = Settings(
+        environment=environment,  # type: ignore[arg-type]
+        database_url=make_database(),
+        data_dir=tmp_path,
+        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        notify_email="smtp",
+        notify_sms="off",
+        notify_push="off",
+    )
+    container = bootstrap(settings)
+    try:
+        client = TestClient(create_app(container))  # routing only: no start-up
+        mailbox = client.get("/admin/mailbox").status_code
+        log = client.get("/admin/notifications").status_code
+    finally:
+        container.close()
+    assert mailbox == (401 if mounted else 404)  # mounted: asks who is asking
+    assert log == 401
