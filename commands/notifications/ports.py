@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
+from domain.devices import RegisteredDevice
 from domain.notifications import Channel, Kind
 
 
@@ -102,6 +103,16 @@ class Devices(Protocol):
 
     def remove(self, device_id: UUID, user_id: UUID | None = None) -> bool:
         """Remove (only the user's own when ``user_id`` is given); False if absent."""
+
+
+class DeviceRegistry(Protocol):
+    """The devices store as their owner sees it (the ``/me/devices`` endpoints)."""
+
+    def enrol(self, device: Device, at: datetime) -> tuple[Device, RegisteredDevice]: ...
+
+    def registered(self, user_id: UUID) -> list[RegisteredDevice]: ...
+
+    def remove(self, device_id: UUID, user_id: UUID | None = None) -> bool: ...
 
 
 class Suppressions(Protocol):

@@ -124,11 +124,7 @@ def create_app(
     app.state.ordering = container.ordering.services()
     app.state.ordering_read = container.ordering.read_services()
     notifications = container.notifications
-    app.state.notifications_admin = notifications.admin
-    app.state.notifications_inbox = notifications.inbox_services
-    app.state.notifications_devices = notifications.devices
-    app.state.notifications_unsubscribe = notifications.unsubscribe
-    app.state.notifications_feedback = notifications.feedback
+    app.state.notifications = notifications.services
     app.state.notification_stream = notification_stream.StreamHub(
         container.conninfo, notifications.inbox, notifications.tickets
     )

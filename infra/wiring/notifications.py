@@ -16,11 +16,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from commands.catalog.inventory import InventoryApplication, SkuOwners
 from commands.catalog.reviews import ReviewsApplication
 from commands.notifications.delivery import Backoff, Deliverer, OutcomeListener
-from commands.notifications.http.admin import AdminNotificationsServices
-from commands.notifications.http.devices import NotificationDevicesServices
-from commands.notifications.http.feedback import FeedbackServices
-from commands.notifications.http.inbox import InboxServices
-from commands.notifications.http.unsubscribe import UnsubscribeServices
+from commands.notifications.http.deps import NotificationsServices
 from commands.notifications.policy import NOTIFIER_LOGS, Notifier
 from commands.notifications.rendering import Renderer
 from commands.notifications.tickets import StreamTickets
@@ -67,12 +63,8 @@ class Notifications:
     specs: list[ProjectionSpec]
     ddl: list[str]
     """The tables of its adapters, created by ``Container.migrate``."""
-    admin: AdminNotificationsServices
-    """The services of its HTTP routes (``app.state.notifications_*``)."""
-    inbox_services: InboxServices
-    devices: NotificationDevicesServices
-    unsubscribe: UnsubscribeServices
-    feedback: FeedbackServices
+    services: NotificationsServices
+    """What its HTTP routes need (``app.state.notifications``)."""
     dispatcher: SqsDispatcher | None = None
     """With the SQS queue: hands the recorded deliveries to their channel's queue."""
     loops: list[Supervised] = field(default_factory=list)
@@ -184,11 +176,16 @@ def build(
         tickets=tickets,
         deliverers=deliverers,
         specs=[spec],
-        admin=AdminNotificationsServices(PostgresResends(log, pool), clock),
-        inbox_services=InboxServices(inbox, tickets, clock),
-        devices=NotificationDevicesServices(devices, clock),
-        unsubscribe=UnsubscribeServices(signer, suppressions),
-        feedback=FeedbackServices(SnsSignatures(feedback_topics), suppressions),
+        services=NotificationsServices(
+            clock=clock,
+            inbox=inbox,
+            tickets=tickets,
+            devices=devices,
+            suppressions=suppressions,
+            signer=signer,
+            sns=SnsSignatures(feedback_topics),
+            resends=PostgresResends(log, pool),
+        ),
         dispatcher=dispatcher,
         ddl=[
             mailbox_table.DDL,

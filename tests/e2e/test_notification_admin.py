@@ -18,12 +18,10 @@ from fastapi.testclient import TestClient
 from commands.notifications.decisions import Decision
 from domain.notifications import Channel, Kind
 from domain.users import Role
-from infra.entrypoints.http import create_app
 from infra.postgres.notifications import PostgresDeliveryLog
-from infra.settings import Settings
-from infra.wiring.process import Container, bootstrap
-from tests.conftest import TEST_SECRET
+from infra.wiring.process import Container
 from tests.support.api import bearer, refused
+from tests.support.in_process import in_process_app
 from tests.support.notify_rows import attempted, decided, delivery_on
 from tests.support.polling import eventually
 from tests.support.users_client import STRONG_PASSWORD, unique_email
@@ -47,15 +45,10 @@ class Shop:
 def shop(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shop]:
-    settings = Settings(
-        database_url=make_database(),
-        data_dir=tmp_path_factory.mktemp("shop-data"),
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
-        notify_sms="off",
-    )
-    container = bootstrap(settings)
-    app = create_app(container)
-    with TestClient(app) as client:
+    with (
+        in_process_app(make_database(), tmp_path_factory.mktemp("shop-data")) as (app, container),
+        TestClient(app) as client,
+    ):
         commands = container.user_commands
         admin_email, customer_email = unique_email("admin"), unique_email("customer")
         admin_id = commands.create_admin(admin_email, STRONG_PASSWORD, "Admin").id
@@ -199,21 +192,10 @@ def test_the_local_mailbox_is_not_served_in_production(
     environment: str,
     mounted: bool,
 ) -> None:
-    settings = Settings(
-        environment=environment,  # type: ignore[arg-type]
-        database_url=make_database(),
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
-        notify_email="smtp",
-        notify_sms="off",
-        notify_push="off",
-    )
-    container = bootstrap(settings)
-    try:
-        client = TestClient(create_app(container))  # routing only: no start-up
+    chosen = {"notify_email": "smtp", "notify_sms": "off", "notify_push": "off"}
+    with in_process_app(make_database(), tmp_path, environment=environment, **chosen) as (app, _):
+        client = TestClient(app)  # routing only: no start-up
         mailbox = client.get("/admin/mailbox").status_code
         log = client.get("/admin/notifications").status_code
-    finally:
-        container.close()
     assert mailbox == (401 if mounted else 404)  # mounted: asks who is asking
     assert log == 401

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,15 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 
-from commands.notifications.http.devices import NotificationDevicesServices
 from commands.notifications.ports import Device
-from infra.entrypoints.http import create_app
-from infra.postgres import devices as devices_table
 from infra.postgres.devices import PostgresDevices
-from infra.settings import Settings
-from infra.wiring.process import Container, bootstrap
-from tests.conftest import TEST_SECRET
+from infra.wiring.process import Container
 from tests.support.api import bearer, refused
+from tests.support.in_process import in_process_app
 from tests.support.polling import eventually
 from tests.support.users_client import STRONG_PASSWORD, unique_email
 
@@ -52,21 +48,11 @@ def shop(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shop]:
     database_url = make_database()
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path_factory.mktemp("shop-data"),
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
-        notify_sms="off",
-    )
-    container = bootstrap(settings)
-    app = create_app(container)
-    devices = PostgresDevices(container.pool)
-    app.state.notifications_devices = NotificationDevicesServices(
-        devices, lambda: datetime.now(UTC)
-    )
-    with TestClient(app) as client:
-        with container.pool.connection() as conn:
-            conn.execute(devices_table.DDL)
+    with (
+        in_process_app(database_url, tmp_path_factory.mktemp("shop-data")) as (app, container),
+        TestClient(app) as client,
+    ):
+        devices = PostgresDevices(container.pool)
         commands = container.user_commands
         ann, bob = unique_email("ann"), unique_email("bob")
         commands.create_admin(ann, STRONG_PASSWORD, "Ann")

@@ -25,19 +25,16 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from commands.notifications.http.inbox import InboxServices
-from infra.entrypoints.http import create_app
 from infra.entrypoints.notification_stream import (
     APPLICATION_NAME,
     MAX_STREAMS_PER_USER,
     StreamHub,
 )
 from infra.postgres.inbox import PostgresInbox
-from infra.settings import Settings
-from infra.wiring.process import Container, bootstrap
+from infra.wiring.process import Container
 from projections.notifications.inbox import InboxItem
-from tests.conftest import TEST_SECRET
 from tests.support.api import bearer, refused
+from tests.support.in_process import in_process_app, replace_notification_services
 from tests.support.polling import eventually
 from tests.support.server import free_port
 from tests.support.users_client import STRONG_PASSWORD, unique_email
@@ -92,7 +89,7 @@ def mount(app: FastAPI, container: Container, clock: Clock) -> StreamHub:
     hub = StreamHub(
         container.conninfo, inbox, tickets, heartbeat=HEARTBEAT, probe=0.3, max_backoff=0.5
     )
-    app.state.notifications_inbox = InboxServices(inbox=inbox, tickets=tickets, clock=clock)
+    replace_notification_services(app, clock=clock)
     app.state.notification_stream = hub
     return hub
 
@@ -117,18 +114,18 @@ def serving(app: FastAPI) -> Iterator[str]:
 def shop(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shop]:
-    settings = Settings(
-        database_url=make_database(),
-        data_dir=tmp_path_factory.mktemp("shop-data"),
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
-        login_attempts_per_address=100_000,
-    )
-    container = bootstrap(settings)
-    app = create_app(container)
     clock = Clock()
-    hub = mount(app, container, clock)
-    with serving(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
-        yield Shop(base_url, container, PostgresInbox(container.pool), hub, clock, client)
+    with (
+        in_process_app(
+            make_database(),
+            tmp_path_factory.mktemp("shop-data"),
+            notify_sms="mailbox",
+            login_attempts_per_address=100_000,
+        ) as (app, container),
+    ):
+        hub = mount(app, container, clock)
+        with serving(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+            yield Shop(base_url, container, PostgresInbox(container.pool), hub, clock, client)
 
 
 @pytest.fixture

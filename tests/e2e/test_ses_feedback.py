@@ -3,8 +3,7 @@
 (``create_app``: the request edge, the problem answers) on a fresh database. The
 envelopes are AWS's published examples signed with a test certificate (moto's own
 feedback cannot be verified offline); the suppression list is read back from
-Postgres. The router and ``app.state.notifications_feedback`` are mounted here as
-the wiring is to mount them."""
+Postgres; the SNS signature check trusts the test certificate."""
 
 from __future__ import annotations
 
@@ -15,14 +14,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.notifications.http.feedback import FeedbackServices
 from infra.amazon.sns_signature import SnsSignatures
-from infra.entrypoints.http import create_app
 from infra.postgres.suppressions import PostgresSuppressions
-from infra.settings import Settings
-from infra.wiring.process import bootstrap
-from tests.conftest import TEST_SECRET
 from tests.support.api import refused
+from tests.support.in_process import in_process_app, replace_notification_services
 from tests.support.users_client import unique_email
 from tests.unit.test_sns_signature import (
     TOPIC,
@@ -51,21 +46,13 @@ class Shop:
 def shop(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shop]:
-    settings = Settings(
-        database_url=make_database(),
-        data_dir=tmp_path_factory.mktemp("shop-data"),
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
-        notify_sms="off",
-    )
-    container = bootstrap(settings)
-    app = create_app(container)
     signer, confirmed = TestSigner(), list[str]()
-    app.state.notifications_feedback = FeedbackServices(
-        sns=SnsSignatures({TOPIC}, fetch=signer.fetch, get=confirmed.append),
-        suppressions=container.notifications.suppressions,
-    )
-    with TestClient(app) as client:
-        yield Shop(client, PostgresSuppressions(container.pool), signer, confirmed)
+    with in_process_app(make_database(), tmp_path_factory.mktemp("shop-data")) as (app, container):
+        replace_notification_services(
+            app, sns=SnsSignatures({TOPIC}, fetch=signer.fetch, get=confirmed.append)
+        )
+        with TestClient(app) as client:
+            yield Shop(client, PostgresSuppressions(container.pool), signer, confirmed)
 
 
 def deliver(shop: Shop, envelope: dict[str, str] | bytes) -> Any:

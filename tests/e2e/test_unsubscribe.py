@@ -18,14 +18,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.notifications.http.unsubscribe import UnsubscribeServices
 from commands.notifications.unsubscribe import UnsubscribeSigner, unsubscribe_headers
-from infra.entrypoints.http import create_app
 from infra.postgres.suppressions import PostgresSuppressions
-from infra.settings import Settings
-from infra.wiring.process import bootstrap
-from tests.conftest import TEST_SECRET
 from tests.support.api import refused
+from tests.support.in_process import in_process_app
 from tests.support.users_client import unique_email
 
 pytestmark = pytest.mark.e2e
@@ -68,19 +64,11 @@ def shop(
     make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shop]:
     database_url = make_database()
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path_factory.mktemp("shop-data"),
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
-        notify_sms="off",
-    )
-    container = bootstrap(settings)
-    app = create_app(container)
-    signer = UnsubscribeSigner(settings.resolved_secret())
-    suppressions = container.notifications.suppressions
-    app.state.notifications_unsubscribe = UnsubscribeServices(signer, suppressions)
-    with TestClient(app) as client:  # its startup creates notify.suppressions
-        yield Shop(client, suppressions, signer, database_url)
+    with in_process_app(database_url, tmp_path_factory.mktemp("shop-data")) as (app, container):
+        signer = UnsubscribeSigner(container.settings.resolved_secret())
+        suppressions = container.notifications.suppressions
+        with TestClient(app) as client:  # its startup creates notify.suppressions
+            yield Shop(client, suppressions, signer, database_url)
 
 
 def test_the_one_click_post_stops_marketing_mail_only(shop: Shop) -> None:

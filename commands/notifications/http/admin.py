@@ -3,33 +3,17 @@ queues a failed delivery again (202), refuses one that has not failed (409)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from commands.http.deps import CurrentAdmin
 from commands.http.parsed_body import ParsedBodyRoute
-from commands.notifications.resending import Resends, resend
-from commands.ports import Clock
+from commands.notifications.http.deps import Services
+from commands.notifications.resending import resend
 
 router = APIRouter(prefix="/admin/notifications", tags=["admin"], route_class=ParsedBodyRoute)
-
-
-@dataclass(frozen=True)
-class AdminNotificationsServices:
-    deliveries: Resends
-    clock: Clock
-
-
-async def _services(request: Request) -> AdminNotificationsServices:
-    services: AdminNotificationsServices = request.app.state.notifications_admin
-    return services
-
-
-Services = Annotated[AdminNotificationsServices, Depends(_services)]
 
 
 class ResendOut(BaseModel):
@@ -40,5 +24,5 @@ class ResendOut(BaseModel):
 @router.post("/deliveries/{delivery_id}/resend", status_code=202, response_model=ResendOut)
 def resend_delivery(delivery_id: UUID, admin: CurrentAdmin, services: Services) -> ResendOut:
     """Queue a failed delivery again, due now; its next attempt shows in the log."""
-    resend(services.deliveries, delivery_id, services.clock())
+    resend(services.resends, delivery_id, services.clock())
     return ResendOut(delivery_id=delivery_id)

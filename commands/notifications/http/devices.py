@@ -5,48 +5,21 @@ is never answered back: a subscription's keys are the browser's to keep."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Protocol
-from uuid import UUID, uuid4
+from typing import Annotated
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from commands.http.deps import CurrentUser
 from commands.http.parsed_body import ParsedBodyRoute
+from commands.notifications.http.deps import Services
 from commands.notifications.ports import Device
-from commands.ports import Clock
 from domain.devices import MAX_TOKEN, Platform, RegisteredDevice, valid_token
 from domain.errors import UnknownEntity
 
 router = APIRouter(prefix="/me/devices", tags=["notifications"], route_class=ParsedBodyRoute)
-
-
-class DeviceRegistry(Protocol):
-    """The devices store as the owner sees it (``infra.postgres.devices``)."""
-
-    def enrol(self, device: Device, at: datetime) -> tuple[Device, RegisteredDevice]: ...
-
-    def registered(self, user_id: UUID) -> list[RegisteredDevice]: ...
-
-    def remove(self, device_id: UUID, user_id: UUID | None = None) -> bool: ...
-
-
-@dataclass(frozen=True)
-class NotificationDevicesServices:
-    devices: DeviceRegistry
-    clock: Clock
-    new_id: Callable[[], UUID] = field(default=uuid4)
-
-
-async def _services(request: Request) -> NotificationDevicesServices:
-    services: NotificationDevicesServices = request.app.state.notifications_devices
-    return services
-
-
-Services = Annotated[NotificationDevicesServices, Depends(_services)]
 
 
 class DeviceIn(BaseModel):

@@ -10,35 +10,16 @@ has changed nothing. No bearer token: the SNS signature is the authentication.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from commands.http.parsed_body import ParsedBodyRoute
-from commands.notifications.feedback import SnsMessages, handle
-from commands.notifications.ports import Suppressions
+from commands.notifications.feedback import handle
+from commands.notifications.http.deps import Services
 
 router = APIRouter(prefix="/webhooks", tags=["notifications"], route_class=ParsedBodyRoute)
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-
-
-@dataclass(frozen=True)
-class FeedbackServices:
-    """``app.state.notifications_feedback``."""
-
-    sns: SnsMessages
-    suppressions: Suppressions
-
-
-async def _services(request: Request) -> FeedbackServices:
-    services: FeedbackServices = request.app.state.notifications_feedback
-    return services
-
-
-Services = Annotated[FeedbackServices, Depends(_services)]
 
 
 @router.post(

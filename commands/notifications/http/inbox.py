@@ -4,37 +4,18 @@ Authorization header, and an access token in a URL would end up in logs)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from commands.http.deps import CurrentUser
 from commands.http.parsed_body import ParsedBodyRoute
-from commands.notifications.tickets import StreamTickets, issue
-from commands.ports import Clock
+from commands.notifications.http.deps import Services
+from commands.notifications.tickets import issue
 from domain.errors import UnknownEntity
-from projections.notifications.inbox import Inbox
 
 router = APIRouter(prefix="/me/notifications", tags=["notifications"], route_class=ParsedBodyRoute)
-
-
-@dataclass(frozen=True)
-class InboxServices:
-    inbox: Inbox
-    tickets: StreamTickets
-    clock: Clock
-
-
-async def _services(request: Request) -> InboxServices:
-    # async although it awaits nothing: a plain def would cost a thread hop.
-    services: InboxServices = request.app.state.notifications_inbox
-    return services
-
-
-Services = Annotated[InboxServices, Depends(_services)]
 
 
 class MarkedRead(BaseModel):

@@ -12,21 +12,19 @@ The pages are self-contained (no script, no other request), every value escaped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from html import escape
-from typing import Annotated
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from commands.http.parsed_body import ParsedBodyRoute
-from commands.notifications.ports import Suppressions
-from commands.notifications.unsubscribe import ONE_CLICK, UNSUBSCRIBE_PATH, UnsubscribeSigner
+from commands.notifications.http.deps import Services
+from commands.notifications.unsubscribe import ONE_CLICK, UNSUBSCRIBE_PATH
 from domain.refusals import Refused
 
 # For mail providers and people's browsers, not part of the API.
@@ -44,20 +42,6 @@ _HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
 }
-
-
-@dataclass(frozen=True)
-class UnsubscribeServices:
-    signer: UnsubscribeSigner
-    suppressions: Suppressions
-
-
-async def _services(request: Request) -> UnsubscribeServices:
-    services: UnsubscribeServices = request.app.state.notifications_unsubscribe
-    return services
-
-
-Services = Annotated[UnsubscribeServices, Depends(_services)]
 
 
 class NotOneClick(Refused):
