@@ -16,6 +16,7 @@ from rich.table import Table
 
 from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
+from infra.signals import exit_on_sigterm_as_on_ctrl_c
 from infra.wiring.process import Container, bootstrap
 
 app = typer.Typer(help="eventshop: an event-sourced commerce backend", no_args_is_help=True)
@@ -174,6 +175,7 @@ def _serve_http(container: Container, role: Role) -> None:
     from infra.entrypoints.http import create_app
 
     settings = container.settings
+    exit_on_sigterm_as_on_ctrl_c()  # so that the children are stopped below
     # The stream worker sends the mail: its links name the address served here.
     child_env = {**os.environ, "SHOP_PUBLIC_URL": settings.public_url}
     children = (

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
 from infra.settings import Settings
+from infra.signals import exit_on_sigterm_as_on_ctrl_c
 from projections.engine import ViewDatastore
 
 log = logging.getLogger(__name__)
@@ -38,24 +37,12 @@ def database_conninfo(settings: Settings) -> str:
     pgdata = (settings.data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded Postgres in %s", pgdata)
-    _exit_on_sigterm_as_on_ctrl_c()
+    exit_on_sigterm_as_on_ctrl_c()
     with postgres_server.PostgresServer._lock:  # the wheel's lock on starting the server
         _drop_stale_lock_file(pgdata)
     server = postgres_server.get_server(pgdata, cleanup_mode="stop")
     _forget_dead_handles(server)
     return str(server.get_uri())
-
-
-def _exit_on_sigterm_as_on_ctrl_c() -> None:
-    """The wheel stops its server from an atexit hook, and SIGTERM's default action
-    ends a process without running atexit hooks (uvicorn, after its graceful shutdown,
-    raises the signal it caught again). Make SIGTERM raise KeyboardInterrupt, as
-    Ctrl-C does, unless the process already handles it (``shop projections run``)."""
-    if (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    ):
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _drop_stale_lock_file(pgdata: Path) -> None:
