@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -35,6 +35,7 @@ from infra.wiring.process import Container
 from projections.notifications.inbox import InboxItem
 from tests.support.api import bearer, refused
 from tests.support.in_process import in_process_app, replace_notification_services
+from tests.support.notifications_client import SseEvent, sse_events
 from tests.support.polling import eventually
 from tests.support.server import free_port
 from tests.support.users_client import STRONG_PASSWORD, unique_email
@@ -72,14 +73,6 @@ class User:
     id: UUID
     headers: dict[str, str]
     token: str
-
-
-@dataclass
-class Event:
-    id: str | None = None
-    event: str | None = None
-    data: list[str] = field(default_factory=list)
-    comment: str | None = None
 
 
 def mount(app: FastAPI, container: Container, clock: Clock) -> StreamHub:
@@ -203,7 +196,9 @@ def ticket(shop: Shop, user: User) -> str:
 
 
 @contextmanager
-def stream(shop: Shop, user: User, last_event_id: str | None = None) -> Iterator[Iterator[Event]]:
+def stream(
+    shop: Shop, user: User, last_event_id: str | None = None
+) -> Iterator[Iterator[SseEvent]]:
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     with (
         httpx.Client(base_url=shop.base_url, timeout=10) as client,
@@ -211,34 +206,13 @@ def stream(shop: Shop, user: User, last_event_id: str | None = None) -> Iterator
     ):
         assert r.status_code == 200, r.read()
         assert r.headers["content-type"].startswith("text/event-stream")
-        yield events(r.iter_lines())
+        yield sse_events(r.iter_lines())
 
 
-def events(lines: Iterator[str]) -> Iterator[Event]:
-    """The stream's messages and comments, as an SSE client parses them."""
-    current = Event()
-    for line in lines:
-        if line == "":
-            if current.comment is not None or current.data or current.id:
-                yield current
-            current = Event()
-        elif line.startswith(":"):
-            current.comment = line[1:].strip()
-        else:
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "data":
-                current.data.append(value)
-            elif name == "id":
-                current.id = value
-            elif name == "event":
-                current.event = value
-
-
-def notifications(received: Iterator[Event], count: int, within: float = 10.0) -> list[Event]:
+def notifications(received: Iterator[SseEvent], count: int, within: float = 10.0) -> list[SseEvent]:
     """The next ``count`` notification messages (pings skipped), or fail."""
     deadline = time.monotonic() + within
-    found: list[Event] = []
+    found: list[SseEvent] = []
     for event in received:
         if event.event == "notification":
             found.append(event)
@@ -248,7 +222,7 @@ def notifications(received: Iterator[Event], count: int, within: float = 10.0) -
     raise AssertionError("the stream ended")
 
 
-def quiet(received: Iterator[Event], pings: int = 2) -> None:
+def quiet(received: Iterator[SseEvent], pings: int = 2) -> None:
     """Only pings for the next ``pings`` heartbeats: nothing more was sent."""
     for _ in range(pings):
         event = next(received)
@@ -468,7 +442,7 @@ def test_a_new_event_source_passes_the_last_id_in_the_query(shop: Shop, user: Us
     params = {"ticket": ticket(shop, user), "last_event_id": seen.key}
     with shop.client.stream("GET", STREAM, params=params) as answer:
         assert answer.status_code == 200
-        (event,) = notifications(events(answer.iter_lines()), 1)
+        (event,) = notifications(sse_events(answer.iter_lines()), 1)
     assert event.id == missed.key
 
 
