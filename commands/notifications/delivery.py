@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from jinja2 import TemplateError
 
+from commands.notifications.outcomes import OutcomeEvents
 from commands.notifications.ports import (
     BatchSender,
     DeliveryLog,
@@ -71,6 +72,7 @@ class Deliverer:
         backoff: Backoff = Backoff(),
         batch: int = 100,
         on_outcome: OutcomeListener | None = None,
+        outcome_events: OutcomeEvents | None = None,
     ) -> None:
         self.channel = channel
         self._queue = queue
@@ -83,6 +85,7 @@ class Deliverer:
         self._backoff = backoff
         self._batch = batch
         self._on_outcome = on_outcome
+        self._outcome_events = outcome_events
 
     def run_once(self, wait_seconds: float = 1.0) -> int:
         """Take one batch and deliver it; returns how many deliveries were attempted."""
@@ -103,7 +106,13 @@ class Deliverer:
         attempts = self._log.start_attempts([p.delivery_id for _, p in due], now)
         started = [(job, p, attempts[p.delivery_id]) for job, p in due if p.delivery_id in attempts]
         outcomes = self._attempt_all([(p, attempt) for _, p, attempt in started])
-        self._log.record_outcomes(outcomes, self._clock())
+        finished_at = self._clock()
+        if self._outcome_events is not None:
+            # Before the outcomes are marked: a crash between the two loses no event
+            # (the batch is attempted again, and its new outcomes are recorded too).
+            pairs = [(p, o) for (_, p, _), o in zip(started, outcomes, strict=True)]
+            self._outcome_events.record(pairs, finished_at)
+        self._log.record_outcomes(outcomes, finished_at)
         for (job, p, _), outcome in zip(started, outcomes, strict=True):
             if outcome.outcome == "retrying" and outcome.retry_at is not None:
                 self._queue.retry(job, (outcome.retry_at - now).total_seconds())

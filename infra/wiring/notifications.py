@@ -17,6 +17,7 @@ from commands.catalog.inventory import InventoryApplication, SkuOwners
 from commands.catalog.reviews import ReviewsApplication
 from commands.notifications.delivery import Backoff, Deliverer, OutcomeListener
 from commands.notifications.http.deps import NotificationsServices
+from commands.notifications.outcomes import NotificationsApplication, OutcomeEvents
 from commands.notifications.policy import NOTIFIER_LOGS, Notifier
 from commands.notifications.rendering import Renderer
 from commands.notifications.tickets import StreamTickets
@@ -53,6 +54,8 @@ from streams.supervision import Supervised
 
 @dataclass
 class Notifications:
+    app: NotificationsApplication
+    """Its event store: the final outcome of every delivery."""
     mailbox: PostgresMailbox
     suppressions: PostgresSuppressions
     log: PostgresDeliveryLog
@@ -68,6 +71,9 @@ class Notifications:
     dispatcher: SqsDispatcher | None = None
     """With the SQS queue: hands the recorded deliveries to their channel's queue."""
     loops: list[Supervised] = field(default_factory=list)
+
+    def applications(self) -> list[Application[Any]]:
+        return [self.app]
 
     def start_workers(self) -> None:
         """The delivery loops, one per channel (and the SQS dispatcher): in whichever
@@ -106,6 +112,8 @@ def build(
     """``apps`` are the logs the policy follows, by name; ``sellers`` the catalog's
     lookup of a SKU's seller, ``tokens`` the users' link tokens."""
     pool = pools.pool
+    app = NotificationsApplication(env=pools.app_env)
+    outcome_events = OutcomeEvents(app)
     mailbox = PostgresMailbox(pool)
     inbox = inbox_store(settings, pools)
     devices = PostgresDevices(pool)
@@ -129,6 +137,7 @@ def build(
             unsubscribe_headers=headers if channel is Channel.EMAIL else None,
             backoff=backoff,
             on_outcome=on_outcome,
+            outcome_events=outcome_events,
         )
         for channel, sender in channels.items()
     ]
@@ -168,6 +177,7 @@ def build(
         [settings.sns_topic_arn_ses_feedback] if settings.sns_topic_arn_ses_feedback else []
     )
     return Notifications(
+        app=app,
         mailbox=mailbox,
         suppressions=suppressions,
         log=log,
@@ -205,12 +215,13 @@ def notifier_view(conninfo: str, generation: int, apps: Mapping[str, Application
     view = View(view_datastore(conninfo, generation_schema(Notifier.name, generation)))
     view.create_table()
     if all(view.max_tracking_id(name) is None for name in NOTIFIER_LOGS):
+        # Marked even at 0 (a fresh database, at `shop migrate`): a view made later
+        # would otherwise start at the heads of then, past the first sign-ups.
         for name in NOTIFIER_LOGS:
             head = _previous_mail_position(conninfo) if name == "users" else None
             if head is None:
                 head = apps[name].recorder.max_notification_id()
-            if head:
-                view.insert_tracking(Tracking(name, head))
+            view.insert_tracking(Tracking(name, head or 0))
     return view
 
 

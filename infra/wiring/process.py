@@ -253,9 +253,8 @@ class Container:
 
     def applications(self) -> list[Application[Any]]:
         """Every bounded context's event store, each with its own log (the relay's input)."""
-        return (
-            self.users.applications() + self.catalog.applications() + self.ordering.applications()
-        )
+        areas = (self.users, self.catalog, self.ordering, self.notifications)
+        return [app for area in areas for app in area.applications()]
 
     def close(self) -> None:
         self.notifications.close()

@@ -17,8 +17,10 @@ import pytest
 from eventsourcing.persistence import Tracking
 
 from commands.notifications.delivery import Deliverer, deliver_all
+from commands.notifications.outcomes import OutcomeEvents
 from commands.notifications.ports import Outgoing
 from commands.notifications.rendering import Renderer
+from domain.deliveries import DeliveryOutcome
 from domain.notifications import Channel
 from domain.users import Role
 from infra.postgres.notifications import PostgresDeliveryLog, PostgresDeliveryQueue
@@ -26,6 +28,7 @@ from infra.wiring.process import Container
 from infra.wiring.shared import utc_now
 from projections.engine import View, ViewProjection
 from streams.embedded import ProjectionSpec
+from tests.support.polling import eventually
 from tests.support.users_client import STRONG_PASSWORD
 
 LOG = "users"
@@ -61,6 +64,23 @@ def decided(container: Container) -> list[tuple[Any, ...]]:
             "LEFT JOIN notify.deliveries d ON d.notification_id = n.id "
             "ORDER BY n.id, d.id"
         ).fetchall()
+
+
+def delivery_ids(container: Container) -> list[UUID]:
+    with container.pool.connection() as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM notify.deliveries").fetchall()]
+
+
+def outcome_events(container: Container) -> list[tuple[str, int, str]]:
+    """(delivery, attempt, outcome) of every event on the notifications log."""
+    app = container.notifications.app
+    events = [
+        app.mapper.to_domain_event(n)
+        for n in app.recorder.select_notifications(start=1, limit=10_000)
+    ]
+    recorded = [e for e in events if isinstance(e, DeliveryOutcome.Recorded)]
+    assert recorded == events
+    return [(str(e.delivery_id), e.attempt, e.outcome) for e in recorded]
 
 
 def mail_to(container: Container, address: str) -> list[str]:
@@ -124,6 +144,11 @@ def test_each_event_decides_once_however_often_it_is_delivered(container: Contai
         "Your roles changed"
     ]
     assert {state for *_, state in decided(container)} == {"sent"}
+    # Each final outcome is an event on the notifications log, once.
+    recorded = outcome_events(container)
+    assert sorted(recorded) == sorted(
+        (str(delivery), 1, "sent") for delivery in delivery_ids(container)
+    )
 
 
 class Killed(BaseException):
@@ -157,6 +182,7 @@ def test_a_worker_killed_between_intent_and_send_sends_once_after_its_restart(
             renderer=Renderer(),
             suppressions=container.notifications.suppressions,
             clock=lambda: now + clock_offset,
+            outcome_events=OutcomeEvents(container.notifications.app),
         )
 
     with pytest.raises(Killed):
@@ -181,6 +207,9 @@ def test_a_worker_killed_between_intent_and_send_sends_once_after_its_restart(
             (email,),
         ).fetchall()
     assert attempts == [(1, None), (2, "sent")]  # the killed attempt stays on the record
+    assert [(attempt, outcome) for _, attempt, outcome in outcome_events(container)] == [
+        (2, "sent")
+    ]
 
 
 def test_a_redecided_event_after_a_crash_before_commit_decides_the_same_rows(
@@ -201,3 +230,15 @@ def test_a_redecided_event_after_a_crash_before_commit_decides_the_same_rows(
         for event, tracking in log:
             fresh.process_event(event, tracking)
     assert decided(container) == first
+
+
+def test_accounts_made_before_the_notifier_first_runs_are_told(container: Container) -> None:
+    """A fresh database: `shop migrate` made the notifier's view, then the write API
+    took sign-ups before any worker ran it (the scaled mode starts them apart)."""
+    user_id = uuid4()
+    email = f"early-{user_id.hex[:8]}@example.com"
+    container.user_commands.register(user_id, email, STRONG_PASSWORD, "Ean Early")
+    container.start_projections()
+    assert eventually(lambda: mail_to(container, email), "the early account's mail") == [
+        "Verify your email address"
+    ]
