@@ -5,6 +5,7 @@ is sent once after the restart (docs/adr/0017-notifications.md)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,16 +19,17 @@ from eventsourcing.persistence import Tracking
 
 from commands.notifications.delivery import Deliverer, deliver_all
 from commands.notifications.outcomes import OutcomeEvents
-from commands.notifications.ports import Outgoing
+from commands.notifications.ports import Outgoing, TransientFailure
 from commands.notifications.rendering import Renderer
 from domain.deliveries import DeliveryOutcome
-from domain.notifications import Channel
+from domain.notifications import Channel, Kind
 from domain.users import Role
 from infra.postgres.notifications import PostgresDeliveryLog, PostgresDeliveryQueue
 from infra.wiring.process import Container
 from infra.wiring.shared import utc_now
 from projections.engine import View, ViewProjection
 from streams.embedded import ProjectionSpec
+from tests.support.notify_rows import decided as decided_row
 from tests.support.polling import eventually
 from tests.support.users_client import STRONG_PASSWORD
 
@@ -242,3 +244,53 @@ def test_accounts_made_before_the_notifier_first_runs_are_told(container: Contai
     assert eventually(lambda: mail_to(container, email), "the early account's mail") == [
         "Verify your email address"
     ]
+
+
+class Hanging:
+    """A provider that stops answering."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def send(self, outgoing: Outgoing) -> str:
+        self.release.wait(30)
+        raise TransientFailure("timed out")
+
+
+def test_a_channel_that_hangs_holds_back_no_other(container: Container) -> None:
+    phone_user, now = uuid4(), utc_now()
+    email = f"both-{phone_user.hex[:8]}@example.com"
+    sms_then_mail = decided_row(
+        container.pool,
+        Kind.ORDER_SHIPPED,
+        phone_user,
+        now,
+        channels=frozenset({Channel.SMS, Channel.EMAIL}),
+        email=email,
+        phone="+447700900123",
+        context={"carrier": "DHL", "tracking_number": "JD1", "link": "http://shop/o"},
+    )
+    assert {d.channel for d in sms_then_mail.deliveries} == {Channel.SMS, Channel.EMAIL}
+    hanging = Hanging()
+    notifications = container.notifications
+    email_worker = next(d for d in notifications.deliverers if d.channel is Channel.EMAIL)
+    notifications.deliverers = [
+        email_worker,
+        Deliverer(
+            Channel.SMS,
+            queue=notifications.queue,
+            log=notifications.log,
+            sender=hanging,
+            renderer=Renderer(),
+            suppressions=notifications.suppressions,
+            clock=utc_now,
+        ),
+    ]
+    notifications.start_workers()
+    try:
+        assert eventually(lambda: mail_to(container, email), "the mail, SMS hanging") == [
+            "Your order is on its way"
+        ]
+    finally:
+        hanging.release.set()
+        notifications.close()

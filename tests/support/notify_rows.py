@@ -42,6 +42,7 @@ def decided(
     channels: frozenset[Channel] = EMAIL_AND_IN_APP,
     email: str = "shopper@example.com",
     phone: str | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Decision:
     """A decision recorded as the notifier records it (its own trigger each time)."""
     recipient = Recipient(
@@ -52,7 +53,9 @@ def decided(
         active=True,
         preferences=Preferences.from_profile({"order_updates_sms": True}),
     )
-    notice = Notice(kind, user_id, {"order_id": str(order_id)}, order_id=order_id)
+    notice = Notice(
+        kind, user_id, {"order_id": str(order_id), **(context or {})}, order_id=order_id
+    )
     decision = decide(f"test:{uuid4()}", notice, recipient, at, "http://shop", channels)
     assert decision is not None
     with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
