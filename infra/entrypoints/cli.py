@@ -76,7 +76,7 @@ def run(
     container = _container(settings)
     if settings.workers == 1:
         uvicorn.run(
-            create_app(container, run_projections=settings.projections),
+            create_app(container, run_projections=settings.projections, tune_gc=True),
             host=settings.host,
             port=settings.port,
             log_level="info",
@@ -193,6 +193,7 @@ def _serve_http(container: Container, role: Role) -> None:
                 run_projections=False,
                 serve_writes=role in (Role.write_api, Role.all),
                 serve_reads=role in (Role.read_api, Role.all),
+                tune_gc=True,
             ),
             host=settings.host,
             port=settings.port,

@@ -22,9 +22,11 @@ the newer one; it is in the inbox's pages and unread count."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -68,7 +70,22 @@ class TooManyStreams(Refused):
     status = 429
     code = "too-many-streams"
 
-Nudge = asyncio.Queue[None]
+
+class Wake:
+    """One stream's wake-up: the items the listener brought (previous key, key, the
+    message) and whether it must read its inbox instead (a bare user id, a gap, the
+    listener reconnected). A future per wait, not a task: 10,000 idle streams."""
+
+    __slots__ = ("future", "items", "read")
+
+    def __init__(self) -> None:
+        self.read = True  # the first read: the replay, and whatever came since
+        self.items: list[tuple[str | None, str, bytes]] = []
+        self.future: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        if self.future is not None and not self.future.done():
+            self.future.set_result(None)
 
 
 class StreamHub:
@@ -92,7 +109,7 @@ class StreamHub:
         self._batch = batch
         self._probe = probe
         self._max_backoff = max_backoff
-        self._streams: dict[UUID, set[Nudge]] = {}
+        self._streams: dict[UUID, set[Wake]] = {}
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self._closed = False
@@ -144,48 +161,62 @@ class StreamHub:
         return newest[0].key if newest else ""  # "": every key is after it
 
     async def _events(self, request: Request, user_id: UUID, last: str) -> AsyncIterator[bytes]:
-        """Subscribed before the first read, so whatever is stored after that read
-        nudges it: nothing falls between the two."""
-        nudge: Nudge = asyncio.Queue(maxsize=1)
-        streams = self._streams.setdefault(user_id, set())
-        streams.add(nudge)
-        nudge.put_nowait(None)  # the first read: the replay, and whatever came since
+        """Registered before the first read, so whatever is stored after that read
+        wakes it: nothing falls between the two. An item the listener brought is sent
+        as it is when it directly follows the last one sent (its ``previous`` key);
+        otherwise the stream reads its inbox after the last key."""
+        loop = asyncio.get_running_loop()
+        wake = Wake()
+        wakes = self._streams.setdefault(user_id, set())
+        wakes.add(wake)
         gone = asyncio.ensure_future(_disconnected(request))
-        waiter: asyncio.Future[None] | None = None
-        behind = False  # a read failed: retried at the next heartbeat without a nudge
+        gone.add_done_callback(lambda _: wake.set())
         try:
-            while not self._closed:
-                waiter = asyncio.ensure_future(nudge.get())
-                done, _ = await asyncio.wait(
-                    {waiter, gone}, timeout=self._heartbeat, return_when=asyncio.FIRST_COMPLETED
-                )
-                if gone in done or self._closed:
-                    return
-                if waiter not in done:
-                    waiter.cancel()
-                    yield PING
-                    if not behind:
+            while not self._closed and not gone.done():
+                if not wake.read and not wake.items:
+                    wake.future = loop.create_future()
+                    timer = loop.call_later(self._heartbeat, wake.set)
+                    await wake.future
+                    timer.cancel()
+                    wake.future = None
+                    if gone.done() or self._closed:
+                        return
+                    if not wake.read and not wake.items:
+                        yield PING
                         continue
-                try:
-                    while True:
-                        batch = await run_in_threadpool(
-                            self._inbox.after, user_id, last, self._batch
+                brought, wake.items = wake.items, []
+                ready = []
+                for previous, key, message in brought:
+                    if wake.read or key <= last:
+                        continue  # read below, or sent already
+                    if previous is None or previous <= last:
+                        ready.append(message)
+                        last = key
+                    else:
+                        wake.read = True  # one came between: read them in order
+                if ready:
+                    yield b"".join(ready)
+                if wake.read:
+                    try:
+                        while True:
+                            batch = await run_in_threadpool(
+                                self._inbox.after, user_id, last, self._batch
+                            )
+                            if batch:
+                                last = batch[-1].key
+                                yield b"".join(_message(item) for item in batch)
+                            if len(batch) < self._batch:
+                                break
+                        wake.read = False
+                    except TRANSIENT as error:
+                        log.warning(
+                            "inbox stream of %s could not read its inbox: %r", user_id, error
                         )
-                        if batch:
-                            last = batch[-1].key
-                            yield b"".join(_message(item) for item in batch)
-                        if len(batch) < self._batch:
-                            break
-                    behind = False
-                except TRANSIENT as error:
-                    log.warning("inbox stream of %s could not read its inbox: %r", user_id, error)
-                    behind = True
+                        await asyncio.sleep(self._heartbeat)  # still to read: retried
         finally:
             gone.cancel()
-            if waiter is not None:
-                waiter.cancel()
-            streams.discard(nudge)
-            if not streams and self._streams.get(user_id) is streams:
+            wakes.discard(wake)
+            if not wakes and self._streams.get(user_id) is wakes:
                 del self._streams[user_id]
 
     async def _listen(self) -> None:
@@ -217,23 +248,53 @@ class StreamHub:
                 await conn.execute("SELECT 1")
 
     def _nudge_user(self, payload: str) -> None:
+        """The payload is the stored item (``infra.postgres.inbox``: JSON with its
+        user, key and the key before it) or, for one too long for a notification or
+        from another store, the user id alone."""
+        if payload.startswith("{"):
+            try:
+                data = json.loads(payload)
+                item = _item(data)
+            except (ValueError, KeyError, TypeError):
+                log.warning("%s notified with something not an item", INBOX_CHANNEL)
+                return
+            wakes = self._streams.get(item.user_id)
+            if wakes:
+                brought = (data["p"], item.key, _message(item))
+                for wake in wakes:
+                    wake.items.append(brought)
+                    wake.set()
+            return
         try:
             user_id = UUID(payload)
         except ValueError:
             log.warning("%s notified with %r, not a user id", INBOX_CHANNEL, payload)
             return
-        for nudge in self._streams.get(user_id, ()):
-            _nudge(nudge)
+        for wake in self._streams.get(user_id, ()):
+            wake.read = True
+            wake.set()
 
     def _nudge_all(self) -> None:
-        for streams in self._streams.values():
-            for nudge in streams:
-                _nudge(nudge)
+        for wakes in self._streams.values():
+            for wake in wakes:
+                wake.read = True
+                wake.set()
 
 
-def _nudge(nudge: Nudge) -> None:
-    if nudge.empty():  # one pending read covers any number of new items
-        nudge.put_nowait(None)
+def _item(data: dict[str, Any]) -> InboxItem:
+    item = InboxItem(
+        user_id=UUID(data["u"]),
+        notification_id=UUID(data["n"]),
+        kind=data["kind"],
+        title=data["t"],
+        body=data["b"],
+        link=data["l"],
+        created_at=datetime.fromisoformat(data["c"]),
+        read_at=datetime.fromisoformat(data["r"]) if data["r"] else None,
+    )
+    if item.key != data["k"]:
+        raise ValueError("the key does not match the item")
+    return item
 
 
 async def _disconnected(request: Request) -> None:

@@ -33,10 +33,21 @@ CREATE INDEX IF NOT EXISTS inbox_unread ON notify.inbox (user_id) WHERE read_at 
 _COLUMNS = "user_id, notification_id, kind, title, body, link, created_at, read_at"
 
 
+PAYLOAD_LIMIT = 7900
+"""Bytes: a NOTIFY payload must stay under 8000; a longer item notifies its user id."""
+
+# The NOTIFY carries the stored item and the user's key before it, read in the same
+# statement, so a stream that sent that one sends this without a query
+# (infra.entrypoints.notification_stream); sent only for a new row, when it commits.
 _PUT = (
     f"WITH stored AS (INSERT INTO notify.inbox (key, {_COLUMNS}) "  # noqa: S608 - constant columns
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING "
-    "RETURNING user_id) SELECT pg_notify(%s, user_id::text) FROM stored"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING *), "
+    "message AS (SELECT s.user_id, json_build_object('u', s.user_id, 'k', s.key, "
+    "'p', (SELECT max(i.key) FROM notify.inbox i WHERE i.user_id = s.user_id AND i.key < s.key), "
+    "'n', s.notification_id, 'kind', s.kind, 't', s.title, 'b', s.body, 'l', s.link, "
+    "'c', s.created_at, 'r', s.read_at)::text AS body FROM stored s) "
+    "SELECT pg_notify(%s, CASE WHEN octet_length(body) < %s THEN body "
+    "ELSE user_id::text END) FROM message"
 )
 
 
@@ -52,6 +63,7 @@ def _row(item: InboxItem) -> tuple[object, ...]:
         item.created_at,
         item.read_at,
         INBOX_CHANNEL,
+        PAYLOAD_LIMIT,
     )
 
 

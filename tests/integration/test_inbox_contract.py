@@ -10,7 +10,9 @@ Every test uses users of its own, so the backends' state never leaks between tes
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -20,7 +22,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from infra.amazon.dynamodb_inbox import DynamoDBInbox, create_table
-from infra.postgres.inbox import DDL, PostgresInbox, SignalledInbox
+from infra.postgres.inbox import DDL, PAYLOAD_LIMIT, PostgresInbox, SignalledInbox
 from projections.notifications.inbox import INBOX_CHANNEL, Inbox, InboxItem
 from tests.support.moto_server import client, moto_server
 
@@ -137,12 +139,25 @@ class InboxContract:
 def assert_wakes_its_users_streams(inbox: Inbox, pool: ConnectionPool[Any]) -> None:
     """The live streams listen in Postgres whichever store keeps the inbox."""
     user = uuid4()
-    with pool.connection() as conn:
-        conn.execute(f"LISTEN {INBOX_CHANNEL}")
+    with listening(pool) as conn:
         inbox.put(item(user, 0))
         inbox.put_many([item(user, 1), item(user, 2)])
-        woken = {n.payload for n in conn.notifies(timeout=2, stop_after=2)}
+        woken = {woken_user(n.payload) for n in conn.notifies(timeout=2, stop_after=2)}
     assert woken == {str(user)}
+
+
+@contextmanager
+def listening(pool: ConnectionPool[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of its own (a pooled one would keep listening, and collect the
+    next tests' notifications)."""
+    with psycopg.connect(str(pool.conninfo), autocommit=True) as conn:
+        conn.execute(f"LISTEN {INBOX_CHANNEL}")
+        yield conn
+
+
+def woken_user(payload: str) -> str:
+    """The item itself (JSON, with its user) or its user id alone."""
+    return str(json.loads(payload)["u"]) if payload.startswith("{") else payload
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +179,23 @@ class TestPostgresInbox(InboxContract):
         self, inbox: Inbox, inbox_pool: ConnectionPool[Any]
     ) -> None:
         assert_wakes_its_users_streams(inbox, inbox_pool)
+
+    def test_the_notification_carries_the_item_and_the_key_before_it(
+        self, inbox: Inbox, inbox_pool: ConnectionPool[Any]
+    ) -> None:
+        user = uuid4()
+        first, second = item(user, 0), item(user, 1)
+        long = item(user, 2, body="x" * PAYLOAD_LIMIT)
+        with listening(inbox_pool) as conn:
+            for stored in (first, second, long):
+                inbox.put(stored)
+            payloads = [n.payload for n in conn.notifies(timeout=2, stop_after=3)]
+        carried = [json.loads(payload) for payload in payloads[:2]]
+        assert [(c["k"], c["p"], c["t"]) for c in carried] == [
+            (first.key, None, first.title),
+            (second.key, first.key, second.title),
+        ]
+        assert payloads[2] == str(user)  # too long for a notification: the user id
 
 
 @pytest.fixture(scope="module")
