@@ -262,6 +262,17 @@ resource "aws_dynamodb_table" "inbox" {
     name = "key"
     type = "S"
   }
+  attribute {
+    name = "notification_id"
+    type = "S"
+  }
+  # mark_read finds a notification's key by its id (infra/amazon/dynamodb_inbox.py).
+  global_secondary_index {
+    name            = "by_notification"
+    hash_key        = "notification_id"
+    range_key       = "user_id"
+    projection_type = "KEYS_ONLY"
+  }
   point_in_time_recovery {
     enabled = true
   }
@@ -331,7 +342,7 @@ resource "aws_iam_role_policy" "task_notifications" {
           "dynamodb:Query",
           "dynamodb:BatchWriteItem",
         ]
-        Resource = aws_dynamodb_table.inbox.arn
+        Resource = [aws_dynamodb_table.inbox.arn, "${aws_dynamodb_table.inbox.arn}/index/by_notification"]
       },
       {
         Sid      = "NotificationsKey"
