@@ -70,7 +70,7 @@ class Deliverer:
         clock: Clock,
         unsubscribe_headers: Callable[[str], Mapping[str, str]] | None = None,
         backoff: Backoff = Backoff(),
-        batch: int = 100,
+        batch: int = 500,
         on_outcome: OutcomeListener | None = None,
         outcome_events: OutcomeEvents | None = None,
     ) -> None:

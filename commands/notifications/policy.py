@@ -210,14 +210,18 @@ class Notifier(ViewProjection[View]):
         user: User | None = self._users.at(event) if own else self._users.latest(notice.user_id)
         if user is None:
             return None
+        preferences = Preferences.from_profile(user.notification_preferences)
+        # Devices are read only for a push this person would get: a query per notice.
+        devices = self._devices
+        pushed = devices is not None and preferences.allows(notice.kind, Channel.PUSH)
         return Recipient(
             user_id=user.id,
             name=user.name,
             email=user.email,
             phone=user.phone,
             active=user.active,
-            preferences=Preferences.from_profile(user.notification_preferences),
-            devices=[d.id for d in self._devices.of_user(user.id)] if self._devices else [],
+            preferences=preferences,
+            devices=[d.id for d in devices.of_user(user.id)] if devices and pushed else [],
         )
 
 

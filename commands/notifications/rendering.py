@@ -50,6 +50,9 @@ class Renderer:
             "undefined": StrictUndefined,
             "trim_blocks": True,
             "lstrip_blocks": True,
+            # Compiled once: no file check per message (a template edit shows after a
+            # restart; `shop notifications preview` reads the files as they are).
+            "auto_reload": False,
         }
         self._text = Environment(autoescape=False, **options)  # noqa: S701 - plain text parts
         self._html = Environment(autoescape=True, **options)
