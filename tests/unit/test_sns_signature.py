@@ -5,7 +5,7 @@ injected fetcher. A valid one passes; anything tampered with, signed elsewhere, 
 for a topic not ours is refused, and then ``handle`` suppresses nothing.
 
 The helpers (``TestSigner``, ``bounce``, ``complaint``) are also what the HTTP test
-(tests/e2e/test_ses_feedback.py) signs with."""
+(tests/e2e_own_server/test_ses_feedback.py) signs with."""
 
 from __future__ import annotations
 
