@@ -91,8 +91,9 @@ def server(
     try:
         write_api = roles.start("write-api", port=write_port, db_pool_size=3, **limits)
         roles.start("read-api", port=read_port, db_pool_size=3, **limits)
-        roles.start("relay", **limits)
-        roles.start("worker", **limits)
+        roles.start("relay", db_pool_size=2, **limits)
+        # One worker: with the notifications area (its own log, delivery loops, the
+        # inbox stream) two did not fit beside the rest in Postgres's 100 connections.
         roles.start("worker", **limits)
         running = ScaledServer(
             f"http://127.0.0.1:{write_port}", env, database, write_api.log_path, read_port=read_port

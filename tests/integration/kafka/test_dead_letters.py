@@ -82,8 +82,8 @@ def test_a_poison_event_is_dead_lettered_and_replayed_after_the_fix(
     Workload(container).run(5)
     position, user_id = write_poison(container)
     Workload(container, seed=2).run(11)  # two registrations after the poison
-    roles.start("relay")
-    roles.start("worker")
+    roles.start("relay", db_pool_size=1)
+    roles.start("worker", db_pool_size=4)
     eventually(lambda: not lagging(container), "the worker to pass the poison", timeout=120)
 
     letters = open_letters(container)

@@ -53,8 +53,11 @@ def test_two_workers_build_what_a_rebuild_builds(
     container: Container, settings: Settings, roles: Roles
 ) -> None:
     Workload(container).run(30)
-    roles.start("relay")
-    workers = [roles.start("worker"), roles.start("worker")]
+    roles.start("relay", db_pool_size=1)
+    workers = [
+        roles.start("worker", db_pool_size=4),
+        roles.start("worker", db_pool_size=4),
+    ]
     Workload(container, seed=2).run(30)
     check_equal_to_a_rebuild(container)
     # The group shares the logs out, each whole to one worker.
@@ -67,8 +70,11 @@ def test_a_killed_workers_logs_move_to_the_other(
     container: Container, settings: Settings, roles: Roles
 ) -> None:
     Workload(container).run(20)
-    roles.start("relay")
-    first, second = roles.start("worker"), roles.start("worker")
+    roles.start("relay", db_pool_size=1)
+    first, second = (
+        roles.start("worker", db_pool_size=4),
+        roles.start("worker", db_pool_size=4),
+    )
     Workload(container, seed=2).run(20)
     eventually(lambda: not lagging(container), "both workers", timeout=SETTLE)
     assert assigned_logs(first.log(), settings.kafka_topic_prefix)
@@ -83,8 +89,8 @@ def test_after_the_broker_lost_its_topics_the_read_models_still_match(
     container: Container, settings: Settings, roles: Roles, broker: Broker
 ) -> None:
     Workload(container).run(20)
-    roles.start("relay")
-    roles.start("worker"), roles.start("worker")
+    roles.start("relay", db_pool_size=1)
+    roles.start("worker", db_pool_size=4), roles.start("worker", db_pool_size=4)
     eventually(lambda: not lagging(container), "the workers", timeout=SETTLE)
     broker.restart()
     Workload(container, seed=2).run(30)
@@ -119,8 +125,8 @@ def test_a_batch_delivered_twice_changes_nothing(
     container: Container, settings: Settings, roles: Roles
 ) -> None:
     Workload(container).run(30)
-    roles.start("relay")
-    roles.start("worker"), roles.start("worker")
+    roles.start("relay", db_pool_size=1)
+    roles.start("worker", db_pool_size=4), roles.start("worker", db_pool_size=4)
     eventually(lambda: not lagging(container), "the workers", timeout=SETTLE)
     for log in ("catalog", "inventory", "users"):
         assert asyncio.run(_send_again(settings, log)) > 0
