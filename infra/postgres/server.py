@@ -110,6 +110,7 @@ def eventsourcing_env(conninfo: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "1",  # kept open; more on demand, up to the overflow
         "POSTGRES_MAX_OVERFLOW": str(settings.db_pool_size),
         "POSTGRES_CONN_MAX_AGE": "3600",
+        "POSTGRES_SHARED_POOL": "y",  # one pool for the process's Applications
         # Bounded waits for a connection, and a dead one (the server restarted)
         # replaced before use rather than failing a command.
         "POSTGRES_CONNECT_TIMEOUT": str(max(1, round(settings.db_timeout))),

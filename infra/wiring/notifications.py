@@ -77,7 +77,9 @@ class Notifications:
 
     def start_workers(self) -> None:
         """The delivery loops, one per channel (and the SQS dispatcher): in whichever
-        process runs the projections."""
+        process runs the projections. Started again, the running ones stop first
+        (left running, they would outlive the pools they use)."""
+        self._stop_workers()
         self.loops = [
             Supervised(f"notify_{d.channel}", _step(d), interval=0.0) for d in self.deliverers
         ]
@@ -89,11 +91,15 @@ class Notifications:
         for loop in self.loops:
             loop.start()
 
-    def close(self) -> None:
+    def _stop_workers(self) -> None:
         for loop in self.loops:
             loop.stop()
         self.loops = []
+
+    def close(self) -> None:
+        self._stop_workers()
         self.queue.close()
+        self.app.close()
 
 
 def _step(deliverer: Deliverer) -> Callable[[], bool]:

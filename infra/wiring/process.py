@@ -63,6 +63,7 @@ class Container:
     specs: list[ProjectionSpec] = field(default_factory=list)
     """Every projection and policy this process runs, as its areas declare them."""
     runner: EmbeddedRunner | None = None
+    followers_started: bool = False
 
     # The parts tests, benchmarks and the CLI reach for by name.
     @property
@@ -241,7 +242,11 @@ class Container:
         """What follows the product view's change feed rather than the logs (the
         product cache, the search index), and the periodic sweep of abandoned payment
         authentications: beside the projections, in whichever process runs them
-        (``shop run``, or each ``shop serve worker``)."""
+        (``shop run``, or each ``shop serve worker``). Once: projections restarted
+        leave them running."""
+        if self.followers_started:
+            return
+        self.followers_started = True
         self.catalog.start_followers(self.pools)
         self.ordering.sweeper.start()
         self.notifications.start_workers()

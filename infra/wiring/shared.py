@@ -34,8 +34,14 @@ class Pools:
         """Followers (runners, rebuilds) open more Applications on these stores: no
         DDL from them, since concurrent CREATE OR REPLACE FUNCTION fails with "tuple
         concurrently updated"; the writing Applications created the tables. A
-        follower needs two connections (LISTEN, and reading the log), no more."""
-        return {**self.app_env, "CREATE_TABLE": "false", "POSTGRES_MAX_OVERFLOW": "1"}
+        follower needs two connections (LISTEN, and reading the log), no more, and
+        a pool of its own (it holds a connection while it reads its log)."""
+        return {
+            **self.app_env,
+            "CREATE_TABLE": "false",
+            "POSTGRES_MAX_OVERFLOW": "1",
+            "POSTGRES_SHARED_POOL": "n",
+        }
 
 
 def open_pools(settings: Settings) -> Pools:
