@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
+from infra.entrypoints import backup_cli
 from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
 from infra.signals import exit_on_sigterm_as_on_ctrl_c
@@ -29,6 +30,8 @@ app.add_typer(seed_app, name="seed")
 dlq_app = typer.Typer(help="Dead letters: events a projection failed on", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(notifications_app, name="notifications")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
 console = Console()
 WORKER_HEALTHCHECK_SECONDS = 60
 GRACEFUL_SHUTDOWN_SECONDS = 5
