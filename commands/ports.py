@@ -17,10 +17,30 @@ from domain.positions import Position
 Clock = Callable[[], datetime]
 
 
+@dataclass(frozen=True)
+class RateCount:
+    """One attempt counted against a sliding window of ``limit`` attempts."""
+
+    admitted: bool
+    remaining: int
+    """Attempts still admitted in the window after this one."""
+    reset_seconds: float
+    """Until the oldest attempt counted leaves the window (one more is then admitted);
+    the whole window when none is counted. A refused attempt's wait."""
+
+
 class RateLimiter(Protocol):
-    def hit(self, key: str, limit: int, window_seconds: float) -> float | None:
-        """Count one attempt against ``key``. None when allowed; otherwise the
-        seconds until the oldest attempt in the window expires."""
+    def take(self, key: str, limit: int, window_seconds: float) -> RateCount:
+        """Count one attempt against ``key`` unless ``limit`` are already counted
+        in the last ``window_seconds`` (then refused, and not counted)."""
+
+
+class AsyncRateLimiter(Protocol):
+    """The same, for the event loop (the HTTP edge limits every request)."""
+
+    async def take(self, key: str, limit: int, window_seconds: float) -> RateCount: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import ipaddress
 import json
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain.notifications import Channel
 from projections.catalog.search_queries import SEARCH_CANDIDATES
@@ -94,6 +94,35 @@ class Settings(BaseSettings):
     reset_requests_per_account: int = 3
     reset_requests_per_address: int = 20
     rate_window_seconds: float = 60.0
+
+    # API protection (infra/entrypoints/protection.py). The route limits are ceilings
+    # against floods, above what the benchmarks send from one address (5,000 product
+    # or search reads a second): lower them for a real deployment.
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated IPs or CIDRs of the proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (the ALB's subnets); unset: nobody's",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated origins (https://shop.example.com) browsers may call "
+        "the API from, with credentials; unset: no CORS headers",
+    )
+    rate_limit_window: int = Field(
+        default=10, ge=1, le=3600, description="seconds of the route families' sliding window"
+    )
+    rate_limit_reads: int = Field(
+        default=50_000, ge=1, description="GET and HEAD per window, per user or client address"
+    )
+    rate_limit_search: int = Field(
+        default=50_000, ge=1, description="GET /search per window, per user or client address"
+    )
+    rate_limit_writes: int = Field(
+        default=20_000, ge=1, description="commands per window, per user or client address"
+    )
+    rate_limit_checkout: int = Field(
+        default=2_000, ge=1, description="POST /checkout per window, per user or client address"
+    )
 
     db_pool_size: int = Field(default=10, ge=1)
     db_timeout: float = Field(
@@ -224,6 +253,33 @@ class Settings(BaseSettings):
     def _json_object(cls, value: object) -> object:
         """Given as JSON text (the environment's form) as well as an object."""
         return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        """Credentials are allowed for every listed origin, so each must be one exact
+        origin: never ``*`` (any site could then act with a shopper's credentials)."""
+        for origin in origins:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or "*" in origin
+                or origin != f"{parts.scheme}://{parts.netloc}"
+                or parts.username is not None
+            ):
+                raise ValueError(
+                    f"SHOP_CORS_ORIGINS: {origin!r} is not an origin such as "
+                    "https://shop.example.com (scheme, host, optional port; no path, no *)"
+                )
+        return origins
 
     @field_validator("secret_key")
     @classmethod

@@ -13,6 +13,9 @@ locals {
     SHOP_KAFKA_REPLICATION_FACTOR  = "3"
     SHOP_WORKER_GROUP              = var.consumer_group
     SHOP_DATA_DIR                  = "/run/shop" # heartbeats of the relay and workers
+    # The ALB's nodes live in the public subnets: only their X-Forwarded-For and
+    # X-Forwarded-Proto are believed (the client is the rightmost hop outside them).
+    SHOP_TRUSTED_PROXIES = join(",", aws_subnet.public[*].cidr_block)
     # Notifications (notifications.tf); SHOP_VAPID_PRIVATE_KEY is a secret, below.
     SHOP_NOTIFY_EMAIL               = "ses"
     SHOP_NOTIFY_SMS                 = "sns"

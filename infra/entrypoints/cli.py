@@ -37,6 +37,14 @@ WORKER_HEALTHCHECK_SECONDS = 60
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """How long a stop waits for open requests: an inbox stream stays open until its
 client leaves, and would hold a SIGTERM up for as long."""
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_level": "info",
+    "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    "access_log": False,
+    # Off: uvicorn would believe X-Forwarded-For from any loopback peer (its default
+    # FORWARDED_ALLOW_IPS). The app believes SHOP_TRUSTED_PROXIES only (protection.py).
+    "proxy_headers": False,
+}
 
 
 def _container(settings: Settings | None = None) -> Container:
@@ -82,9 +90,7 @@ def run(
             create_app(container, run_projections=settings.projections, tune_gc=True),
             host=settings.host,
             port=settings.port,
-            log_level="info",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            access_log=False,
+            **UVICORN_OPTIONS,
         )
         return
     if not settings.redis_url:
@@ -110,9 +116,7 @@ def run(
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             host=settings.host,
             port=settings.port,
-            log_level="info",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            access_log=False,
+            **UVICORN_OPTIONS,
         )
     finally:
         container.close()
@@ -200,9 +204,7 @@ def _serve_http(container: Container, role: Role) -> None:
             ),
             host=settings.host,
             port=settings.port,
-            log_level="info",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            access_log=False,
+            **UVICORN_OPTIONS,
         )
     finally:
         for child in children:

@@ -28,7 +28,13 @@ from commands.users.http import account as user_commands
 from commands.users.http import admin as admin_commands
 from commands.users.http import auth as auth_commands
 from commands.users.http import link_pages
-from infra.entrypoints import notification_metrics, notification_stream, openapi, problems
+from infra.entrypoints import (
+    notification_metrics,
+    notification_stream,
+    openapi,
+    problems,
+    protection,
+)
 from infra.entrypoints.health import Health, HealthReport
 from infra.entrypoints.mailbox_api import router as mailbox_router
 from infra.entrypoints.metrics import ProjectionLagCollector
@@ -127,6 +133,7 @@ def create_app(
             for cache in (container.product_cache, container.search_cache):
                 if cache is not None:
                     await cache.close()
+            await container.route_limiter.close()
             await container.read_pool.close()
             await health_check.close()
             await run_in_threadpool(container.close)
@@ -194,4 +201,5 @@ def create_app(
         return {"name": "eventshop", "docs": str(request.url_for("swagger_ui_html"))}
 
     app.add_middleware(RequestEdge, max_bytes=container.settings.max_body_bytes)
+    protection.install(app, container)  # around the request edge
     return app

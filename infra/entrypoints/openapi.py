@@ -9,8 +9,9 @@ Which statuses an operation documents follows from where the errors come from:
   not JSON or nests too deep, a consistency token, cursor or query not ours), 413
   (a body over the limit), 422 (a field the edge or validation refuses) and 503 (a
   dependency down, or a view behind the consistency token asked for);
+- every operation of a rate-limited route family (``route_limits``: all but health,
+  metrics and webhooks): 429;
 - an operation that takes a bearer token, or authenticates (``auth``): 401, 403;
-  the ``auth`` operations are also where attempts are rate limited (429);
 - an operation naming an entity, in its path, in a command's body or by a cart
   token (``GET /cart`` with neither a bearer nor a cart token names no cart): 404;
 - a command (any method but GET): 409, a domain rule or a concurrent change.
@@ -23,6 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from infra.entrypoints.problems import MEDIA_TYPE, PROBLEM_BASE
+from infra.entrypoints.route_limits import family_of
 
 PROBLEM = "Problem"
 _REF = f"#/components/schemas/{PROBLEM}"
@@ -65,6 +67,16 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}}
+_RATE_LIMITED = _RETRY_AFTER | {
+    f"RateLimit-{field}": {"description": what, "schema": {"type": "string"}}
+    for field, what in (
+        ("Limit", "Requests the window admits"),
+        ("Remaining", "Requests the window still admits"),
+        ("Reset", "Seconds until one more is admitted"),
+        ("Policy", "<limit>;w=<window seconds>"),
+    )
+}
+"""draft-ietf-httpapi-ratelimit-headers-06; every answer of a limited family has them."""
 _STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
     400: ("Malformed: a body that is not JSON, a token, cursor or query not ours", {}),
     401: (
@@ -76,7 +88,10 @@ _STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
     409: ("Refused by the current state: a domain rule or a concurrent change", {}),
     413: ("The body is over the size limit", {}),
     422: ("Invalid input: ``errors`` lists the refused fields", {}),
-    429: ("Too many attempts", _RETRY_AFTER),
+    429: (
+        "Too many requests (the route family's or the login and reset attempts' limit)",
+        _RATE_LIMITED,
+    ),
     503: ("A service the request needs is down, or a view lags behind the token", _RETRY_AFTER),
 }
 
@@ -99,10 +114,10 @@ def _document_problems(schema: dict[str, Any]) -> None:
     for unused in _FASTAPI_VALIDATION:
         schemas.pop(unused, None)
     schemas[PROBLEM] = PROBLEM_SCHEMA
-    for item in schema.get("paths", {}).values():
+    for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
-            for status in sorted(_statuses(method, operation)):
+            for status in sorted(_statuses(path, method, operation)):
                 description, headers = _STATUSES[status]
                 # A route's own documented body for a status stays, except FastAPI's
                 # 422, which is never what we answer.
@@ -111,12 +126,12 @@ def _document_problems(schema: dict[str, Any]) -> None:
                     responses[str(status)] = _problem_response(status, description, headers)
 
 
-def _statuses(method: str, operation: dict[str, Any]) -> set[int]:
+def _statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     statuses = {400, 413, 422, 503}
     authenticates = _AUTH_TAG in operation.get("tags", ())
     if operation.get("security") or authenticates:
         statuses |= {401, 403}
-    if authenticates:
+    if family_of(method.upper(), path) is not None:
         statuses.add(429)
     command = method != "get"
     if command or any(_names_entity(p) for p in operation.get("parameters", ())):

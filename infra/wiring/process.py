@@ -19,7 +19,7 @@ from commands.catalog.inventory import InventoryApplication, InventoryCommands
 from commands.catalog.products import CatalogApplication, CatalogCommands
 from commands.catalog.reviews import ReviewCommands, ReviewsApplication
 from commands.http.deps import WriteServices
-from commands.ports import RateLimiter
+from commands.ports import AsyncRateLimiter, RateLimiter
 from commands.seeding.catalog import CatalogSeeder
 from commands.users.accounts import UserCommands, UsersApplication
 from commands.users.http.deps import Limits, UsersServices
@@ -31,7 +31,13 @@ from infra.postgres.existing_aggregates import existing_aggregates
 from infra.postgres.idempotency import PostgresIdempotencyStore
 from infra.postgres.mailbox import PostgresMailbox
 from infra.redis.product_cache import RedisCacheInvalidator, RedisProductCache
-from infra.redis.ratelimit import InProcessRateLimiter, RedisRateLimiter
+from infra.redis.ratelimit import (
+    AsyncInProcessRateLimiter,
+    AsyncRedisRateLimiter,
+    InProcessRateLimiter,
+    RedisRateLimiter,
+)
+from infra.redis.reads import reader_client
 from infra.redis.search_cache import RedisSearchCache
 from infra.settings import Settings
 from infra.wiring import catalog, notifications, ordering, users
@@ -60,6 +66,8 @@ class Container:
     notifications: Notifications
     idempotency: PostgresIdempotencyStore
     rate_limiter: RateLimiter
+    route_limiter: AsyncRateLimiter
+    """Every request's, by route family (``infra.entrypoints.route_limits``)."""
     specs: list[ProjectionSpec] = field(default_factory=list)
     """Every projection and policy this process runs, as its areas declare them."""
     runner: EmbeddedRunner | None = None
@@ -279,6 +287,11 @@ def bootstrap(settings: Settings | None = None) -> Container:
         if settings.redis_url
         else InProcessRateLimiter()
     )
+    route_limiter: AsyncRateLimiter = (
+        AsyncRedisRateLimiter(reader_client(settings.redis_url))
+        if settings.redis_url
+        else AsyncInProcessRateLimiter()
+    )
     users_area = users.build(settings, pools, utc_now)
     catalog_area = catalog.build(settings, pools, utc_now)
     ordering_area = ordering.build(
@@ -307,6 +320,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         notifications=notifications_area,
         idempotency=PostgresIdempotencyStore(pools.pool),
         rate_limiter=rate_limiter,
+        route_limiter=route_limiter,
         specs=users_area.specs
         + catalog_area.specs
         + ordering_area.specs

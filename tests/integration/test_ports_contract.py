@@ -6,6 +6,7 @@ IdempotencyStore: the Postgres store, driven through ``commands.idempotency``.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,14 +15,22 @@ from uuid import uuid4
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from commands.errors import IdempotencyKeyReused, RequestInProgress
 from commands.idempotency import Idempotency
-from commands.ports import RateLimiter, StoredResponse
+from commands.ports import AsyncRateLimiter, RateCount, RateLimiter, StoredResponse
 from infra.postgres.idempotency import PostgresIdempotencyStore
-from infra.redis.ratelimit import InProcessRateLimiter, RedisRateLimiter
+from infra.redis.ratelimit import (
+    AsyncInProcessRateLimiter,
+    AsyncRedisRateLimiter,
+    InProcessRateLimiter,
+    RedisRateLimiter,
+)
+from infra.redis.reads import reader_client
 from infra.wiring.process import Container
 from tests.support.polling import eventually
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -52,51 +61,72 @@ def unique_key() -> str:
     return f"login:{uuid4().hex}"
 
 
+def hit(limiter: RateLimiter, key: str, limit: int, window: float) -> float | None:
+    """None when admitted, else the wait."""
+    count = limiter.take(key, limit, window)
+    return None if count.admitted else count.reset_seconds
+
+
 class TestRateLimiterContract:
+    def test_each_count_says_what_remains_and_when_the_oldest_leaves(
+        self, limiter: RateLimiter
+    ) -> None:
+        key = unique_key()
+        counts = [limiter.take(key, LIMIT, WINDOW) for _ in range(LIMIT + 1)]
+        assert [(c.admitted, c.remaining) for c in counts] == [
+            (True, 2),
+            (True, 1),
+            (True, 0),
+            (False, 0),
+        ]
+        resets = [c.reset_seconds for c in counts]
+        assert all(0 < reset <= WINDOW for reset in resets)
+        assert resets == sorted(resets, reverse=True)  # the same oldest attempt, nearer
+
     def test_allows_limit_hits_in_the_window_then_refuses_with_a_retry_after(
         self, limiter: RateLimiter
     ) -> None:
         key = unique_key()
-        assert [limiter.hit(key, LIMIT, WINDOW) for _ in range(LIMIT)] == [None] * LIMIT
-        retry_after = limiter.hit(key, LIMIT, WINDOW)
+        assert [hit(limiter, key, LIMIT, WINDOW) for _ in range(LIMIT)] == [None] * LIMIT
+        retry_after = hit(limiter, key, LIMIT, WINDOW)
         assert retry_after is not None
         assert 0 < retry_after <= WINDOW
-        again = limiter.hit(key, LIMIT, WINDOW)
+        again = hit(limiter, key, LIMIT, WINDOW)
         assert again is not None
         assert 0 < again <= retry_after  # the wait only shrinks
 
     def test_allows_again_once_the_window_has_passed(self, limiter: RateLimiter) -> None:
         key = unique_key()
         for _ in range(LIMIT):
-            assert limiter.hit(key, LIMIT, WINDOW) is None
-        retry_after = limiter.hit(key, LIMIT, WINDOW)
+            assert hit(limiter, key, LIMIT, WINDOW) is None
+        retry_after = hit(limiter, key, LIMIT, WINDOW)
         assert retry_after is not None
         time.sleep(retry_after + 0.05)
         # Refused attempts did not count: a whole new allowance.
-        assert [limiter.hit(key, LIMIT, WINDOW) for _ in range(LIMIT)] == [None] * LIMIT
-        assert limiter.hit(key, LIMIT, WINDOW) is not None
+        assert [hit(limiter, key, LIMIT, WINDOW) for _ in range(LIMIT)] == [None] * LIMIT
+        assert hit(limiter, key, LIMIT, WINDOW) is not None
 
     def test_the_window_slides_and_retry_after_names_the_oldest_hit(
         self, limiter: RateLimiter
     ) -> None:
         key, window, gap = unique_key(), 0.6, 0.3
-        assert limiter.hit(key, LIMIT, window) is None
+        assert hit(limiter, key, LIMIT, window) is None
         time.sleep(gap)
-        assert limiter.hit(key, LIMIT, window) is None
-        assert limiter.hit(key, LIMIT, window) is None
-        retry_after = limiter.hit(key, LIMIT, window)
+        assert hit(limiter, key, LIMIT, window) is None
+        assert hit(limiter, key, LIMIT, window) is None
+        retry_after = hit(limiter, key, LIMIT, window)
         assert retry_after is not None
         assert 0 < retry_after <= window - gap  # the oldest hit leaves first
         time.sleep(retry_after + 0.03)
-        assert limiter.hit(key, LIMIT, window) is None  # only the oldest has left
-        assert limiter.hit(key, LIMIT, window) is not None
+        assert hit(limiter, key, LIMIT, window) is None  # only the oldest has left
+        assert hit(limiter, key, LIMIT, window) is not None
 
     def test_keys_are_counted_separately(self, limiter: RateLimiter) -> None:
         first, second = unique_key(), unique_key()
         for _ in range(LIMIT):
-            assert limiter.hit(first, LIMIT, WINDOW) is None
-        assert limiter.hit(first, LIMIT, WINDOW) is not None
-        assert limiter.hit(second, LIMIT, WINDOW) is None
+            assert hit(limiter, first, LIMIT, WINDOW) is None
+        assert hit(limiter, first, LIMIT, WINDOW) is not None
+        assert hit(limiter, second, LIMIT, WINDOW) is None
 
     def test_concurrent_hits_never_admit_more_than_the_limit(self, limiter: RateLimiter) -> None:
         key, threads, limit = unique_key(), 16, 5
@@ -104,19 +134,61 @@ class TestRateLimiterContract:
         results: list[float | None] = []
         lock = threading.Lock()
 
-        def hit() -> None:
+        def attempt() -> None:
             start.wait()
-            result = limiter.hit(key, limit, 5.0)
+            result = hit(limiter, key, limit, 5.0)
             with lock:
                 results.append(result)
 
-        workers = [threading.Thread(target=hit) for _ in range(threads)]
+        workers = [threading.Thread(target=attempt) for _ in range(threads)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join(10)
         assert len(results) == threads
         assert sum(r is None for r in results) == limit
+
+
+# --- AsyncRateLimiter (the HTTP edge's) ----------------------------------------------
+
+
+def takes(make: Callable[[], AsyncRateLimiter], key: str, limit: int, n: int) -> list[RateCount]:
+    """``n`` attempts on one event loop, the limiter made (and closed) on it."""
+
+    async def run() -> list[RateCount]:
+        limiter = make()
+        try:
+            return [await limiter.take(key, limit, WINDOW) for _ in range(n)]
+        finally:
+            await limiter.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("backend", ["in_process", "redis"])
+def test_the_async_limiters_count_as_the_others_do(backend: str, redis_url: str) -> None:
+    prefix = f"test-ratelimit-{uuid4().hex}:"
+
+    def make() -> AsyncRateLimiter:
+        if backend == "in_process":
+            return AsyncInProcessRateLimiter()
+        return AsyncRedisRateLimiter(reader_client(redis_url), prefix=prefix)
+
+    counts = takes(make, unique_key(), LIMIT, LIMIT + 1)
+    assert [(c.admitted, c.remaining) for c in counts] == [
+        (True, 2),
+        (True, 1),
+        (True, 0),
+        (False, 0),
+    ]
+    assert 0 < counts[-1].reset_seconds <= WINDOW
+
+
+def test_the_async_redis_limiter_admits_while_redis_is_away() -> None:
+    """Redis away must not refuse the whole API: every request is admitted."""
+    nowhere = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    counts = takes(lambda: AsyncRedisRateLimiter(nowhere), unique_key(), 1, 3)
+    assert [c.admitted for c in counts] == [True, True, True]
 
 
 # --- IdempotencyStore (Postgres) through Idempotency ---------------------------------

@@ -34,13 +34,12 @@ REASON = "unsubscribed"
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
 _HEADERS = {
-    # The token is in the address: kept out of caches and of any Referer.
+    # The token is in the address: kept out of caches (and, as every answer is, of
+    # any Referer: infra/entrypoints/response_edge.py).
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": (
         "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
-    "X-Content-Type-Options": "nosniff",
 }
 
 

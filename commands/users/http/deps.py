@@ -59,10 +59,10 @@ def limit_attempts(
     """Count one attempt at ``action`` against the account and against the client
     address; 429 with the longer wait if either is over its limit."""
     limiter, window = services.rate_limiter, services.limits.window_seconds
-    waits = [
-        limiter.hit(f"{action}:account:{account.lower()}", per_account, window),
-        limiter.hit(f"{action}:address:{client_address(request)}", per_address, window),
+    counts = [
+        limiter.take(f"{action}:account:{account.lower()}", per_account, window),
+        limiter.take(f"{action}:address:{client_address(request)}", per_address, window),
     ]
-    refused = [w for w in waits if w is not None]
+    refused = [count.reset_seconds for count in counts if not count.admitted]
     if refused:
         raise RateLimited("too many attempts: wait before trying again", max(refused))

@@ -47,14 +47,13 @@ _STYLE = (
 )
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 _HEADERS = {
-    # The token is in the address: kept out of caches and of any Referer.
+    # The token is in the address: kept out of caches (and, as every answer is, of
+    # any Referer: infra/entrypoints/response_edge.py).
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": (
         f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
-    "X-Content-Type-Options": "nosniff",
 }
 
 _BAD_LINK = (

@@ -1,0 +1,62 @@
+"""The headers every answer leaves with (the request edge's counterpart for output).
+A header a route set itself is kept (the mailed links' pages have their own
+Content-Security-Policy, allowing their one inline style).
+
+- ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``.
+- ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'``: nothing an
+  answer says may load or frame anything. Not on the OpenAPI pages (``/docs``,
+  ``/redoc``), whose scripts come from a CDN: they get ``frame-ancestors`` only.
+- ``Strict-Transport-Security`` when the request came over TLS: its scheme is https,
+  directly or as a trusted proxy's ``X-Forwarded-Proto`` says (``protection.py``).
+- ``Cache-Control: no-store`` on personal answers: to a request carrying a
+  credential (``Authorization``, ``X-Cart-Token``), and under ``/auth``, ``/cart`` and
+  ``/checkout``, which answer tokens (access and refresh tokens, a guest's new cart
+  token) to requests that carry none. Public reads stay cacheable.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HSTS = "max-age=31536000; includeSubDomains"
+CSP = "default-src 'none'; frame-ancestors 'none'"
+DOCS_CSP = "frame-ancestors 'none'"
+_DOCS = ("/docs", "/redoc")
+_PERSONAL_PATHS = ("/auth", "/cart", "/checkout")
+_CREDENTIALS = frozenset({b"authorization", b"x-cart-token"})
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+class ResponseEdge:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        added = {
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": DOCS_CSP if _under(path, _DOCS) else CSP,
+        }
+        if scope["scheme"] == "https":
+            added["Strict-Transport-Security"] = HSTS
+        if _under(path, _PERSONAL_PATHS) or any(
+            name in _CREDENTIALS for name, _ in scope["headers"]
+        ):
+            added["Cache-Control"] = "no-store"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in added.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
