@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -77,11 +78,17 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate chain to serve HTTPS with (with SHOP_TLS_KEY)"
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key of SHOP_TLS_CERT")
     public_url: str = Field(
-        # After host and port, which it reads: fields are validated in order.
-        default_factory=lambda data: served_url(data.get("host", ""), data.get("port", 8000)),
+        # After host, port and TLS, which it reads: fields are validated in order.
+        default_factory=lambda data: served_url(
+            data.get("host", ""), data.get("port", 8000), https=data.get("tls_cert") is not None
+        ),
         description="Where people reach the API (the links in mail); unset: "
-        "http://<host>:<port> of the address served, a wildcard host as this machine",
+        "http(s)://<host>:<port> of the address served, a wildcard host as this machine",
     )
 
     access_token_minutes: int = Field(default=15, ge=1, le=60)
@@ -316,6 +323,24 @@ class Settings(BaseSettings):
         return value.rstrip("/")  # the links append their own /path
 
     @model_validator(mode="after")
+    def _tls_pair_loads(self) -> Settings:
+        """Checked here, so a bad pair stops the start with its reason rather than in
+        uvicorn's worker after the database was opened."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("SHOP_TLS_CERT and SHOP_TLS_KEY go together: set both or neither")
+        if self.tls_cert is not None and self.tls_key is not None:
+            try:
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                    self.tls_cert, self.tls_key
+                )
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(
+                    f"SHOP_TLS_CERT / SHOP_TLS_KEY do not load as a certificate and its key: "
+                    f"{error}"
+                ) from error
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_explicit_secrets(self) -> Settings:
         if self.environment == "production" and (self.secret_key is None or not self.database_url):
             raise ValueError("production needs SHOP_SECRET_KEY and SHOP_DATABASE_URL set")
@@ -356,13 +381,14 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
 
-def served_url(host: str, port: int) -> str:
-    """``http://host:port`` of a served address; a wildcard host (every interface) as
+def served_url(host: str, port: int, https: bool = False) -> str:
+    """``http(s)://host:port`` of a served address; a wildcard host (every interface) as
     this machine's loopback, which reaches it."""
+    scheme = "https" if https else "http"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:  # a name (or nothing)
-        return f"http://{host or '127.0.0.1'}:{port}"
+        return f"{scheme}://{host or '127.0.0.1'}:{port}"
     if address.is_unspecified:
-        return f"http://{'127.0.0.1' if address.version == 4 else 'localhost'}:{port}"
-    return f"http://{address if address.version == 4 else f'[{address}]'}:{port}"
+        return f"{scheme}://{'127.0.0.1' if address.version == 4 else 'localhost'}:{port}"
+    return f"{scheme}://{address if address.version == 4 else f'[{address}]'}:{port}"

@@ -47,6 +47,17 @@ UVICORN_OPTIONS: dict[str, Any] = {
 }
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """``UVICORN_OPTIONS``, and HTTPS when a certificate is set."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return UVICORN_OPTIONS
+    return {
+        **UVICORN_OPTIONS,
+        "ssl_certfile": str(settings.tls_cert),
+        "ssl_keyfile": str(settings.tls_key),
+    }
+
+
 def _container(settings: Settings | None = None) -> Container:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return bootstrap(settings or Settings())
@@ -90,7 +101,7 @@ def run(
             create_app(container, run_projections=settings.projections, tune_gc=True),
             host=settings.host,
             port=settings.port,
-            **UVICORN_OPTIONS,
+            **_uvicorn_options(settings),
         )
         return
     if not settings.redis_url:
@@ -116,7 +127,7 @@ def run(
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             host=settings.host,
             port=settings.port,
-            **UVICORN_OPTIONS,
+            **_uvicorn_options(settings),
         )
     finally:
         container.close()
@@ -204,7 +215,7 @@ def _serve_http(container: Container, role: Role) -> None:
             ),
             host=settings.host,
             port=settings.port,
-            **UVICORN_OPTIONS,
+            **_uvicorn_options(settings),
         )
     finally:
         for child in children:
