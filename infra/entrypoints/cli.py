@@ -281,12 +281,10 @@ def dlq_replay(
 @projections_app.command("status")
 def projections_status() -> None:
     """Per projection and log: position reached, head of the log, lag."""
-    from infra.entrypoints.status import projection_status
+    from infra.entrypoints.status import every_status
 
     with _migrated() as container, container.pool.connection() as conn:
-        statuses = projection_status(conn, container.specs)
-        if container.search_indexer is not None:
-            statuses.append(container.search_indexer.status(conn))
+        statuses = every_status(conn, container)
     table = Table("projection", "log", "generation", "position", "head", "lag")
     for s in statuses:
         table.add_row(s.name, s.log, str(s.generation), str(s.position), str(s.head), str(s.lag))
