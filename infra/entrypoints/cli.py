@@ -148,7 +148,7 @@ def serve(
     settings = _served_settings(host, port)
     if check:
         if role not in (Role.relay, Role.worker):
-            console.print("[red]--check is for the relay and the worker; APIs have /health[/red]")
+            console.print("[red]--check is for the relay and the worker; APIs: /health/live[/red]")
             raise typer.Exit(2)
         raise typer.Exit(0 if is_alive(heartbeat_file(settings.data_dir, role.value)) else 1)
     from infra.entrypoints import scaled as kafka
@@ -169,12 +169,24 @@ def serve(
 def _serve_http(container: Container, role: Role) -> None:
     import subprocess
     import sys
+    from functools import partial
 
     import uvicorn
 
+    from infra.entrypoints.health import CHECK_TIMEOUT
     from infra.entrypoints.http import create_app
+    from infra.entrypoints.scaled import kafka_answers
 
     settings = container.settings
+    app = create_app(
+        container,
+        run_projections=False,
+        serve_writes=role in (Role.write_api, Role.all),
+        serve_reads=role in (Role.read_api, Role.all),
+        tune_gc=True,
+    )
+    if role is Role.all:  # its children relay to Kafka and work from it
+        app.state.health.require("kafka", partial(kafka_answers, settings, CHECK_TIMEOUT))
     exit_on_sigterm_as_on_ctrl_c()  # so that the children are stopped below
     # The stream worker sends the mail: its links name the address served here.
     child_env = {**os.environ, "SHOP_PUBLIC_URL": settings.public_url}
@@ -188,13 +200,7 @@ def _serve_http(container: Container, role: Role) -> None:
     )
     try:
         uvicorn.run(
-            create_app(
-                container,
-                run_projections=False,
-                serve_writes=role in (Role.write_api, Role.all),
-                serve_reads=role in (Role.read_api, Role.all),
-                tune_gc=True,
-            ),
+            app,
             host=settings.host,
             port=settings.port,
             log_level="info",
