@@ -73,6 +73,9 @@ def run(
     from infra.entrypoints.http import create_app
 
     settings = _served_settings(host, port, workers=workers)
+    # A stop then ends in a normal exit (0) once uvicorn has drained, and runs the
+    # ``finally`` below; uvicorn re-raises the SIGTERM it caught, which would kill.
+    exit_on_sigterm_as_on_ctrl_c()
     container = _container(settings)
     if settings.workers == 1:
         uvicorn.run(
