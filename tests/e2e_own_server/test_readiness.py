@@ -6,6 +6,7 @@ or standing still behind its log, makes it fail too, until it is mended."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -195,6 +196,31 @@ def test_a_stopped_part_is_named_promptly_and_readiness_recovers_without_a_resta
 
     part.start()
     assert set(wait_ready(client)["checks"].values()) == {"ok"}
+
+
+def test_parts_that_accept_connections_but_never_answer_are_named_within_the_bound(
+    make_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """The worst outage for a health check: a host that hangs rather than refuses."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections complete in the backlog; nothing ever answers
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        settings = {"redis_url": f"redis://{address}/0", "opensearch_url": f"http://{address}"}
+        with in_process_app(make_database(), tmp_path, **SMALL_POOLS, **settings) as (
+            app,
+            container,
+        ):
+            kafka = container.settings.model_copy(update={"kafka_bootstrap": address})
+            app.state.health.require("kafka", partial(kafka_answers, kafka, CHECK_TIMEOUT))
+            with TestClient(app) as client:
+                started = time.monotonic()
+                down = not_ready(client)
+                took = time.monotonic() - started
+    assert down is not None
+    assert took < PROMPT, took
+    assert set(down["failing"]) == {"redis", "opensearch", "kafka"}, down
+    assert all(why.startswith("unavailable") for why in down["failing"].values()), down
 
 
 @contextmanager
