@@ -165,6 +165,8 @@ class Health:
         return JSONResponse(body, status_code=code, headers=NO_STORE)
 
     async def close(self) -> None:
+        if self._looking is not None:
+            self._looking.cancel()  # not its thread: that ends with its queries
         if self._redis is not None:
             await self._redis.aclose()
         if self._opensearch is not None:
