@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     db_statement_timeout: float = Field(
         default=10.0, gt=0, description="seconds a query of the read API may run"
     )
+    ready_max_stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="GET /health/ready answers 503 once a projection has stood still behind "
+        "its log for this long (or has open dead letters)",
+    )
     projections: bool = Field(default=True, description="run projections and policies in-process")
     workers: int = Field(
         default=1,

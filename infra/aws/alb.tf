@@ -79,7 +79,7 @@ resource "aws_lb_target_group" "api" {
   target_type = "ip"
   vpc_id      = aws_vpc.main.id
   health_check {
-    path                = "/health"
+    path                = "/health/ready"
     matcher             = "200"
     interval            = 15
     healthy_threshold   = 2

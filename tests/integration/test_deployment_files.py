@@ -23,6 +23,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from infra.entrypoints import health
 from infra.entrypoints.cli import app
 from infra.settings import Settings
 
@@ -186,3 +187,31 @@ def test_terraform_tasks_get_real_settings_and_commands(
     assert {_unquote(role) for role in services} == set(ROLES)
     for spec in services.values():
         _assert_shop_command([_unquote(part) for part in spec["command"]])
+
+
+_CHECKED_URL = re.compile(r"http://127\.0\.0\.1:8000(/[\w/]*)")
+
+
+def test_load_balancers_check_readiness_and_container_runtimes_liveness(
+    terraform: tuple[str, dict[str, list[Any]]],
+) -> None:
+    """The load balancer must stop sending to a task that cannot serve; the container
+    runtime must restart only a process that no longer answers (a restart mends no
+    database)."""
+    _, blocks = terraform
+    served = {route.path for route in health.router.routes}  # type: ignore[attr-defined]
+    (group,) = [
+        body
+        for item in blocks["resource"]
+        for kind, resources in item.items()
+        if _unquote(kind) == "aws_lb_target_group"
+        for body in resources.values()
+    ]
+    assert [_unquote(check["path"]) for check in group["health_check"]] == ["/health/ready"]
+    container_checks = [
+        (TERRAFORM / "ecs.tf").read_text(),
+        " ".join(_compose()["x-http-health"]["test"]),
+    ]
+    for check in container_checks:
+        assert _CHECKED_URL.findall(check) == ["/health/live"], check
+    assert {"/health/ready", "/health/live"} <= served

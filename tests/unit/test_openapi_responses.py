@@ -28,6 +28,7 @@ _CONSTRAINING = frozenset(
 def document() -> dict[str, Any]:
     container = MagicMock()
     container.settings.redis_url = None
+    container.settings.opensearch_url = None
     container.settings.max_body_bytes = 1_000_000
     container.product_cache = None
     container.search_cache = None
