@@ -6,9 +6,14 @@ whatever is down (every probe has a timeout, and they run concurrently):
   which would not mend a database that is away.
 - ``GET /health/ready``: it can serve. Postgres answers; Redis and OpenSearch where
   configured; Kafka in the role that uses it (``shop serve all``, ``Health.require``);
-  no projection has open dead letters or has stood still behind its log for longer
-  than ``SHOP_READY_MAX_STALL_SECONDS``. 503 names each failing part and why: the load
-  balancer's check, which sends traffic elsewhere meanwhile.
+  in a process that runs the projections, none has stood still behind its log for
+  longer than ``SHOP_READY_MAX_STALL_SECONDS``. 503 names each failing part and why:
+  the load balancer's check, which sends traffic elsewhere meanwhile. Dead letters do
+  not fail it: they sit in the database every task shares, so one poison event would
+  take every task out of the load balancer (and have ECS replace them all) while
+  none of them can mend it; they make ``/health`` degraded and raise an alert
+  (``DeadLettersOpen``). Nor do the projections of other processes: an API task is
+  ready whatever the workers do.
 - ``GET /health``: the overview, kept for compatibility: 200 ``ok`` or ``degraded``
   (another part, a background loop failing, dead letters open: the API still
   answers), 503 ``down`` when the database does not answer.
@@ -106,9 +111,12 @@ class NotReady(BaseModel):
 
 
 class Health:
-    def __init__(self, container: Container, loops: Loops = LOOPS) -> None:
+    def __init__(
+        self, container: Container, loops: Loops = LOOPS, runs_projections: bool = True
+    ) -> None:
         self._container = container
         self._loops = loops
+        self._runs_projections = runs_projections
         settings = container.settings
         self._probes: dict[str, Probe] = {"database": self._database}
         self._redis: redis.asyncio.Redis | None = None
@@ -136,8 +144,11 @@ class Health:
         return JSONResponse({"status": "alive"}, headers=NO_STORE)
 
     async def ready(self) -> JSONResponse:
-        checks, projections = await asyncio.gather(self._parts(), self._projections())
-        checks["projections"] = projections
+        if self._runs_projections:
+            checks, projections = await asyncio.gather(self._parts(), self._projections())
+            checks["projections"] = projections
+        else:
+            checks = await self._parts()
         not_ok = {name: why for name, why in checks.items() if why != "ok"}
         if not not_ok:
             return JSONResponse({"status": "ready", "checks": checks}, headers=NO_STORE)
@@ -198,19 +209,14 @@ class Health:
             return {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
 
     async def _projections(self) -> str:
-        """ok, or which projections have open dead letters or stand still."""
+        """ok, or which projections stand still."""
         try:
-            letters, stalls = await asyncio.wait_for(
-                asyncio.gather(self._dead_letters(), asyncio.shield(self._look())),
-                CHECK_TIMEOUT,
-            )
+            stalls = await asyncio.wait_for(asyncio.shield(self._look()), CHECK_TIMEOUT)
         except TimeoutError:
             return NO_ANSWER
         except Exception as error:  # noqa: BLE001 - any failure to look is "cannot tell"
             return f"unavailable: {type(error).__name__}"
-        reasons = [f"{name}: {count} open dead letters" for name, count in sorted(letters.items())]
-        reasons += [_stood_still(stall) for stall in stalls]
-        return "; ".join(reasons) or "ok"
+        return "; ".join(_stood_still(stall) for stall in stalls) or "ok"
 
     def _look(self) -> asyncio.Task[list[Stall]]:
         """The one look at the positions under way: a look that outlasts its caller's
@@ -256,7 +262,8 @@ async def live(request: Request) -> JSONResponse:
 )
 async def ready(request: Request) -> JSONResponse:
     """Whether this process can serve: each part it depends on answers within a
-    second, no projection has dead letters or stands still behind its log."""
+    second, and the projections it runs (if any) do not stand still behind their logs.
+    Dead letters do not make it unready (see ``/health``)."""
     return await _health(request).ready()
 
 

@@ -145,7 +145,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.container = container
-    app.state.health = health_check = health.Health(container)
+    app.state.health = health_check = health.Health(container, runs_projections=run_projections)
     app.state.write = container.write_services()
     app.state.users = container.users_services()
     app.state.catalog = container.catalog_services()
