@@ -18,7 +18,7 @@ from rich.table import Table
 from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
 from infra.signals import exit_on_sigterm_as_on_ctrl_c
-from infra.wiring.process import Container, bootstrap
+from infra.wiring.process import Container, StoredEventsUnreadable, bootstrap
 
 app = typer.Typer(help="eventshop: an event-sourced commerce backend", no_args_is_help=True)
 projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is_help=True)
@@ -56,7 +56,11 @@ def _settings(**given: Any) -> Settings:
 
 def _container(settings: Settings | None = None) -> Container:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return bootstrap(settings or _settings())
+    try:
+        return bootstrap(settings or _settings())
+    except StoredEventsUnreadable as error:
+        errors.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _served_settings(host: str | None, port: int | None, **given: Any) -> Settings:

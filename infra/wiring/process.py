@@ -11,6 +11,7 @@ from typing import Any
 
 import redis
 from eventsourcing.application import Application
+from eventsourcing.persistence import MapperDeserialisationError
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -298,7 +299,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         tokens=users_area.tokens,
         on_outcome=notification_metrics.on_outcome,
     )
-    return Container(
+    container = Container(
         settings=settings,
         pools=pools,
         users=users_area,
@@ -312,3 +313,33 @@ def bootstrap(settings: Settings | None = None) -> Container:
         + ordering_area.specs
         + notifications_area.specs,
     )
+    try:
+        check_stored_events_decode(container.applications())
+    except StoredEventsUnreadable:
+        container.close()
+        raise
+    return container
+
+
+class StoredEventsUnreadable(RuntimeError):
+    """The event store holds state this process cannot decode: the wrong key."""
+
+
+def check_stored_events_decode(apps: list[Application[Any]]) -> None:
+    """Each log's newest event decodes with this process's cipher (or its absence).
+    A wrong SHOP_ENCRYPTION_KEY, or a key given or dropped over events stored the
+    other way, would otherwise start a process whose every read fails, and whose
+    projections dead-letter every event: refused at start-up instead, by name."""
+    for app in apps:
+        newest = app.recorder.max_notification_id()
+        if newest is None:
+            continue
+        try:
+            for notification in app.recorder.select_notifications(start=newest, limit=1):
+                app.mapper.to_domain_event(notification)
+        except MapperDeserialisationError as error:
+            raise StoredEventsUnreadable(
+                f"the {app.name} events do not decode: SHOP_ENCRYPTION_KEY is not the key "
+                f"they were written with (or they were written without one, or with one "
+                f"and it is unset now): {error}"
+            ) from error
