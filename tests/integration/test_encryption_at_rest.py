@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
-import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -17,6 +16,7 @@ from infra.settings import Settings
 from infra.wiring.process import Container, StoredEventsUnreadable, bootstrap
 from tests.conftest import TEST_SECRET
 from tests.support.production import ENCRYPTION_KEY
+from tests.support.side_door import stored_states
 from tests.support.users_client import STRONG_PASSWORD
 
 pytestmark = pytest.mark.integration
@@ -55,23 +55,6 @@ def _write_person(container: Container) -> UUID:
     return user_id
 
 
-def _stored_states(database_url: str) -> list[bytes]:
-    """The ``state`` of every row of every event table, as stored."""
-    with psycopg.connect(database_url) as conn:
-        tables = [
-            str(row[0])
-            for row in conn.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'public' AND table_name LIKE '%\\_events'"
-            )
-        ]
-        return [
-            bytes(row[0])
-            for table in tables
-            for row in conn.execute(f'SELECT state FROM "{table}"')
-        ]
-
-
 def _cleartext(states: list[bytes]) -> set[str]:
     return {text for text in PERSONAL for state in states if text.encode() in state}
 
@@ -80,7 +63,7 @@ def test_no_personal_data_is_stored_in_clear_and_it_loads_back(
     started: Container, database_url: str, tmp_path: Path
 ) -> None:
     user_id = _write_person(started)
-    states = _stored_states(database_url)
+    states = stored_states(database_url)
     assert len(states) >= 3  # registered (user, email claim), profile updated
     assert _cleartext(states) == set()
     started.close()
@@ -105,7 +88,7 @@ def test_without_a_key_the_same_data_is_in_clear(database_url: str, tmp_path: Pa
         _write_person(container)
     finally:
         container.close()
-    assert _cleartext(_stored_states(database_url)) == set(PERSONAL)
+    assert _cleartext(stored_states(database_url)) == set(PERSONAL)
 
 
 @pytest.mark.parametrize("key", [OTHER_KEY, None], ids=["another key", "no key"])
