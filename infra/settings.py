@@ -11,7 +11,12 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from domain.notifications import Channel
 from infra.settings_safety import (
@@ -21,9 +26,25 @@ from infra.settings_safety import (
 )
 from projections.catalog.search_queries import SEARCH_CANDIDATES
 
+SECRETS_DIR = Path("/run/secrets")
+"""Where Docker mounts secrets: a file per setting, named as its variable
+(``shop_secret_key``), read when the folder exists; the environment goes first."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [SecretsSettingsSource(settings_cls, SECRETS_DIR)] if SECRETS_DIR.is_dir() else []
+        return (init_settings, env_settings, dotenv_settings, *files)
 
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("var")

@@ -3,13 +3,15 @@ names every one of them at once; outside production only a bad key is refused.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from infra import settings as settings_module
 from infra.settings import Settings
-from tests.support.production import PRODUCTION
+from tests.support.production import ENCRYPTION_KEY, PRODUCTION, STRONG_SECRET
 
 UNSAFE: dict[str, tuple[dict[str, Any], str]] = {
     "no secret key": ({"secret_key": None}, "SHOP_SECRET_KEY must be set"),
@@ -91,3 +93,19 @@ def test_development_refuses_a_bad_key_alone_and_allows_the_demo() -> None:
         Settings(secret_key=SecretStr("too-short"))
     with pytest.raises(ValidationError, match="SHOP_ENCRYPTION_KEY must be 16"):
         Settings(encryption_key=SecretStr("A" * 27 + "="))
+
+
+def test_secrets_come_from_files_under_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker's secrets (compose ``secrets:``) are files named as the variables."""
+    monkeypatch.setattr(settings_module, "SECRETS_DIR", tmp_path)
+    (tmp_path / "shop_secret_key").write_text(STRONG_SECRET + "\n")
+    (tmp_path / "shop_encryption_key").write_text(ENCRYPTION_KEY)
+    given = Settings()
+    assert given.secret_key is not None and given.secret_key.get_secret_value() == STRONG_SECRET
+    assert given.encryption_key is not None
+    assert given.encryption_key.get_secret_value() == ENCRYPTION_KEY
+    monkeypatch.setenv("SHOP_SECRET_KEY", "y" + STRONG_SECRET)
+    overridden = Settings().secret_key
+    assert overridden is not None and overridden.get_secret_value() == "y" + STRONG_SECRET
