@@ -9,6 +9,7 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from pydantic import SecretStr
 
 from domain.users import User
@@ -98,3 +99,17 @@ def test_a_process_that_cannot_decode_the_events_refuses_to_start(
     _write_person(started)
     with pytest.raises(StoredEventsUnreadable, match="SHOP_ENCRYPTION_KEY"):
         bootstrap(_settings(database_url, tmp_path, key))
+
+
+def test_an_event_of_an_unknown_class_newest_in_its_log_does_not_stop_a_start(
+    started: Container, database_url: str, tmp_path: Path
+) -> None:
+    """The start-up check reads the state, not the topic: a poison event is the
+    projections' to dead-letter (ADR 0016), not a reason to stay down."""
+    _write_person(started)
+    app = started.users_app
+    newest = app.recorder.select_notifications(start=1, limit=1)[0]
+    app.recorder.insert_events(
+        [StoredEvent(uuid4(), 1, "gone_module:Gone", newest.state)]  # encrypted, as ours
+    )
+    bootstrap(_settings(database_url, tmp_path, ENCRYPTION_KEY)).close()
