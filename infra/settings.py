@@ -11,18 +11,49 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from domain.notifications import Channel
+from infra.settings_safety import (
+    encryption_key_problem,
+    secret_key_problem,
+    unsafe_in_production,
+)
 from projections.catalog.search_queries import SEARCH_CANDIDATES
 
-_PLACEHOLDERS = {"changeme", "change-me", "changethis", "secret", "password", "test", "dev"}
-MIN_SECRET_LENGTH = 32
+SECRETS_DIR = Path("/run/secrets")
+"""Where Docker mounts secrets: a file per setting, named as its variable
+(``shop_secret_key``), read when the folder exists; the environment goes first."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [SecretsSettingsSource(settings_cls, SECRETS_DIR)] if SECRETS_DIR.is_dir() else []
+        return (init_settings, env_settings, dotenv_settings, *files)
 
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("var")
@@ -71,10 +102,15 @@ class Settings(BaseSettings):
         description="The alias searches read (over indices named <alias>_g<generation>_<n>)",
     )
     secret_key: SecretStr | None = Field(
-        default=None, description="Signs tokens; unset in development: generated into data_dir"
+        default=None,
+        description="Signs tokens; unset in development: generated into data_dir. Weak "
+        "(refused): a placeholder or shorter than 32 characters; in production also "
+        "fewer than 10 distinct characters",
     )
     encryption_key: SecretStr | None = Field(
-        default=None, description="AES key (base64) to encrypt event state at rest"
+        default=None,
+        description="AES-GCM key, 16, 24 or 32 bytes in base64, encrypting event state "
+        "at rest; required in production",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -191,7 +227,8 @@ class Settings(BaseSettings):
 
     # Payments and checkout (docs/adr/0011-checkout-saga.md).
     payment_gateway: Literal["sandbox", "stripe", "paypal"] = Field(
-        default="sandbox", description="sandbox: Stripe's test tokens, no network, no account"
+        default="sandbox",
+        description="sandbox: Stripe's test tokens, no network, no account (refused in production)",
     )
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = Field(
@@ -294,18 +331,31 @@ class Settings(BaseSettings):
                 )
         return origins
 
-    @field_validator("secret_key")
+    # Safe configuration (infra/settings_safety.py): a bad key is refused in every
+    # environment; production names it among every other unsafe setting instead.
+    @field_validator("secret_key", "encryption_key")
     @classmethod
-    def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        secret = value.get_secret_value()
-        if secret.lower() in _PLACEHOLDERS or len(secret) < MIN_SECRET_LENGTH:
-            raise ValueError(
-                f"SHOP_SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} "
-                "characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
-            )
+    def _refuse_bad_keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None or info.data.get("environment") == "production":
+            return value
+        key = value.get_secret_value()
+        problem = (
+            secret_key_problem(key, production=False)
+            if info.field_name == "secret_key"
+            else encryption_key_problem(key)
+        )
+        if problem:
+            raise ValueError(problem)
         return value
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        problems = unsafe_in_production(self) if self.environment == "production" else []
+        if problems:
+            raise ValueError(
+                "production refuses to start with unsafe settings:\n- " + "\n- ".join(problems)
+            )
+        return self
 
     @field_validator("public_url")
     @classmethod
@@ -344,27 +394,6 @@ class Settings(BaseSettings):
                     f"SHOP_TLS_CERT / SHOP_TLS_KEY do not load as a certificate and its key: "
                     f"{error}"
                 ) from error
-        return self
-
-    @model_validator(mode="after")
-    def _production_needs_explicit_secrets(self) -> Settings:
-        if self.environment == "production" and (self.secret_key is None or not self.database_url):
-            raise ValueError("production needs SHOP_SECRET_KEY and SHOP_DATABASE_URL set")
-        return self
-
-    @model_validator(mode="after")
-    def _production_delivers_for_real(self) -> Settings:
-        """The local mailbox would keep every reset link where any admin reads it."""
-        mailbox = [
-            f"SHOP_NOTIFY_{name.upper()}"
-            for name in ("email", "sms", "push")
-            if getattr(self, f"notify_{name}") == "mailbox"
-        ]
-        if self.environment == "production" and mailbox:
-            raise ValueError(
-                f"production cannot deliver to the local mailbox: set {', '.join(mailbox)} "
-                "to a real channel (email: smtp or ses; SMS: sns or off; push: sns or off)"
-            )
         return self
 
     @model_validator(mode="after")

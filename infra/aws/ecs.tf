@@ -12,6 +12,7 @@ locals {
     SHOP_KAFKA_IDEMPOTENT_PRODUCER = "true"
     SHOP_KAFKA_REPLICATION_FACTOR  = "3"
     SHOP_WORKER_GROUP              = var.consumer_group
+    SHOP_PAYMENT_GATEWAY           = "stripe"    # its keys are secrets, below
     SHOP_DATA_DIR                  = "/run/shop" # heartbeats of the relay and workers
     # The ALB's nodes live in the public subnets: only their X-Forwarded-For and
     # X-Forwarded-Proto are believed (the client is the rightmost hop outside them).
@@ -31,6 +32,19 @@ locals {
     SHOP_DYNAMODB_INBOX_TABLE       = aws_dynamodb_table.inbox.name
     SHOP_VAPID_SUBJECT              = coalesce(var.vapid_subject, "mailto:${var.ses_sender}")
   }
+  # Every secret reaches the tasks from Secrets Manager, never as a plain value in
+  # the task definition (where anyone who may describe it reads it).
+  secrets = concat([
+    { name = "SHOP_SECRET_KEY", valueFrom = var.secret_key_arn },
+    { name = "SHOP_ENCRYPTION_KEY", valueFrom = var.encryption_key_arn },
+    { name = "SHOP_STRIPE_API_KEY", valueFrom = var.stripe_api_key_arn },
+    # libpq reads PGPASSWORD: the URL above carries no password.
+    { name = "PGPASSWORD", valueFrom = "${aws_db_instance.postgres.master_user_secret[0].secret_arn}:password::" },
+    ], var.stripe_webhook_secret_arn == null ? [] : [
+    { name = "SHOP_STRIPE_WEBHOOK_SECRET", valueFrom = var.stripe_webhook_secret_arn },
+    ], var.vapid_private_key_arn == null ? [] : [
+    { name = "SHOP_VAPID_PRIVATE_KEY", valueFrom = var.vapid_private_key_arn }, # turns Web Push on
+  ])
   log_groups = toset(["write-api", "read-api", "relay", "worker", "msk", "opensearch", "vpc-flow"])
 }
 
@@ -103,11 +117,18 @@ resource "aws_iam_role_policy" "execution_secrets" {
   role = aws_iam_role.execution.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = ["secretsmanager:GetSecretValue"]
-      Resource = compact([var.secret_key_arn, aws_db_instance.postgres.master_user_secret[0].secret_arn, var.vapid_private_key_arn])
-    }]
+    Statement = concat([{
+      Effect = "Allow"
+      Action = ["secretsmanager:GetSecretValue"]
+      # The secrets themselves (PGPASSWORD's names a JSON key after its secret's ARN).
+      Resource = [for secret in local.secrets : split(":password::", secret.valueFrom)[0]]
+      }], var.secrets_kms_key_arn == null ? [] : [{
+      # Decrypting them, through Secrets Manager only.
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt"]
+      Resource  = [var.secrets_kms_key_arn]
+      Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com" } }
+    }])
   })
 }
 
@@ -142,14 +163,8 @@ resource "aws_ecs_task_definition" "role" {
     readonlyRootFilesystem = true
     mountPoints            = [{ sourceVolume = "run", containerPath = "/run/shop", readOnly = false }]
     environment            = [for k, v in local.environment : { name = k, value = v }]
-    secrets = concat([
-      { name = "SHOP_SECRET_KEY", valueFrom = var.secret_key_arn },
-      # libpq reads PGPASSWORD: the URL above carries no password.
-      { name = "PGPASSWORD", valueFrom = "${aws_db_instance.postgres.master_user_secret[0].secret_arn}:password::" },
-      ], var.vapid_private_key_arn == null ? [] : [
-      { name = "SHOP_VAPID_PRIVATE_KEY", valueFrom = var.vapid_private_key_arn }, # turns Web Push on
-    ])
-    portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
+    secrets                = local.secrets
+    portMappings           = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
     healthCheck = {
       command     = each.value.port == null ? concat(["CMD"], each.value.command, ["--check"]) : ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=3)"]
       interval    = 15

@@ -40,6 +40,28 @@ variable "secret_key_arn" {
   type        = string
 }
 
+variable "encryption_key_arn" {
+  description = "Secrets Manager secret holding SHOP_ENCRYPTION_KEY (32 random bytes, base64): event state is encrypted at rest."
+  type        = string
+}
+
+variable "stripe_api_key_arn" {
+  description = "Secrets Manager secret holding SHOP_STRIPE_API_KEY (sk_live_...)."
+  type        = string
+}
+
+variable "stripe_webhook_secret_arn" {
+  description = "Secrets Manager secret holding SHOP_STRIPE_WEBHOOK_SECRET (whsec_...); null: no POST /webhooks/stripe."
+  type        = string
+  default     = null
+}
+
+variable "secrets_kms_key_arn" {
+  description = "The customer-managed KMS key the secrets above are encrypted with; null: Secrets Manager's own key (aws/secretsmanager), which needs no grant."
+  type        = string
+  default     = null
+}
+
 variable "public_url" {
   description = "The URL shoppers reach the API at (links in mail)."
   type        = string

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
@@ -18,7 +19,7 @@ from infra.entrypoints import backup_cli
 from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
 from infra.signals import exit_on_sigterm_as_on_ctrl_c
-from infra.wiring.process import Container, bootstrap
+from infra.wiring.process import Container, StoredEventsUnreadable, bootstrap
 
 app = typer.Typer(help="eventshop: an event-sourced commerce backend", no_args_is_help=True)
 projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is_help=True)
@@ -33,6 +34,7 @@ app.add_typer(notifications_app, name="notifications")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 console = Console()
+errors = Console(stderr=True)
 WORKER_HEALTHCHECK_SECONDS = 60
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """How long a stop waits for open requests: an inbox stream stays open until its
@@ -58,16 +60,36 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _settings(**given: Any) -> Settings:
+    """The settings, or their refusal before anything starts: every problem on a line
+    of its own and exit code 2 (a traceback would bury them)."""
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        for problem in error.errors(include_url=False, include_input=False):
+            if problem["type"] == "default_factory_not_called":  # follows from another
+                continue
+            message = problem["msg"].removeprefix("Value error, ")
+            if problem["loc"] and not message.startswith("SHOP_"):
+                message = f"SHOP_{str(problem['loc'][0]).upper()}: {message}"
+            errors.print(message, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 def _container(settings: Settings | None = None) -> Container:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return bootstrap(settings or Settings())
+    try:
+        return bootstrap(settings or _settings())
+    except StoredEventsUnreadable as error:
+        errors.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _served_settings(host: str | None, port: int | None, **given: Any) -> Settings:
     """The settings with what the command line gives over the environment's, before
     anything is built from them: the public URL's default follows the address served."""
     options = {"host": host, "port": port, **given}
-    return Settings(**{name: value for name, value in options.items() if value is not None})
+    return _settings(**{name: value for name, value in options.items() if value is not None})
 
 
 @contextmanager

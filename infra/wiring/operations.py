@@ -15,10 +15,14 @@ __all__ = ["BackupError", "Manifest", "backup", "restore"]
 
 
 def backup(settings: Settings, archive: Path) -> Manifest:
-    bounded_connections(settings)
-    return pg_backup.backup(database_conninfo(settings), archive)
+    return pg_backup.backup(_database(settings), archive)
 
 
 def restore(settings: Settings, archive: Path) -> dict[str, int]:
-    bounded_connections(settings)
-    return pg_backup.restore(database_conninfo(settings), archive)
+    return pg_backup.restore(_database(settings), archive)
+
+
+def _database(settings: Settings) -> str:
+    conninfo = database_conninfo(settings)
+    bounded_connections(settings, conninfo)
+    return conninfo

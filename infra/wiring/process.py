@@ -311,7 +311,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         tokens=users_area.tokens,
         on_outcome=notification_metrics.on_outcome,
     )
-    return Container(
+    container = Container(
         settings=settings,
         pools=pools,
         users=users_area,
@@ -326,3 +326,42 @@ def bootstrap(settings: Settings | None = None) -> Container:
         + ordering_area.specs
         + notifications_area.specs,
     )
+    try:
+        check_stored_events_decode(container.applications())
+    except StoredEventsUnreadable:
+        container.close()
+        raise
+    return container
+
+
+class StoredEventsUnreadable(RuntimeError):
+    """The event store holds state this process cannot decode: the wrong key."""
+
+
+def check_stored_events_decode(apps: list[Application[Any]]) -> None:
+    """Each log's newest event's state decodes with this process's cipher (or its
+    absence). A wrong SHOP_ENCRYPTION_KEY, or a key given or dropped over events
+    stored the other way, would otherwise start a process whose every read fails
+    and whose projections dead-letter every event: refused at start-up instead.
+    Only the state is checked, not the topic: an event of an unknown class is a
+    poison event, which the projections dead-letter (ADR 0016), and no reason to
+    stay down."""
+    for app in apps:
+        newest = app.recorder.max_notification_id()
+        if newest is None:
+            continue
+        mapper = app.mapper
+        for notification in app.recorder.select_notifications(start=newest, limit=1):
+            try:
+                state = notification.state
+                if mapper.cipher:
+                    state = mapper.cipher.decrypt(state)
+                if mapper.compressor:
+                    state = mapper.compressor.decompress(state)
+                mapper.transcoder.decode(state)
+            except ValueError as error:  # damaged cipher text, or no JSON
+                raise StoredEventsUnreadable(
+                    f"the {app.name} events do not decode: SHOP_ENCRYPTION_KEY is not the "
+                    f"key they were written with (or they were written without one, or "
+                    f"with one and it is unset now): {error}"
+                ) from error

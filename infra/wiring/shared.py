@@ -46,7 +46,7 @@ class Pools:
 
 def open_pools(settings: Settings) -> Pools:
     conninfo = database_conninfo(settings)
-    bounded_connections(settings)
+    bounded_connections(settings, conninfo)
     return Pools(
         conninfo=conninfo,
         app_env=eventsourcing_env(conninfo, settings),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import pytest
@@ -189,7 +189,7 @@ def test_an_unknown_delivery(shop: Shop) -> None:
 def test_the_local_mailbox_is_not_served_in_production(
     make_database: Callable[[], str],
     tmp_path: Any,
-    environment: str,
+    environment: Literal["development", "production"],
     mounted: bool,
 ) -> None:
     chosen = {"notify_email": "smtp", "notify_sms": "off", "notify_push": "off"}

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.e2e
 
 PROMPT = CHECK_TIMEOUT + 1.5
 """The longest readiness may take to answer, whatever is down."""
-SMALL_POOLS = {"db_pool_size": 2}
+SMALL_POOLS: dict[str, Any] = {"db_pool_size": 2}
 """The machine's Postgres serves other tests' connections too."""
 
 
@@ -206,7 +206,10 @@ def test_parts_that_accept_connections_but_never_answer_are_named_within_the_bou
         silent.bind(("127.0.0.1", 0))
         silent.listen(64)  # connections complete in the backlog; nothing ever answers
         address = f"127.0.0.1:{silent.getsockname()[1]}"
-        settings = {"redis_url": f"redis://{address}/0", "opensearch_url": f"http://{address}"}
+        settings: dict[str, Any] = {
+            "redis_url": f"redis://{address}/0",
+            "opensearch_url": f"http://{address}",
+        }
         with in_process_app(make_database(), tmp_path, **SMALL_POOLS, **settings) as (
             app,
             container,

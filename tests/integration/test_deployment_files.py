@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from infra.entrypoints import health
 from infra.entrypoints.cli import app
 from infra.settings import Settings
+from tests.support.production import ENCRYPTION_KEY, STRONG_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -76,11 +77,41 @@ def test_compose_runs_every_role_with_real_commands_and_settings() -> None:
         assert store in services, store
 
 
+def _secret_settings() -> set[str]:
+    """The settings that hold secrets (SecretStr): never a plain value in a file here."""
+    return {
+        name
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    }
+
+
 def test_compose_settings_are_accepted_in_production() -> None:
-    environment = dict(_compose()["services"]["write-api"]["environment"])
-    environment["SHOP_SECRET_KEY"] = "k" * 48  # compose takes it from the host
-    settings = Settings(**{k.removeprefix("SHOP_").lower(): v for k, v in environment.items()})
-    assert settings.environment == "production"
+    service = _compose()["services"]["write-api"]
+    settings = {k.removeprefix("SHOP_").lower(): v for k, v in service["environment"].items()}
+    # What the secret files hold, as the operator makes them (the compose file's header).
+    files = {
+        "secret_key": STRONG_SECRET,
+        "encryption_key": ENCRYPTION_KEY,
+        "stripe_api_key": "sk_test_x",
+        "database_url": "postgresql://postgres:pw@postgres:5432/eventshop"
+        "?sslmode=verify-full&sslrootcert=/tls/server.crt",
+    }
+    assert {f"shop_{name}" for name in files} == set(service["secrets"])
+    assert Settings(**settings | files).environment == "production"
+
+
+def test_compose_passes_every_secret_as_a_file() -> None:
+    compose = _compose()
+    for name, service in compose["services"].items():
+        for variable in service.get("environment", {}):
+            assert not (_known_setting(variable) and variable[5:].lower() in _secret_settings()), (
+                f"{name}: {variable} is a secret: pass it as a compose secret"
+            )
+        assert "POSTGRES_PASSWORD" not in service.get("environment", {}), name
+    files = {secret["file"] for secret in compose["secrets"].values()}
+    assert all(file.startswith("./secrets/") for file in files), files
+    assert "secrets/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_compose_health_checks_guard_every_dependency() -> None:
@@ -178,6 +209,9 @@ def test_terraform_tasks_get_real_settings_and_commands(
     (environment,) = [item["environment"] for item in blocks["locals"] if "environment" in item]
     for variable in environment:
         assert _known_setting(variable), f"{variable} is not a setting"
+        assert variable[5:].lower() not in _secret_settings(), f"{variable}: a plain secret"
+    assert _unquote(environment["SHOP_PAYMENT_GATEWAY"]) == "stripe"
+    assert "sslmode=require" in environment["SHOP_DATABASE_URL"]
     (services,) = [
         body["default"]
         for item in blocks["variable"]
@@ -215,3 +249,18 @@ def test_load_balancers_check_readiness_and_container_runtimes_liveness(
     for check in container_checks:
         assert _CHECKED_URL.findall(check) == ["/health/live"], check
     assert {"/health/ready", "/health/live"} <= served
+
+
+def test_terraform_tasks_take_their_secrets_from_secrets_manager(
+    terraform: tuple[str, dict[str, list[Any]]],
+) -> None:
+    text, _ = terraform
+    from_store = set(re.findall(r'\{ name = "(\w+)", valueFrom = ', text))
+    # Production's own refusals name these: without them a task would not start.
+    assert {"SHOP_SECRET_KEY", "SHOP_ENCRYPTION_KEY", "SHOP_STRIPE_API_KEY", "PGPASSWORD"} <= (
+        from_store
+    )
+    assert all(_known_setting(name) or name == "PGPASSWORD" for name in from_store), from_store
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    assert "secrets                = local.secrets" in ecs
+    assert "for secret in local.secrets" in ecs  # the execution role may read each one

@@ -1,5 +1,6 @@
 """The one side door the end-to-end tests use: counting rows in the database, to
-prove that a refused request wrote nothing (no event, no payment gateway call)."""
+prove that a refused request wrote nothing (no event, no payment gateway call); and
+the stored event state, to prove that encryption at rest hides what it must."""
 
 from __future__ import annotations
 
@@ -36,6 +37,24 @@ def row_counts(server: Server, tables: Iterable[str] | None = None) -> dict[str,
             counts[table] = int(row[0])
     assert counts
     return counts
+
+
+def stored_states(database_url: str) -> list[bytes]:
+    """The ``state`` of every row of every event store, as stored (to look for data
+    that encryption at rest must hide)."""
+    with psycopg.connect(database_url) as conn:
+        tables = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'public' AND table_name LIKE '%\\_events'"
+            )
+        ]
+        return [
+            bytes(row[0])
+            for table in tables
+            for row in conn.execute(f'SELECT state FROM public."{table}"')
+        ]
 
 
 def settled_counts(server: Server) -> dict[str, int]:

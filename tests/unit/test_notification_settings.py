@@ -11,16 +11,7 @@ from pydantic import ValidationError
 
 from domain.notifications import Channel
 from infra.settings import Settings
-from tests.conftest import TEST_SECRET
-
-PRODUCTION: dict[str, Any] = {
-    "environment": "production",
-    "secret_key": TEST_SECRET,
-    "database_url": "postgresql://shop@db.internal/shop",
-    "notify_email": "ses",
-    "notify_sms": "sns",
-    "notify_push": "sns",
-}
+from tests.support.production import PRODUCTION
 
 
 @pytest.mark.parametrize("channel", ["email", "sms", "push"])
