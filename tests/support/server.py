@@ -152,10 +152,12 @@ def create_admin(env: dict[str, str]) -> None:
     assert "admin created" in created.stdout, created.stdout
 
 
-def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+def wait_healthy(
+    process: subprocess.Popen[bytes], base_url: str, log_path: Path, verify: str | bool = True
+) -> None:
     """Until ``/health`` answers 200; a RuntimeError with the log if ``shop run``
-    exits first."""
-    with httpx.Client(base_url=base_url, timeout=2.0) as client:
+    exits first. ``verify``: the CA file an HTTPS server's certificate is checked with."""
+    with httpx.Client(base_url=base_url, timeout=2.0, verify=verify) as client:
 
         def healthy() -> bool:
             if process.poll() is not None:
@@ -173,9 +175,11 @@ def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path
         )
 
 
-def launch(env: dict[str, str], port: int | str, log_path: Path) -> subprocess.Popen[bytes]:
+def launch(
+    env: dict[str, str], port: int | str, log_path: Path, verify: str | bool = True
+) -> subprocess.Popen[bytes]:
     """``shop run --port`` with ``env``, its output appended to ``log_path``, once
-    healthy."""
+    healthy (over HTTPS when ``env`` sets SHOP_TLS_CERT)."""
     with log_path.open("ab") as log:  # the child holds its own descriptor
         process = subprocess.Popen(
             [*shop_command(), "run", "--port", str(port)],
@@ -184,7 +188,8 @@ def launch(env: dict[str, str], port: int | str, log_path: Path) -> subprocess.P
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_healthy(process, f"http://127.0.0.1:{port}", log_path)
+        scheme = "https" if env.get("SHOP_TLS_CERT") else "http"
+        wait_healthy(process, f"{scheme}://127.0.0.1:{port}", log_path, verify)
     except BaseException:
         stop(process)
         raise

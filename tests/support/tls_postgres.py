@@ -5,8 +5,6 @@ client certificate) is refused rather than quietly encrypted anyway."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import pwd
 import shutil
@@ -17,11 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from tests.support.certificates import issue, write
 from tests.support.server import free_port
 
 CLIENT_NAME = "eventshop-app"
@@ -41,50 +35,6 @@ class TlsPostgres:
             f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}?sslmode=verify-full"
             f"&sslrootcert={ca or self.ca}&sslcert={self.client_cert}&sslkey={self.client_key}"
         )
-
-
-@dataclass(frozen=True)
-class _Issued:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-
-def _issue(
-    name: str, issuer: _Issued | None, *, ca: bool = False, ip: str | None = None
-) -> _Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.cert.subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ip is not None:
-        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))])
-        builder = builder.add_extension(san, critical=False)
-    cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
-    return _Issued(cert, key)
-
-
-def _write(issued: _Issued, cert_path: Path, key_path: Path | None, owner: int) -> None:
-    cert_path.write_bytes(issued.cert.public_bytes(serialization.Encoding.PEM))
-    os.chown(cert_path, owner, -1)
-    if key_path is not None:
-        key_path.write_bytes(
-            issued.key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        key_path.chmod(0o600)  # libpq and Postgres refuse a key others can read
-        os.chown(key_path, owner, -1)
 
 
 def server_binaries() -> Path | None:
@@ -117,13 +67,13 @@ def tls_postgres(folder: Path, binaries: Path) -> Iterator[TlsPostgres]:
         )
 
     run("initdb", "--auth=trust", "-U", "postgres", "--encoding=utf8")
-    ca, other_ca = _issue("test CA", None, ca=True), _issue("another CA", None, ca=True)
-    _write(ca, pgdata / "ca.pem", None, owner)
-    _write(
-        _issue("127.0.0.1", ca, ip="127.0.0.1"), pgdata / "server.pem", pgdata / "server.key", owner
+    ca, other_ca = issue("test CA", None, ca=True), issue("another CA", None, ca=True)
+    write(ca, pgdata / "ca.pem", None, owner)
+    write(
+        issue("127.0.0.1", ca, ip="127.0.0.1"), pgdata / "server.pem", pgdata / "server.key", owner
     )
-    _write(other_ca, folder / "other-ca.pem", None, os.getuid())
-    _write(_issue(CLIENT_NAME, ca), folder / "client.pem", folder / "client.key", os.getuid())
+    write(other_ca, folder / "other-ca.pem", None, os.getuid())
+    write(issue(CLIENT_NAME, ca), folder / "client.pem", folder / "client.key", os.getuid())
     with (pgdata / "postgresql.conf").open("a") as conf:
         conf.write(
             "\nssl = on\nssl_cert_file = 'server.pem'\nssl_key_file = 'server.key'\n"
