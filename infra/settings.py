@@ -84,6 +84,19 @@ class Settings(BaseSettings):
         "http://<host>:<port> of the address served, a wildcard host as this machine",
     )
 
+    log_format: Literal["json", "text"] = Field(
+        # After environment, which it reads: fields are validated in order.
+        default_factory=lambda data: "json" if data.get("environment") == "production" else "text",
+        description="json: one object per line (time, level, logger, message, request_id, "
+        "principal; route, method, status, duration_ms on access lines); text: for a terminal. "
+        "Default: json in production, text in development",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics requires; unset: /metrics open in development "
+        "and not served at all in production",
+    )
+
     access_token_minutes: int = Field(default=15, ge=1, le=60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     read_your_writes_timeout: float = Field(default=2.0, gt=0, le=30)

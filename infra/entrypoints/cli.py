@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
+from infra.entrypoints.logs import configure_logging
+from infra.entrypoints.metrics_endpoint import MULTIPROCESS_DIR
 from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
 from infra.signals import exit_on_sigterm_as_on_ctrl_c
@@ -37,8 +39,9 @@ client leaves, and would hold a SIGTERM up for as long."""
 
 
 def _container(settings: Settings | None = None) -> Container:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return bootstrap(settings or Settings())
+    settings = settings or Settings()
+    configure_logging(settings.log_format)
+    return bootstrap(settings)
 
 
 def _served_settings(host: str | None, port: int | None, **given: Any) -> Settings:
@@ -80,8 +83,9 @@ def run(
             host=settings.host,
             port=settings.port,
             log_level="info",
+            log_config=None,  # uvicorn's lines through our handler (logs.py)
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            access_log=False,
+            access_log=False,  # ours: request_metrics
         )
         return
     if not settings.redis_url:
@@ -98,6 +102,12 @@ def run(
         # SIGTERM never says it has left).
         os.environ["SHOP_PUBLIC_URL"] = settings.public_url
         os.environ["SHOP_DATABASE_URL"] = container.conninfo
+        # Each worker counts its requests into files there, and a scrape of any
+        # worker adds them all up (metrics_endpoint); emptied: counts start at zero.
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ[MULTIPROCESS_DIR] = str(metrics_dir.resolve())
         uvicorn.run(
             "infra.entrypoints.http:worker_app",
             factory=True,
@@ -108,6 +118,7 @@ def run(
             host=settings.host,
             port=settings.port,
             log_level="info",
+            log_config=None,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             access_log=False,
         )
@@ -153,7 +164,7 @@ def serve(
         raise typer.Exit(0 if is_alive(heartbeat_file(settings.data_dir, role.value)) else 1)
     from infra.entrypoints import scaled as kafka
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     container = kafka.bootstrap_exclusively(settings)
     try:
         if role is Role.relay:
@@ -198,6 +209,7 @@ def _serve_http(container: Container, role: Role) -> None:
             host=settings.host,
             port=settings.port,
             log_level="info",
+            log_config=None,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             access_log=False,
         )
