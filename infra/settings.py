@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -18,10 +19,13 @@ from projections.catalog.search_queries import SEARCH_CANDIDATES
 
 _PLACEHOLDERS = {"changeme", "change-me", "changethis", "secret", "password", "test", "dev"}
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN = 24
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore")
+    # A refusal never shows the value given: it may be a secret, and startup errors
+    # end up in the logs.
+    model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore", hide_input_in_errors=True)
 
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("var")
@@ -248,6 +252,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"SHOP_SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} "
                 "characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _bearer_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """Long enough not to be guessed, and sendable as it is in a header."""
+        if value is not None and not re.fullmatch(
+            rf"[\x21-\x7e]{{{MIN_METRICS_TOKEN},}}", value.get_secret_value()
+        ):
+            raise ValueError(
+                f"SHOP_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} visible ASCII "
+                "characters without spaces, e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`"
             )
         return value
 

@@ -103,7 +103,7 @@ resource "aws_iam_role_policy" "execution_secrets" {
     Statement = [{
       Effect   = "Allow"
       Action   = ["secretsmanager:GetSecretValue"]
-      Resource = compact([var.secret_key_arn, aws_db_instance.postgres.master_user_secret[0].secret_arn, var.vapid_private_key_arn])
+      Resource = compact([var.secret_key_arn, aws_db_instance.postgres.master_user_secret[0].secret_arn, var.vapid_private_key_arn, var.metrics_token_arn])
     }]
   })
 }
@@ -145,6 +145,8 @@ resource "aws_ecs_task_definition" "role" {
       { name = "PGPASSWORD", valueFrom = "${aws_db_instance.postgres.master_user_secret[0].secret_arn}:password::" },
       ], var.vapid_private_key_arn == null ? [] : [
       { name = "SHOP_VAPID_PRIVATE_KEY", valueFrom = var.vapid_private_key_arn }, # turns Web Push on
+      ], var.metrics_token_arn == null ? [] : [
+      { name = "SHOP_METRICS_TOKEN", valueFrom = var.metrics_token_arn }, # serves /metrics to it
     ])
     portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
     healthCheck = {

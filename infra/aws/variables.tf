@@ -40,6 +40,12 @@ variable "secret_key_arn" {
   type        = string
 }
 
+variable "metrics_token_arn" {
+  description = "Secrets Manager secret holding SHOP_METRICS_TOKEN, the bearer token Prometheus scrapes /metrics with; null: /metrics is not served."
+  type        = string
+  default     = null
+}
+
 variable "public_url" {
   description = "The URL shoppers reach the API at (links in mail)."
   type        = string
