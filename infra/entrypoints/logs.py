@@ -2,7 +2,8 @@
 request it was written for, and nothing secret in any of them.
 
 ``configure_logging`` gives the root logger one handler on stderr; uvicorn's own
-loggers propagate to it (it is started with ``log_config=None``). Each record gets
+loggers propagate to it (it is started with ``log_config=None``), and faust's worker
+is given the same configuration. Each record gets
 ``request_id`` and ``principal`` from the request context (``None`` outside a
 request), and is redacted (``redact``) before any formatter sees it."""
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from commands.card_data import is_card_number
 from infra.entrypoints.request_context import CURRENT
@@ -103,12 +105,25 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
+def handler(log_format: Literal["json", "text"]) -> logging.Handler:
+    """To stderr, in ``log_format``, with the request's context and redacted."""
+    stream = logging.StreamHandler()
+    stream.addFilter(RequestLogFilter())
+    stream.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    return stream
+
+
+def logging_config(log_format: Literal["json", "text"]) -> dict[str, Any]:
+    """The root logger at INFO through ``handler`` only, for ``dictConfig``; also
+    given to faust's worker, which otherwise replaces it with its own."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"shop": {"()": handler, "log_format": log_format}},
+        "root": {"level": "INFO", "handlers": ["shop"]},
+    }
+
+
 def configure_logging(log_format: Literal["json", "text"]) -> None:
-    """The root logger, at INFO, to stderr in ``log_format``; replaces any handler
-    configured before (a second call, as each ``shop`` command makes, changes nothing)."""
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestLogFilter())
-    handler.setFormatter(
-        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    """Replaces any handler configured before (each ``shop`` command calls it)."""
+    logging.config.dictConfig(logging_config(log_format))
