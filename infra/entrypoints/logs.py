@@ -9,15 +9,17 @@ request), and is redacted (``redact``) before any formatter sees it."""
 
 from __future__ import annotations
 
-import json
 import logging
 import logging.config
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
+
 from commands.card_data import is_card_number
 from infra.entrypoints.request_context import CURRENT
+from infra.entrypoints.request_metrics import ACCESS_LOGGER
 
 REDACTED = "[redacted]"
 _SECRETS = (
@@ -68,8 +70,9 @@ class RequestLogFilter(logging.Filter):
             record.request_id = context.request_id if context else None
         if not hasattr(record, "principal"):
             record.principal = context.principal if context else None
-        record.msg = redact(record.getMessage())
-        record.args = None
+        if record.name != ACCESS_LOGGER:  # ours: a route template, a method, numbers
+            record.msg = redact(record.getMessage())
+            record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -99,7 +102,7 @@ class JsonFormatter(logging.Formatter):
                 line[name] = getattr(record, name)
         if record.exc_text:
             line["exception"] = record.exc_text
-        return json.dumps(line, default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"

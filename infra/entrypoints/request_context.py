@@ -8,7 +8,7 @@ so the authenticator can note the principal where the middleware reads it."""
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -37,7 +37,7 @@ def request_id_from(header: bytes | None) -> str:
         text = header.decode("latin-1")
         if _VALID_REQUEST_ID.fullmatch(text):
             return text
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def noting_principal(authenticate: Authenticate) -> Authenticate:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.datastructures import MutableHeaders
@@ -57,7 +58,20 @@ IN_FLIGHT = Gauge(
 )
 COUNTED = (REQUESTS, DURATION, IN_FLIGHT)
 
-access_log = logging.getLogger("eventshop.access")
+ACCESS_LOGGER = "eventshop.access"
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+# The children by their labels, without prometheus_client's lock and lookup on each
+# request: bounded, as the labels are (route templates, METHODS, statuses).
+@cache
+def _requests(method: str, route: str, status: int) -> Counter:
+    return REQUESTS.labels(method, route, str(status))
+
+
+@cache
+def _duration(method: str, route: str) -> Histogram:
+    return DURATION.labels(method, route)
 
 
 class ObservedRequests:
@@ -118,7 +132,7 @@ class _Exchange:
         if self._status is None:
             self._status = status
             self._route = self._route_of_request()  # routed by now, if a route matches
-            REQUESTS.labels(self._method, self._route, str(status)).inc()
+            _requests(self._method, self._route, status).inc()
 
     def answered(self) -> None:
         if self._done:
@@ -129,7 +143,7 @@ class _Exchange:
             return  # answered, nothing is timed
         seconds = time.perf_counter() - self._began
         route = self._route
-        DURATION.labels(self._method, route).observe(seconds)
+        _duration(self._method, route).observe(seconds)
         access_log.info(
             "%s %s %d %.1f ms",
             self._method,
