@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import secrets
 import ssl
 from pathlib import Path
@@ -38,10 +39,13 @@ from projections.catalog.search_queries import SEARCH_CANDIDATES
 SECRETS_DIR = Path("/run/secrets")
 """Where Docker mounts secrets: a file per setting, named as its variable
 (``shop_secret_key``), read when the folder exists; the environment goes first."""
+MIN_METRICS_TOKEN = 24
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore")
+    # A refusal never shows the value given: it may be a secret, and startup errors
+    # end up in the logs.
+    model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore", hide_input_in_errors=True)
 
     @classmethod
     def settings_customise_sources(
@@ -125,6 +129,19 @@ class Settings(BaseSettings):
         ),
         description="Where people reach the API (the links in mail); unset: "
         "http(s)://<host>:<port> of the address served, a wildcard host as this machine",
+    )
+
+    log_format: Literal["json", "text"] = Field(
+        # After environment, which it reads: fields are validated in order.
+        default_factory=lambda data: "json" if data.get("environment") == "production" else "text",
+        description="json: one object per line (time, level, logger, message, request_id, "
+        "principal; route, method, status, duration_ms on access lines); text: for a terminal. "
+        "Default: json in production, text in development",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics requires; unset: /metrics open in development "
+        "and not served at all in production",
     )
 
     access_token_minutes: int = Field(default=15, ge=1, le=60)
@@ -356,6 +373,20 @@ class Settings(BaseSettings):
                 "production refuses to start with unsafe settings:\n- " + "\n- ".join(problems)
             )
         return self
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _bearer_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """Long enough not to be guessed, and sendable as it is in a header."""
+        if value is not None and not re.fullmatch(
+            rf"[\x21-\x7e]{{{MIN_METRICS_TOKEN},}}", value.get_secret_value()
+        ):
+            raise ValueError(
+                f"SHOP_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} visible ASCII "
+                "characters without spaces, e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`"
+            )
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -44,6 +44,8 @@ locals {
     { name = "SHOP_STRIPE_WEBHOOK_SECRET", valueFrom = var.stripe_webhook_secret_arn },
     ], var.vapid_private_key_arn == null ? [] : [
     { name = "SHOP_VAPID_PRIVATE_KEY", valueFrom = var.vapid_private_key_arn }, # turns Web Push on
+    ], var.metrics_token_arn == null ? [] : [
+    { name = "SHOP_METRICS_TOKEN", valueFrom = var.metrics_token_arn }, # serves /metrics to it
   ])
   log_groups = toset(["write-api", "read-api", "relay", "worker", "msk", "opensearch", "vpc-flow"])
 }

@@ -56,6 +56,12 @@ variable "stripe_webhook_secret_arn" {
   default     = null
 }
 
+variable "metrics_token_arn" {
+  description = "Secrets Manager secret holding SHOP_METRICS_TOKEN, the bearer token Prometheus scrapes /metrics with; null: /metrics is not served."
+  type        = string
+  default     = null
+}
+
 variable "secrets_kms_key_arn" {
   description = "The customer-managed KMS key the secrets above are encrypted with; null: Secrets Manager's own key (aws/secretsmanager), which needs no grant."
   type        = string

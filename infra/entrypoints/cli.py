@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -16,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeE
 from rich.table import Table
 
 from infra.entrypoints import backup_cli
+from infra.entrypoints.logs import configure_logging
+from infra.entrypoints.metrics_endpoint import MULTIPROCESS_DIR
 from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
 from infra.signals import exit_on_sigterm_as_on_ctrl_c
@@ -42,7 +44,8 @@ client leaves, and would hold a SIGTERM up for as long."""
 UVICORN_OPTIONS: dict[str, Any] = {
     "log_level": "info",
     "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-    "access_log": False,
+    "log_config": None,  # uvicorn's lines through our handler (logs.py)
+    "access_log": False,  # ours: request_metrics
     # Off: uvicorn would believe X-Forwarded-For from any loopback peer (its default
     # FORWARDED_ALLOW_IPS). The app believes SHOP_TRUSTED_PROXIES only (protection.py).
     "proxy_headers": False,
@@ -77,9 +80,10 @@ def _settings(**given: Any) -> Settings:
 
 
 def _container(settings: Settings | None = None) -> Container:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = settings or _settings()
+    configure_logging(settings.log_format)
     try:
-        return bootstrap(settings or _settings())
+        return bootstrap(settings)
     except StoredEventsUnreadable as error:
         errors.print(str(error), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -143,6 +147,12 @@ def run(
         # SIGTERM never says it has left).
         os.environ["SHOP_PUBLIC_URL"] = settings.public_url
         os.environ["SHOP_DATABASE_URL"] = container.conninfo
+        # Each worker counts its requests into files there, and a scrape of any
+        # worker adds them all up (metrics_endpoint); emptied: counts start at zero.
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ[MULTIPROCESS_DIR] = str(metrics_dir.resolve())
         uvicorn.run(
             "infra.entrypoints.http:worker_app",
             factory=True,
@@ -196,7 +206,7 @@ def serve(
         raise typer.Exit(0 if is_alive(heartbeat_file(settings.data_dir, role.value)) else 1)
     from infra.entrypoints import scaled as kafka
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     container = kafka.bootstrap_exclusively(settings)
     try:
         if role is Role.relay:

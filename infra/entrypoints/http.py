@@ -1,5 +1,6 @@
 """The HTTP application of a process: the write and read routers, problem+json
-errors, the request edge (size, text, parsing and card-data rules), health and metrics."""
+errors, the request edge (size, text, parsing and card-data rules), request metrics and
+access log, health and metrics."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from commands.catalog.http import inventory as inventory_commands
 from commands.catalog.http import products as catalog_commands
@@ -30,15 +29,16 @@ from commands.users.http import auth as auth_commands
 from commands.users.http import link_pages
 from infra.entrypoints import (
     health,
-    notification_metrics,
+    metrics_endpoint,
     notification_stream,
     openapi,
     problems,
     protection,
 )
+from infra.entrypoints.logs import configure_logging
 from infra.entrypoints.mailbox_api import router as mailbox_router
-from infra.entrypoints.metrics import ProjectionLagCollector
 from infra.entrypoints.request_edge import RequestEdge
+from infra.entrypoints.request_metrics import ObservedRequests
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
 from read_api import catalog as catalog_queries
@@ -54,7 +54,9 @@ def worker_app() -> FastAPI:
     # No DDL from the workers' Applications: concurrent CREATE OR REPLACE FUNCTION
     # fails ("tuple concurrently updated"), and the parent created everything.
     os.environ["CREATE_TABLE"] = "false"
-    return create_app(bootstrap(Settings()), run_projections=False, tune_gc=True)
+    settings = Settings()
+    configure_logging(settings.log_format)
+    return create_app(bootstrap(settings), run_projections=False, tune_gc=True)
 
 
 GC_THRESHOLDS = (50_000, 20, 1_000)
@@ -172,17 +174,7 @@ def create_app(
     app.include_router(health.router)
     problems.install(app)
     openapi.install(app)
-
-    registry = CollectorRegistry()
-    registry.register(ProjectionLagCollector(container))
-    for collector in container.catalog.collectors():
-        registry.register(collector)
-    for collector in notification_metrics.collectors(container.notifications.queue, container.pool):
-        registry.register(collector)
-
-    @app.get("/metrics", tags=["operations"], include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    metrics_endpoint.install(app, container)
 
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> dict[str, str]:
@@ -190,4 +182,5 @@ def create_app(
 
     app.add_middleware(RequestEdge, max_bytes=container.settings.max_body_bytes)
     protection.install(app, container)  # around the request edge
+    app.add_middleware(ObservedRequests, routes=app.routes)  # last added: outermost
     return app

@@ -132,8 +132,3 @@ def _families() -> tuple[GaugeMetricFamily, CounterMetricFamily]:
         GaugeMetricFamily("notification_queue_depth", "Deliveries waiting", labels=["channel"]),
         CounterMetricFamily("notifications_decided", "Notifications decided", labels=["kind"]),
     )
-
-
-def collectors(queue: DeliveryQueue, pool: ConnectionPool[Any]) -> list[Collector]:
-    """What an app's ``/metrics`` registry takes for notifications."""
-    return [*COUNTED, NotificationCollector(queue, pool)]

@@ -13,6 +13,7 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from infra.entrypoints import logs
 from infra.entrypoints.heartbeat import BEAT_SECONDS, beat, beating, heartbeat_file
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
@@ -180,4 +181,6 @@ def serve_worker(container: Container) -> None:
 
     worker_app.timer(interval=BEAT_SECONDS)(heartbeat)  # on faust's own loop
     container.start_feed_followers()
-    Worker(worker_app, loglevel="INFO").execute_from_commandline()
+    # Not faust's own handler (colored text on stdout): the process's (logs.py).
+    logging_config = logs.logging_config(container.settings.log_format)
+    Worker(worker_app, loglevel="INFO", logging_config=logging_config).execute_from_commandline()

@@ -9,10 +9,12 @@ from typing import Any
 
 from eventsourcing.application import Application
 
+from commands.http.callers import Authenticate
 from commands.ports import Clock
 from commands.users.accounts import UserCommands, UsersApplication
 from commands.users.passwords import PasswordHasher
 from commands.users.tokens import TokenCodec
+from infra.entrypoints.request_context import noting_principal
 from infra.postgres.authenticator import Authenticator
 from infra.postgres.waiting import PollingWaiter
 from infra.settings import Settings
@@ -27,7 +29,8 @@ class Users:
     app: UsersApplication
     tokens: TokenCodec
     commands: UserCommands
-    authenticate: Authenticator
+    authenticate: Authenticate
+    """Bearer tokens to principals, each noted in the request's log context."""
     specs: list[ProjectionSpec]
     ddl: list[str]
     """The tables of its adapters, created by ``Container.migrate``."""
@@ -50,7 +53,7 @@ def build(settings: Settings, pools: Pools, clock: Clock) -> Users:
         app=app,
         tokens=tokens,
         commands=UserCommands(app, PasswordHasher(), tokens, clock, PollingWaiter(pools.pool)),
-        authenticate=Authenticator(tokens, pools.read_pool),
+        authenticate=noting_principal(Authenticator(tokens, pools.read_pool)),
         specs=view_specs(pools.conninfo, USER_VIEWS),
         ddl=[],
     )

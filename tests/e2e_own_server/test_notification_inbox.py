@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from infra.entrypoints.notification_stream import (
     APPLICATION_NAME,
@@ -500,3 +501,25 @@ def test_the_stream_is_documented(shop: Shop) -> None:
     ok = document["paths"][STREAM]["get"]["responses"]["200"]
     assert "text/event-stream" in ok["content"]
     assert set(document["paths"]["/me/notifications"]["get"]["responses"]["200"]["content"])
+
+
+def _stream_timing(shop: Shop) -> tuple[float, float]:
+    """From /metrics: the stream requests timed so far, and the requests in flight."""
+    families = text_string_to_metric_families(shop.client.get("/metrics").text)
+    samples = [sample for family in families for sample in family.samples]
+    timed = sum(
+        sample.value
+        for sample in samples
+        if sample.name == "http_request_duration_seconds_count"
+        and sample.labels == {"method": "GET", "route": STREAM}
+    )
+    (in_flight,) = [s.value for s in samples if s.name == "http_requests_in_flight"]
+    return timed, in_flight
+
+
+def test_an_open_stream_is_timed_to_its_opening_not_its_life(shop: Shop, user: User) -> None:
+    """The latency histogram would otherwise hold each stream's whole life."""
+    timed, _ = _stream_timing(shop)
+    with stream(shop, user) as received:
+        assert next(received).comment == "ping"
+        assert _stream_timing(shop) == (timed + 1, 1)  # in flight: the scrape only

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -20,16 +20,14 @@ from tests.conftest import TEST_SECRET
 
 @contextmanager
 def in_process_app(
-    database_url: str,
-    data_dir: Path,
-    environment: Literal["development", "production"] = "development",
-    **settings: Any,
+    database_url: str, data_dir: Path, **settings: Any
 ) -> Iterator[tuple[FastAPI, Container]]:
     """The app and its container; ``settings`` over the test defaults (SMS off, so
     no delivery loop races a test for the rows it writes). ``environment`` is set
     after validation: what production refuses at start-up (a database without TLS,
     which the test server is) has tests of its own; here it is what it changes in
     the app."""
+    environment = settings.pop("environment", "development")
     chosen = {"notify_sms": "off", **settings}
     validated = Settings(
         database_url=database_url,

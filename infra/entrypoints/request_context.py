@@ -1,0 +1,52 @@
+"""What the logs say about the request being served: its id and who sent it.
+
+The request middleware (``request_metrics.ObservedRequests``) puts a fresh
+``RequestContext`` in ``CURRENT`` for each request; everything that runs for that
+request (dependencies, threadpool endpoints, their loggers) sees the same object,
+so the authenticator can note the principal where the middleware reads it."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from commands.http.callers import Authenticate
+from domain.access import Principal
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+"""What an incoming id may be (a UUID, a proxy's trace id); anything else is
+replaced, so a log line never carries a client's arbitrary text as its id."""
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    principal: str | None = None
+    """The user id of the bearer token, once authenticated (never the token)."""
+
+
+CURRENT: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
+
+
+def request_id_from(header: bytes | None) -> str:
+    """The client's (or proxy's) ``X-Request-ID`` if it is a valid one, else a new id."""
+    if header is not None:
+        text = header.decode("latin-1")
+        if _VALID_REQUEST_ID.fullmatch(text):
+            return text
+    return secrets.token_hex(16)
+
+
+def noting_principal(authenticate: Authenticate) -> Authenticate:
+    """``authenticate``, noting the principal it answers in the request's context."""
+
+    async def noted(token: str | None) -> Principal:
+        principal = await authenticate(token)
+        if (context := CURRENT.get()) is not None:
+            context.principal = str(principal.user_id)
+        return principal
+
+    return noted
