@@ -128,5 +128,8 @@ def logging_config(log_format: Literal["json", "text"]) -> dict[str, Any]:
 
 
 def configure_logging(log_format: Literal["json", "text"]) -> None:
-    """Replaces any handler configured before (each ``shop`` command calls it)."""
+    """Replaces any handler configured before (each ``shop`` command calls it).
+    Python's warnings go through it too (``py.warnings``): on stderr as they are,
+    they would be the one line that is not JSON."""
     logging.config.dictConfig(logging_config(log_format))
+    logging.captureWarnings(True)

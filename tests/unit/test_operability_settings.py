@@ -9,20 +9,14 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from infra.settings import Settings
+from tests.support.production import PRODUCTION
 
 SECRET = SecretStr("s" * 48)
-PRODUCTION = {
-    "environment": "production",
-    "database_url": "postgresql://db/shop",
-    "notify_email": "ses",
-    "notify_sms": "off",
-    "notify_push": "off",
-}
 
 
 def test_logs_are_text_in_development_and_json_in_production(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path, secret_key=SECRET).log_format == "text"
-    assert Settings(data_dir=tmp_path, secret_key=SECRET, **PRODUCTION).log_format == "json"  # type: ignore[arg-type]
+    assert Settings(data_dir=tmp_path, **PRODUCTION).log_format == "json"
 
 
 def test_the_log_format_follows_the_environment(
