@@ -15,14 +15,13 @@ __all__ = ["BackupError", "Manifest", "backup", "restore"]
 
 
 def backup(settings: Settings, archive: Path) -> Manifest:
-    return pg_backup.backup(_database(settings), archive)
+    conninfo = database_conninfo(settings)
+    bounded_connections(settings, conninfo)
+    return pg_backup.backup(conninfo, archive)
 
 
 def restore(settings: Settings, archive: Path) -> dict[str, int]:
-    return pg_backup.restore(_database(settings), archive)
-
-
-def _database(settings: Settings) -> str:
-    conninfo = database_conninfo(settings)
+    # A configured database may not exist yet (the restore makes it): not probed.
+    conninfo = settings.database_url or database_conninfo(settings)
     bounded_connections(settings, conninfo)
-    return conninfo
+    return pg_backup.restore(conninfo, archive)
