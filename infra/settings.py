@@ -324,6 +324,9 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
+        """``a, b`` or a JSON list (``["a", "b"]``, as settings dumped to variables are)."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value

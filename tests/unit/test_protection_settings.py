@@ -38,6 +38,13 @@ def test_trusted_proxies_are_addresses_and_networks(
     ]
 
 
+def test_lists_also_come_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As settings dumped to variables carry them (the scaled roles' environment)."""
+    chosen = settings(tmp_path, monkeypatch, TRUSTED_PROXIES='["10.0.0.0/24"]', CORS_ORIGINS="[]")
+    assert chosen.trusted_proxies == [ipaddress.ip_network("10.0.0.0/24")]
+    assert chosen.cors_origins == []
+
+
 @pytest.mark.parametrize("value", ["alb.internal", "10.0.0.0/33", "10.0.0.1/24"])
 def test_a_proxy_that_is_no_address_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
