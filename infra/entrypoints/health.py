@@ -12,8 +12,8 @@ whatever is down (every probe has a timeout, and they run concurrently):
   not fail it: they sit in the database every task shares, so one poison event would
   take every task out of the load balancer (and have ECS replace them all) while
   none of them can mend it; they make ``/health`` degraded and raise an alert
-  (``DeadLettersOpen``). Nor do the projections of other processes: an API task is
-  ready whatever the workers do.
+  (``EventshopDeadLetters`` in infra/prometheus/alerts.yml). Nor do the projections
+  of other processes: an API task is ready whatever the workers do.
 - ``GET /health``: the overview, kept for compatibility: 200 ``ok`` or ``degraded``
   (another part, a background loop failing, dead letters open: the API still
   answers), 503 ``down`` when the database does not answer.
