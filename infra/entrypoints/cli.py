@@ -18,6 +18,7 @@ from infra.entrypoints import backup_cli
 from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
 from infra.signals import exit_on_sigterm_as_on_ctrl_c
+from infra.wiring import tracing
 from infra.wiring.process import Container, bootstrap
 
 app = typer.Typer(help="eventshop: an event-sourced commerce backend", no_args_is_help=True)
@@ -95,6 +96,7 @@ def run(
     from infra.entrypoints.http import create_app
 
     settings = _served_settings(host, port, workers=workers)
+    tracing.install(settings, "embedded")
     container = _container(settings)
     if settings.workers == 1:
         uvicorn.run(
@@ -172,6 +174,7 @@ def serve(
     from infra.entrypoints import scaled as kafka
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    tracing.install(settings, role.value)
     container = kafka.bootstrap_exclusively(settings)
     try:
         if role is Role.relay:
@@ -233,6 +236,7 @@ def projections_run() -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    tracing.install(Settings(), "projections")
     with _migrated() as container:
         container.start_projections()
         console.print("[green]projections running[/green]")

@@ -40,6 +40,7 @@ from infra.entrypoints.mailbox_api import router as mailbox_router
 from infra.entrypoints.metrics import ProjectionLagCollector
 from infra.entrypoints.request_edge import RequestEdge
 from infra.settings import Settings
+from infra.wiring import tracing
 from infra.wiring.process import Container, bootstrap
 from read_api import catalog as catalog_queries
 from read_api import notification_admin
@@ -54,7 +55,9 @@ def worker_app() -> FastAPI:
     # No DDL from the workers' Applications: concurrent CREATE OR REPLACE FUNCTION
     # fails ("tuple concurrently updated"), and the parent created everything.
     os.environ["CREATE_TABLE"] = "false"
-    return create_app(bootstrap(Settings()), run_projections=False, tune_gc=True)
+    settings = Settings()
+    tracing.install(settings, "embedded")
+    return create_app(bootstrap(settings), run_projections=False, tune_gc=True)
 
 
 GC_THRESHOLDS = (50_000, 20, 1_000)
@@ -143,6 +146,11 @@ def create_app(
         version="0.1.0",
         description="Event-sourced commerce backend. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        # FastAPI's own spans: one per request, named by method and route template,
+        # with the request's method, route and status (semantic conventions); they
+        # go wherever infra.wiring.tracing sends them, nowhere when it installs none.
+        # Its metrics and logs stay off: /metrics and the process's logging have them.
+        telemetry={"metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.container = container
     health_check = Health(container)
