@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
 from commands.errors import ConcurrencyConflict
-from commands.tracing import stamp, tracer
+from commands.tracing import stamp, tracer, tracing_on
 from domain.positions import Position
 
 CONFLICT_ATTEMPTS = 4
@@ -48,6 +48,8 @@ class ContextApplication(Application[UUID]):
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         # Every save's events pass here, in hand before the mapper encodes them: one
         # span per write to the store, and its trace context kept on each event.
+        if not tracing_on():
+            return super()._record(processing_event)
         events = processing_event.events
         with tracer.start_as_current_span(
             f"save {self.name}",

@@ -30,6 +30,16 @@ _propagator = TraceContextTextMapPropagator()
 C = TypeVar("C", bound=type)
 
 
+def tracing_on() -> bool:
+    """Whether spans go anywhere (``infra.wiring.tracing`` installed the SDK's
+    provider). Checked before opening a span: with tracing off, a call pays this
+    check rather than a no-op span's context switches."""
+    return not isinstance(trace.get_tracer_provider(), _NO_SDK)
+
+
+_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
 def current_traceparent() -> str | None:
     """The current span's ``traceparent``, if a sampled span is current."""
     if not trace.get_current_span().get_span_context().trace_flags.sampled:
@@ -68,6 +78,8 @@ def traced_commands(cls: C) -> C:
 def _traced(span_name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(handler)
     def traced(*args: Any, **kwargs: Any) -> Any:
+        if not tracing_on():
+            return handler(*args, **kwargs)
         with tracer.start_as_current_span(span_name):
             return handler(*args, **kwargs)
 

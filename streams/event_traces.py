@@ -14,16 +14,10 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 
-from commands.tracing import TRACEPARENT, context_of, tracer
+from commands.tracing import TRACEPARENT, context_of, tracer, tracing_on
 
 MAX_LINKS = 64
 """Links per span at most (the SDK keeps 128): a batch holds up to 500 events."""
-
-
-def tracing_on() -> bool:
-    """Whether spans go anywhere: an SDK provider is installed (``infra.wiring``)."""
-    provider = trace.get_tracer_provider()
-    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 def traceparent_of(event: Any) -> str | None:
@@ -40,6 +34,9 @@ def batch_span(
     kind: SpanKind = SpanKind.CONSUMER,
 ) -> Iterator[Span]:
     """A current span for work on events saved under ``traceparents``."""
+    if not tracing_on():
+        yield trace.INVALID_SPAN
+        return
     parent: Context | None = None
     links: list[Link] = []
     seen: set[str] = set()

@@ -33,7 +33,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from opentelemetry.trace import SpanKind
 
-from streams.event_traces import batch_span, traceparent_of, tracing_on
+from commands.tracing import tracing_on
+from streams.event_traces import batch_span, traceparent_of
 from streams.kafka_codec import encode, topic_name
 from streams.poison import decoded
 from streams.relay_lease import Confirmed, RelayLease
