@@ -26,6 +26,7 @@ TRACEPARENT = "traceparent"
 
 tracer = trace.get_tracer("eventshop")
 _propagator = TraceContextTextMapPropagator()
+_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 C = TypeVar("C", bound=type)
 
@@ -35,9 +36,6 @@ def tracing_on() -> bool:
     provider). Checked before opening a span: with tracing off, a call pays this
     check rather than a no-op span's context switches."""
     return not isinstance(trace.get_tracer_provider(), _NO_SDK)
-
-
-_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
 def current_traceparent() -> str | None:
