@@ -11,11 +11,12 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
 from commands.errors import ConcurrencyConflict
+from commands.tracing import stamp, tracer, tracing_on
 from domain.positions import Position
 
 CONFLICT_ATTEMPTS = 4
@@ -43,6 +44,19 @@ class Written:
 
 class ContextApplication(Application[UUID]):
     """One bounded context's event store: its own table (``<name>_events``)."""
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        # Every save's events pass here, in hand before the mapper encodes them: one
+        # span per write to the store, and its trace context kept on each event.
+        if not tracing_on():
+            return super()._record(processing_event)
+        events = processing_event.events
+        with tracer.start_as_current_span(
+            f"save {self.name}",
+            attributes={"eventshop.log": self.name, "eventshop.events": len(events)},
+        ):
+            stamp(events)
+            return super()._record(processing_event)
 
     def save_all(self, *aggregates: Aggregate) -> Position | None:
         recordings = self.save(*aggregates)

@@ -208,6 +208,12 @@ class Settings(BaseSettings):
         description="HTTP worker processes of `shop run`; more than one needs SHOP_REDIS_URL",
     )
 
+    otel_exporter: Literal["none", "otlp", "console"] = Field(
+        default="none",
+        description="OpenTelemetry spans: none (no tracing), otlp (to OTEL_EXPORTER_OTLP_"
+        "ENDPOINT, default http://localhost:4318), console (stdout)",
+    )
+
     # Scaled mode (docs/adr/0010-kafka-workers.md): the relay and the stream workers.
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
     kafka_topic_prefix: str = Field(default="eventshop.", description="topic = prefix + log name")

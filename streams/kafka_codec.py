@@ -5,7 +5,8 @@
 - headers: ``position`` (the event's notification id in its log), ``prev-position``
   (the id of the log's previous event, 0 for the first: the log has permanent gaps
   where inserts rolled back, so a consumer can only tell "nothing is missing before
-  this event" from this link), ``log`` and ``event-topic``;
+  this event" from this link), ``log``, ``event-topic`` and, for an event saved in a trace,
+  ``traceparent`` (W3C: the span that saved it; the same is inside ``state``);
 - value: JSON ``{"v": 1, "log", "position", "prev_position", "topic", "originator_id",
   "originator_version", "state"}``, the stored event as the event store holds it
   (``state`` base64: it may be compressed or encrypted), so that a consumer rebuilds
@@ -22,6 +23,8 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, StoredEvent
+
+from commands.tracing import TRACEPARENT
 
 VERSION = 1
 Headers = list[tuple[str, bytes]]
@@ -62,7 +65,7 @@ def topic_name(prefix: str, log: str) -> str:
 
 
 def encode(
-    log: str, notification: Notification, prev_position: int
+    log: str, notification: Notification, prev_position: int, traceparent: str | None = None
 ) -> tuple[bytes, bytes, Headers]:
     """(key, value, headers) of one committed event."""
     event = RelayedEvent(log, notification.id, prev_position, notification)
@@ -72,6 +75,8 @@ def encode(
         ("log", log.encode()),
         ("event-topic", notification.topic.encode()),
     ]
+    if traceparent is not None:
+        headers.append((TRACEPARENT, traceparent.encode()))
     return str(notification.originator_id).encode(), event.encode(), headers
 
 

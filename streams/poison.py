@@ -26,6 +26,7 @@ from eventsourcing.projection import Projection
 from projections import dead_letters
 from projections.dead_letters import DeadLetter
 from projections.engine import Delivery, Undecodable, View, ViewProjection, apply_batch
+from streams.event_traces import batch_span, traceparent_of
 from streams.supervision import TRANSIENT
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,28 @@ def apply_guarded(
 ) -> None:
     if not deliveries:
         return
+    name = view.projection_name if isinstance(view, View) else projection.name
+    with batch_span(
+        f"apply {name}",
+        (traceparent_of(event) for event, _ in deliveries),
+        {
+            "eventshop.projection": name,
+            "eventshop.log": log_name,
+            "eventshop.events": len(deliveries),
+            "eventshop.first_position": deliveries[0][1].notification_id,
+            "eventshop.last_position": deliveries[-1][1].notification_id,
+        },
+    ):
+        _apply_guarded(view, projection, log_name, deliveries, failures)
+
+
+def _apply_guarded(
+    view: TrackingRecorder,
+    projection: Projection[Any],
+    log_name: str,
+    deliveries: Sequence[Delivery],
+    failures: Failures,
+) -> None:
     try:
         apply_batch(view, projection, log_name, deliveries)
         return

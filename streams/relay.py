@@ -30,8 +30,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.structs import RecordMetadata
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+from opentelemetry.trace import SpanKind
 
+from commands.tracing import tracing_on
+from streams.event_traces import batch_span, traceparent_of
 from streams.kafka_codec import encode, topic_name
+from streams.poison import decoded
 from streams.relay_lease import Confirmed, RelayLease
 from streams.supervision import backoff
 
@@ -137,12 +142,25 @@ class LogRelay:
                 )
                 if notifications:
                     batch = _Batch(notifications[-1].id, [])
-                    for notification in notifications:
-                        key, value, headers = encode(self.log, notification, prev)
-                        batch.deliveries.append(
-                            await producer.send(self.topic, value, key=key, headers=headers)
-                        )
-                        prev = notification.id
+                    traceparents = self._traceparents(notifications)
+                    with batch_span(
+                        f"publish {self.log}",
+                        traceparents,
+                        {
+                            "eventshop.log": self.log,
+                            "eventshop.events": len(notifications),
+                            "messaging.destination.name": self.topic,
+                        },
+                        kind=SpanKind.PRODUCER,
+                    ):
+                        for notification, traceparent in zip(
+                            notifications, traceparents, strict=True
+                        ):
+                            key, value, headers = encode(self.log, notification, prev, traceparent)
+                            batch.deliveries.append(
+                                await producer.send(self.topic, value, key=key, headers=headers)
+                            )
+                            prev = notification.id
                     in_flight.append(batch)
                     if len(in_flight) >= self.config.max_in_flight:
                         await self._confirm(lease, confirmed, in_flight.popleft())
@@ -161,6 +179,13 @@ class LogRelay:
             await consumer.stop()
             await producer.stop()
             await admin.close()
+
+    def _traceparents(self, notifications: Sequence[Notification]) -> list[str | None]:
+        """Each event's trace context; decoding the events costs the relay, so only
+        when spans are recorded."""
+        if not tracing_on():
+            return [None] * len(notifications)
+        return [traceparent_of(decoded(self.app, n, n.id)[0]) for n in notifications]
 
     async def _confirm(self, lease: RelayLease, confirmed: Confirmed, batch: _Batch) -> None:
         """Wait until Kafka acked every message of the batch, then confirm it."""

@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from commands.application import ContextApplication, Written, retrying_conflicts
+from commands.tracing import traced_commands
 from domain.access import Principal
 from domain.errors import DomainError
 from domain.inventory import (
@@ -60,6 +61,7 @@ class InventoryApplication(ContextApplication):
     snapshotting_intervals = {StockItem: 100}
 
 
+@traced_commands
 class InventoryCommands:
     def __init__(self, app: InventoryApplication, owners: SkuOwners) -> None:
         self.app = app

@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.application import ContextApplication, Written, retry_on_conflict
 from commands.errors import ConcurrencyConflict
+from commands.tracing import traced_commands
 from domain.access import Principal
 from domain.catalog import (
     Product,
@@ -48,6 +49,7 @@ class CatalogApplication(ContextApplication):
     snapshotting_intervals = {Product: 50, Category: 50, CategoryTree: 50}
 
 
+@traced_commands
 class CatalogCommands:
     def __init__(self, app: CatalogApplication) -> None:
         self.app = app

@@ -17,6 +17,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from commands.application import ContextApplication, Written, retry_on_conflict
+from commands.tracing import traced_commands
 from domain.access import Principal
 from domain.catalog import Product
 from domain.errors import UnknownEntity
@@ -39,6 +40,7 @@ class ReviewsApplication(ContextApplication):
     name = "reviews"
 
 
+@traced_commands
 class ReviewCommands:
     def __init__(
         self,

@@ -23,6 +23,7 @@ from uuid import UUID
 from commands.application import Written, retry_on_conflict
 from commands.ordering.application import OrderingApplication
 from commands.ports import Clock
+from commands.tracing import traced_commands
 from domain.carts import Cart, PricesChanged, cart_id_for, open_cart, open_guest_cart
 from domain.catalog import Product
 from domain.errors import UnknownEntity
@@ -54,6 +55,7 @@ def sellable_price(product: Product) -> Money | None:
     return product.price if product.is_published else None
 
 
+@traced_commands
 class CartCommands:
     def __init__(
         self,

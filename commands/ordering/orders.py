@@ -32,6 +32,7 @@ from commands.ordering.application import OrderingApplication
 from commands.ordering.payment_gateway import Refunded
 from commands.ordering.payments import PaymentCommands
 from commands.ports import Clock
+from commands.tracing import traced_commands
 from domain.access import Principal
 from domain.errors import NotPermitted, UnknownEntity
 from domain.money import Money
@@ -45,6 +46,7 @@ from domain.users import Role
 RETURN_WINDOW = timedelta(days=30)
 
 
+@traced_commands
 class OrderCommands:
     def __init__(
         self,

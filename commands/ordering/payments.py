@@ -36,6 +36,7 @@ from commands.ordering.payment_gateway import (
     UnknownGatewayReference,
     record_outcome,
 )
+from commands.tracing import traced_commands
 from domain.money import Money
 from domain.payment_references import PaymentReference, payment_reference_id
 from domain.payments import Payment, PaymentStatus, payment_id, request_payment
@@ -55,6 +56,7 @@ class PaymentsApplication(ContextApplication):
     snapshotting_intervals = {Payment: 50}
 
 
+@traced_commands
 class PaymentCommands:
     def __init__(self, app: PaymentsApplication, gateway: PaymentGateway) -> None:
         self.app = app

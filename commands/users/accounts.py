@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.application import ContextApplication, Written, retry_on_conflict
 from commands.errors import EmailTaken, InvalidCredentials
 from commands.ports import Clock, ProjectionWaiter
+from commands.tracing import traced_commands
 from commands.users.passwords import PasswordHasher, check_password_strength
 from commands.users.tokens import IssuedTokens, TokenCodec
 from domain.errors import AuthenticationRequired, SessionEnded, UnknownEntity
@@ -48,6 +49,7 @@ class UserPolicy:
     access_wait_seconds: float = 2.0
 
 
+@traced_commands
 class UserCommands:
     def __init__(
         self,

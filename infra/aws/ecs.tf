@@ -31,6 +31,12 @@ locals {
     SHOP_SQS_QUEUE_URLS             = jsonencode({ for channel, queue in aws_sqs_queue.delivery : channel => queue.url })
     SHOP_DYNAMODB_INBOX_TABLE       = aws_dynamodb_table.inbox.name
     SHOP_VAPID_SUBJECT              = coalesce(var.vapid_subject, "mailto:${var.ses_sender}")
+    # Spans over OTLP/HTTP to the task's collector sidecar, which sends them to X-Ray.
+    SHOP_OTEL_EXPORTER = "otlp"
+  }
+  # OpenTelemetry's own variables: the sidecar shares the task's network namespace.
+  otel_environment = {
+    OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318"
   }
   # Every secret reaches the tasks from Secrets Manager, never as a plain value in
   # the task definition (where anyone who may describe it reads it).
@@ -164,7 +170,8 @@ resource "aws_ecs_task_definition" "role" {
     essential              = true
     readonlyRootFilesystem = true
     mountPoints            = [{ sourceVolume = "run", containerPath = "/run/shop", readOnly = false }]
-    environment            = [for k, v in local.environment : { name = k, value = v }]
+    environment            = [for k, v in merge(local.environment, local.otel_environment) : { name = k, value = v }]
+    dependsOn              = [{ containerName = "otel-collector", condition = "START" }]
     secrets                = local.secrets
     portMappings           = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
     healthCheck = {
@@ -182,7 +189,40 @@ resource "aws_ecs_task_definition" "role" {
         awslogs-stream-prefix = each.key
       }
     }
+    }, {
+    # The ADOT collector with its default ECS configuration: OTLP in on 4317 and
+    # 4318, traces out to X-Ray (as the task role). Not essential: losing traces
+    # must not stop the role.
+    name                   = "otel-collector"
+    image                  = var.otel_collector_image
+    command                = ["--config=/etc/ecs/ecs-default-config.yaml"]
+    essential              = false
+    readonlyRootFilesystem = true
+    memoryReservation      = 64
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.main[each.key].name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "otel-collector"
+      }
+    }
   }])
+}
+
+resource "aws_iam_role_policy" "task_traces" {
+  name = "traces"
+  role = aws_iam_role.task.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      # X-Ray's PutTraceSegments and PutTelemetryRecords take no resource ARN.
+      Sid      = "XRay"
+      Effect   = "Allow"
+      Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      Resource = "*"
+    }]
+  })
 }
 
 resource "aws_ecs_service" "role" {

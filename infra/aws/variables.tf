@@ -30,6 +30,12 @@ variable "image" {
   type        = string
 }
 
+variable "otel_collector_image" {
+  description = "The AWS Distro for OpenTelemetry collector, the tasks' trace sidecar."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+}
+
 variable "certificate_arn" {
   description = "ACM certificate for the HTTPS listener."
   type        = string

@@ -21,6 +21,7 @@ from infra.entrypoints.metrics_endpoint import MULTIPROCESS_DIR
 from infra.entrypoints.notifications_cli import notifications_app
 from infra.settings import Settings
 from infra.signals import exit_on_sigterm_as_on_ctrl_c
+from infra.wiring import tracing
 from infra.wiring.process import Container, StoredEventsUnreadable, bootstrap
 
 app = typer.Typer(help="eventshop: an event-sourced commerce backend", no_args_is_help=True)
@@ -124,6 +125,7 @@ def run(
     # A stop then ends in a normal exit (0) once uvicorn has drained, and runs the
     # ``finally`` below; uvicorn re-raises the SIGTERM it caught, which would kill.
     exit_on_sigterm_as_on_ctrl_c()
+    tracing.install(settings, "embedded")
     container = _container(settings)
     if settings.workers == 1:
         uvicorn.run(
@@ -207,6 +209,7 @@ def serve(
     from infra.entrypoints import scaled as kafka
 
     configure_logging(settings.log_format)
+    tracing.install(settings, role.value)
     container = kafka.bootstrap_exclusively(settings)
     try:
         if role is Role.relay:
@@ -274,6 +277,7 @@ def projections_run() -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    tracing.install(Settings(), "projections")
     with _migrated() as container:
         container.start_projections()
         console.print("[green]projections running[/green]")

@@ -40,6 +40,7 @@ from infra.entrypoints.mailbox_api import router as mailbox_router
 from infra.entrypoints.request_edge import RequestEdge
 from infra.entrypoints.request_metrics import ObservedRequests
 from infra.settings import Settings
+from infra.wiring import tracing
 from infra.wiring.process import Container, bootstrap
 from read_api import catalog as catalog_queries
 from read_api import notification_admin
@@ -56,6 +57,7 @@ def worker_app() -> FastAPI:
     os.environ["CREATE_TABLE"] = "false"
     settings = Settings()
     configure_logging(settings.log_format)
+    tracing.install(settings, "embedded")
     return create_app(bootstrap(settings), run_projections=False, tune_gc=True)
 
 
@@ -145,6 +147,11 @@ def create_app(
         version="0.1.0",
         description="Event-sourced commerce backend. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        # FastAPI's own spans: one per request, named by method and route template,
+        # with the request's method, route and status (semantic conventions); they
+        # go wherever infra.wiring.tracing sends them, nowhere when it installs none.
+        # Its metrics and logs stay off: /metrics and the process's logging have them.
+        telemetry={"metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.container = container
     app.state.health = health_check = health.Health(container, runs_projections=run_projections)

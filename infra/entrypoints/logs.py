@@ -81,12 +81,14 @@ class RequestLogFilter(logging.Filter):
 
 
 _ACCESS_FIELDS = ("route", "method", "status", "duration_ms")
+_TRACE_FIELDS = ("trace_id", "span_id")
+"""Set on records made under a span (``infra.wiring.tracing``'s record factory)."""
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ISO 8601), level, logger, message,
     request_id, principal; an access line adds route, method, status, duration_ms;
-    an error its exception."""
+    a line made under a span its trace_id and span_id; an error its exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -97,7 +99,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", None),
             "principal": getattr(record, "principal", None),
         }
-        for name in _ACCESS_FIELDS:
+        for name in _ACCESS_FIELDS + _TRACE_FIELDS:
             if hasattr(record, name):
                 line[name] = getattr(record, name)
         if record.exc_text:

@@ -12,10 +12,13 @@ Content-Security-Policy, allowing their one inline style).
   credential (``Authorization``, ``X-Cart-Token``), and under ``/auth``, ``/cart`` and
   ``/checkout``, which answer tokens (access and refresh tokens, a guest's new cart
   token) to requests that carry none. Public reads stay cacheable.
+- ``X-Trace-Id``: the request's trace (32 hex digits), when it is traced
+  (``SHOP_OTEL_EXPORTER``), so that a client's report leads to its spans and logs.
 """
 
 from __future__ import annotations
 
+from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,6 +54,10 @@ class ResponseEdge:
             name in _CREDENTIALS for name, _ in scope["headers"]
         ):
             added["Cache-Control"] = "no-store"
+        # FastAPI's request span is current here: it wraps every middleware.
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            added["X-Trace-Id"] = format(span_context.trace_id, "032x")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

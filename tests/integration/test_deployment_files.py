@@ -264,3 +264,29 @@ def test_terraform_tasks_take_their_secrets_from_secrets_manager(
     ecs = (TERRAFORM / "ecs.tf").read_text()
     assert "secrets                = local.secrets" in ecs
     assert "for secret in local.secrets" in ecs  # the execution role may read each one
+
+
+def test_terraform_tasks_send_their_spans_to_an_xray_collector_sidecar(
+    terraform: tuple[str, dict[str, list[Any]]],
+) -> None:
+    text, blocks = terraform
+    (environment,) = [item["environment"] for item in blocks["locals"] if "environment" in item]
+    assert _unquote(environment["SHOP_OTEL_EXPORTER"]) == "otlp"
+    (otel,) = [item["otel_environment"] for item in blocks["locals"] if "otel_environment" in item]
+    # The collector's OTLP/HTTP port, on the task's own loopback.
+    assert {k: _unquote(v) for k, v in otel.items()} == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"
+    }
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    assert "merge(local.environment, local.otel_environment)" in ecs
+    assert '"--config=/etc/ecs/ecs-default-config.yaml"' in ecs  # ADOT's: OTLP in, X-Ray out
+    (image,) = [
+        body["default"]
+        for item in blocks["variable"]
+        for name, body in item.items()
+        if _unquote(name) == "otel_collector_image"
+    ]
+    assert _unquote(image).startswith("public.ecr.aws/aws-observability/aws-otel-collector:v")
+    policy = text.split('resource "aws_iam_role_policy" "task_traces"', 1)[1].split("\n}\n", 1)[0]
+    assert "role = aws_iam_role.task.id" in policy
+    assert '["xray:PutTraceSegments", "xray:PutTelemetryRecords"]' in policy

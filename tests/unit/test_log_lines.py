@@ -92,3 +92,14 @@ def test_an_exception_is_redacted_too() -> None:
     line = _formatted(record)
     assert "ValueError" in str(line["exception"]) and JWT not in str(line["exception"])
     assert line["request_id"] is None  # outside a request
+
+
+def test_a_line_made_under_a_span_carries_its_trace() -> None:
+    record = logging.LogRecord("eventshop.test", logging.INFO, __file__, 1, "saved", (), None)
+    trace = {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"}
+    record.__dict__.update(trace)  # as the tracing record factory sets them
+    line = _formatted(record)
+    assert {name: line[name] for name in trace} == trace
+    assert "trace_id" not in _formatted(
+        logging.LogRecord("eventshop.test", logging.INFO, __file__, 1, "outside", (), None)
+    )

@@ -122,6 +122,10 @@ def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
     values = settings.model_dump(mode="json", exclude_none=True)
     values.update(overrides)
     for key, value in values.items():
+        if isinstance(value, list):  # comma-separated in the environment
+            if value:
+                env[f"SHOP_{key.upper()}"] = ",".join(map(str, value))
+            continue
         env[f"SHOP_{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     env["SHOP_SECRET_KEY"] = TEST_SECRET
     return env
