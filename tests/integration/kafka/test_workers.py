@@ -44,9 +44,10 @@ def followed_logs(container: Container) -> set[str]:
 
 
 def assigned_logs(worker_log: str, prefix: str) -> set[str]:
-    """The logs in the last assignment a faust worker logged (a table of topics)."""
-    table = worker_log.rsplit("Setting newly assigned partitions", 1)[-1].split(" for group")[0]
-    return set(re.findall(rf"\| {re.escape(prefix)}(\w+) +\|", table))
+    """The logs in the last assignment a faust worker logged (aiokafka's line: a set
+    of ``TopicPartition(topic='<prefix><log>', partition=N)``)."""
+    line = worker_log.rsplit("Setting newly assigned partitions", 1)[-1].split(" for group")[0]
+    return set(re.findall(rf"topic='{re.escape(prefix)}(\w+)'", line))
 
 
 def test_two_workers_build_what_a_rebuild_builds(
