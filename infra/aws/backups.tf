@@ -23,16 +23,7 @@ resource "aws_kms_key" "dr_backups" {
   provider            = aws.dr
   description         = "${var.name} database backups replicated from ${var.region}"
   enable_key_rotation = true
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "Account"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
+  policy              = local.account_key_policy
 }
 
 resource "aws_db_instance_automated_backups_replication" "postgres" {

@@ -2,10 +2,9 @@
 # models), MSK (the log), OpenSearch (catalog search), ElastiCache Redis (carts,
 # product cache, rate limits). All private, encrypted at rest and in transit.
 
-resource "aws_kms_key" "data" {
-  description         = "${var.name} data at rest"
-  enable_key_rotation = true
-  policy = jsonencode({
+locals {
+  # A key the account administers through IAM (the default key policy, written out).
+  account_key_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Sid       = "Account"
@@ -15,6 +14,12 @@ resource "aws_kms_key" "data" {
       Resource  = "*"
     }]
   })
+}
+
+resource "aws_kms_key" "data" {
+  description         = "${var.name} data at rest"
+  enable_key_rotation = true
+  policy              = local.account_key_policy
 }
 
 # --- RDS PostgreSQL --------------------------------------------------------------
