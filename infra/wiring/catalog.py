@@ -1,24 +1,22 @@
 """The catalog area, built: products, stock and reviews (three Applications and
 their commands), the search engine (PostgreSQL full-text search, or OpenSearch
 when configured), the Redis caches in front of product detail and search, and
-what follows the product view's change feed to keep them fresh."""
+what follows the product view's change feed to keep them fresh. The OpenSearch
+adapters are imported only when it is configured: opensearchpy (with aiohttp) costs
+every process over a second of start-up."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
-from opensearchpy import OpenSearch
 from prometheus_client.registry import Collector
 
 from commands.catalog.inventory import InventoryApplication, InventoryCommands
 from commands.catalog.products import CatalogApplication, CatalogCommands
 from commands.catalog.reviews import ReviewCommands, ReviewsApplication
 from commands.ports import Clock
-from infra.opensearch import index as opensearch_index
-from infra.opensearch.index import ProductIndexer
-from infra.opensearch.search import OpenSearchCatalogSearch
 from infra.postgres.purchase_history import OrdersPurchaseHistory
 from infra.redis import product_cache, search_cache
 from infra.redis.product_cache import RedisCacheInvalidator, RedisProductCache
@@ -32,6 +30,9 @@ from projections.catalog.search_postgres import PostgresCatalogSearch
 from projections.catalog.views import CATALOG_VIEWS
 from streams.embedded import ProjectionSpec
 from streams.product_cache_follower import ProductCacheFollower
+
+if TYPE_CHECKING:
+    from infra.opensearch.index import ProductIndexer
 
 
 @dataclass
@@ -122,9 +123,14 @@ def build(settings: Settings, pools: Pools, clock: Clock) -> Catalog:
                 settings.redis_url, settings.product_cache_prefix, settings.search_cache_ttl
             )
     if settings.opensearch_url:
+        from opensearchpy import OpenSearch
+
+        from infra.opensearch import index as opensearch_index
+        from infra.opensearch.search import OpenSearchCatalogSearch
+
         client = OpenSearch(hosts=[settings.opensearch_url], timeout=10)
         alias = settings.opensearch_index
-        catalog.search_indexer = ProductIndexer(client, pools.pool, alias)
+        catalog.search_indexer = opensearch_index.ProductIndexer(client, pools.pool, alias)
         catalog.search = OpenSearchCatalogSearch(client, pools.read_pool, alias)
         catalog.ddl.append(opensearch_index.DDL)
     return catalog

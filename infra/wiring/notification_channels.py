@@ -1,36 +1,37 @@
 """Which adapter delivers each channel, stores the inbox and queues the deliveries,
 as the settings choose: the local mailbox and Postgres by default (a laptop needs
-nothing else), SES or SMTP, SNS, Web Push, SQS and DynamoDB when configured."""
+nothing else), SES or SMTP, SNS, Web Push, SQS and DynamoDB when configured.
+
+The AWS and Web Push adapters are imported in the branches that choose them: boto3,
+botocore and pywebpush (with aiohttp) cost every process over a second of start-up,
+and the default uses none of them."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from commands.notifications.in_app import InAppSender
 from commands.notifications.ports import Devices, Sender
 from commands.notifications.push import PushRouter
 from domain.notifications import Channel
-from infra.amazon.dynamodb_inbox import DynamoDBInbox
-from infra.amazon.ses import SesEmailSender
-from infra.amazon.sns_push import SnsPushSender
-from infra.amazon.sns_sms import SnsSmsSender
-from infra.amazon.sqs_dispatch import SqsDispatcher
-from infra.amazon.sqs_queue import SqsDeliveryQueue
 from infra.postgres.inbox import PostgresInbox, SignalledInbox
 from infra.postgres.mailbox import PostgresMailbox
 from infra.postgres.notifications import PostgresDeliveryQueue
 from infra.settings import Settings
 from infra.smtp.sender import SmtpEmailSender
-from infra.webpush.sender import WebPushSender
 from infra.wiring.shared import Pools
 from projections.notifications.inbox import Inbox
 
-DeliveryQueues = PostgresDeliveryQueue | SqsDeliveryQueue
+if TYPE_CHECKING:
+    from infra.amazon.sqs_dispatch import SqsDispatcher
+    from infra.amazon.sqs_queue import SqsDeliveryQueue
+
+DeliveryQueues: TypeAlias = "PostgresDeliveryQueue | SqsDeliveryQueue"
 
 
 def aws_client(settings: Settings, service: str) -> Any:
+    import boto3
+
     return boto3.client(  # type: ignore[call-overload]
         service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
     )
@@ -38,6 +39,8 @@ def aws_client(settings: Settings, service: str) -> Any:
 
 def inbox_store(settings: Settings, pools: Pools) -> Inbox:
     if settings.notify_inbox == "dynamodb":
+        from infra.amazon.dynamodb_inbox import DynamoDBInbox
+
         table = DynamoDBInbox(aws_client(settings, "dynamodb"), settings.dynamodb_inbox_table)
         return SignalledInbox(table, pools.pool)  # the live streams listen in Postgres
     return PostgresInbox(pools.pool)
@@ -46,6 +49,9 @@ def inbox_store(settings: Settings, pools: Pools) -> Inbox:
 def delivery_queue(settings: Settings, pools: Pools) -> tuple[DeliveryQueues, SqsDispatcher | None]:
     """The queue, and with SQS the dispatcher that feeds it from the deliveries table."""
     if settings.notify_queue == "sqs":
+        from infra.amazon.sqs_dispatch import SqsDispatcher
+        from infra.amazon.sqs_queue import SqsDeliveryQueue
+
         sqs = aws_client(settings, "sqs")
         return (
             SqsDeliveryQueue(sqs, settings.sqs_queue_urls),
@@ -64,6 +70,8 @@ def senders(
     }
     match settings.notify_sms:
         case "sns":
+            from infra.amazon.sns_sms import SnsSmsSender
+
             chosen[Channel.SMS] = SnsSmsSender(aws_client(settings, "sns"))
         case "mailbox":
             chosen[Channel.SMS] = mailbox
@@ -76,6 +84,8 @@ def senders(
 def _email(settings: Settings, mailbox: PostgresMailbox) -> Sender:
     match settings.notify_email:
         case "ses":
+            from infra.amazon.ses import SesEmailSender
+
             return SesEmailSender(
                 aws_client(settings, "sesv2"), settings.ses_sender, settings.ses_configuration_set
             )
@@ -99,9 +109,13 @@ def _push(settings: Settings, mailbox: PostgresMailbox, devices: Devices) -> Sen
         return mailbox
     routes: dict[str, Sender] = {}
     if settings.vapid_private_key is not None:
+        from infra.webpush.sender import WebPushSender  # pywebpush brings aiohttp
+
         key = settings.vapid_private_key.get_secret_value()
         routes["webpush"] = WebPushSender(devices, key, settings.vapid_subject)
     if settings.notify_push == "sns":
+        from infra.amazon.sns_push import SnsPushSender
+
         sns = SnsPushSender(
             aws_client(settings, "sns"), settings.sns_platform_applications, devices
         )

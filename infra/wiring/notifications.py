@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -28,7 +28,6 @@ from commands.users.accounts import UsersApplication
 from commands.users.tokens import TokenCodec
 from domain.notifications import Channel
 from infra.amazon.sns_signature import SnsSignatures
-from infra.amazon.sqs_dispatch import SqsDispatcher
 from infra.postgres import devices as devices_table
 from infra.postgres import inbox as inbox_table
 from infra.postgres import mailbox as mailbox_table
@@ -50,6 +49,9 @@ from projections.engine import View, generation_schema
 from projections.notifications.inbox import Inbox
 from streams.embedded import ProjectionSpec
 from streams.supervision import Supervised
+
+if TYPE_CHECKING:
+    from infra.amazon.sqs_dispatch import SqsDispatcher  # boto3: imported only with SQS
 
 
 @dataclass

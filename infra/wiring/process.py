@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from eventsourcing.application import Application
@@ -25,7 +25,6 @@ from commands.users.accounts import UserCommands, UsersApplication
 from commands.users.http.deps import Limits, UsersServices
 from commands.users.tokens import TokenCodec
 from infra.entrypoints import notification_metrics
-from infra.opensearch.index import ProductIndexer
 from infra.postgres import idempotency
 from infra.postgres.existing_aggregates import existing_aggregates
 from infra.postgres.idempotency import PostgresIdempotencyStore
@@ -52,6 +51,9 @@ from read_api.deps import ReadServices
 from streams.embedded import EmbeddedRunner, ProjectionSpec
 from streams.product_cache_follower import ProductCacheFollower
 from streams.supervision import LOOPS
+
+if TYPE_CHECKING:
+    from infra.opensearch.index import ProductIndexer  # opensearchpy: only when configured
 
 log = logging.getLogger(__name__)
 

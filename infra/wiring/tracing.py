@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -24,9 +23,13 @@ def tracer_provider(settings: Settings, role: str) -> TracerProvider | None:
     None when tracing is off."""
     if settings.otel_exporter == "none":
         return None
-    exporter: SpanExporter = (
-        OTLPSpanExporter() if settings.otel_exporter == "otlp" else ConsoleSpanExporter()
-    )
+    exporter: SpanExporter = ConsoleSpanExporter()
+    if settings.otel_exporter == "otlp":
+        # Imported here: the exporter and its protobuf cost every process half a
+        # second of start-up, and tracing is off by default.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: f"eventshop-{role}"}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
