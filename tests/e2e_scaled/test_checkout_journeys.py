@@ -5,7 +5,7 @@ import pytest
 
 from tests.e2e import test_checkout_journey as journey
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("scaled-deployment")]
 
 test_cart_checkout_ship_deliver_return_refund = (
     journey.test_cart_checkout_ship_deliver_return_refund

@@ -5,7 +5,7 @@ import pytest
 
 from tests.e2e import test_users_flow as flow
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("scaled-deployment")]
 
 test_the_whole_journey = flow.test_the_whole_journey
 test_registration_is_idempotent = flow.test_registration_is_idempotent

@@ -43,7 +43,7 @@ class Tally:
     seconds: float = 0.0
 
 
-_TALLIES = pytest.StashKey[dict[str, Tally]]()
+_TALLY = "fuzz_tally"
 
 
 @pytest.fixture(scope="package")
@@ -91,13 +91,28 @@ def target(fuzz_server: Server) -> Target:
 
 
 @pytest.fixture
-def tallies(pytestconfig: pytest.Config) -> dict[str, Tally]:
-    """Per auth mode, what its run sent: kept for the summary at the end."""
-    return pytestconfig.stash.setdefault(_TALLIES, {})
+def tally(request: pytest.FixtureRequest, mode: str) -> Iterator[Tally]:
+    """What this auth mode's run sends: kept as a user property of the test, which
+    pytest-xdist carries from its worker to the summary printed by the controller."""
+    found = Tally()
+    yield found
+    # Plain types only: execnet cannot send a Counter.
+    kept = (mode, found.requests, dict(found.statuses), found.seconds)
+    request.node.user_properties.append((_TALLY, kept))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    tallies = terminalreporter.config.stash.get(_TALLIES, {})
+    kept = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == _TALLY
+    ]
+    tallies = {
+        mode: Tally(requests, Counter(statuses), seconds)
+        for mode, requests, statuses, seconds in kept
+    }
     if not tallies:
         return
     terminalreporter.section("API fuzz")

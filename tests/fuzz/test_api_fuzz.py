@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.fuzz.conftest import MODES, Tally, Target
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("fuzz-server")]
 
 Operation: TypeAlias = GenericOperation[Any, Any, Any, Any]
 Case: TypeAlias = GenericCase[Operation]
@@ -63,10 +63,9 @@ FUZZ_SETTINGS = settings(
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_every_answer_is_documented(mode: str, target: Target, tallies: dict[str, Tally]) -> None:
+def test_every_answer_is_documented(mode: str, target: Target, tally: Tally) -> None:
     token = target.tokens[mode]
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    tallies[mode] = tally = Tally()
     started = time.monotonic()
     failures: dict[tuple[str, int, str], str] = {}
     with requests.Session() as session:

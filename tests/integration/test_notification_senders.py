@@ -46,6 +46,7 @@ from infra.postgres.mailbox import PostgresMailbox
 from infra.smtp.sender import SmtpEmailSender
 from infra.webpush.sender import WebPushSender, new_vapid_keys
 from tests.support import moto_server
+from tests.support.notifications_client import sms_to
 from tests.support.server import free_port
 from tests.support.smtp_server import SmtpCapture, smtp_server
 from tests.support.webpush_service import WebPushService, b64url, webpush_service
@@ -200,7 +201,7 @@ def sns(moto: str) -> Any:
 def test_ses_sends_the_raw_mime_with_its_headers(moto: str, sesv2: Any) -> None:
     mail = outgoing(Channel.EMAIL, "ada@example.org")
     message_id = SesEmailSender(sesv2, SENDER, None).send(mail)
-    raw = next(m for m in moto_server.sent(moto)["ses"]["RawMessage"] if m["id"] == message_id)
+    raw = next(m for m in moto_server.sent(moto, "ses", "RawMessage") if m["id"] == message_id)
     message = message_from_string(raw["raw_data"], policy=policy.default)
     assert isinstance(message, EmailMessage)
     assert message["To"] == "ada@example.org"
@@ -236,10 +237,6 @@ def test_aws_refusals_are_mapped(code: str, status: int, failure: type[Exception
     answer: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
     with pytest.raises(failure), aws_errors("SES"):
         raise ClientError(answer, "SendEmail")
-
-
-def sms_to(moto: str, number: str) -> list[dict[str, Any]]:
-    return [m for m in moto_server.sent(moto)["sns"]["SMS"] if m["phone_number"] == number]
 
 
 def test_sms_goes_out_through_sns_as_transactional(moto: str, sns: Any) -> None:
@@ -300,7 +297,7 @@ def sns_push(
 
 
 def endpoint_messages(moto: str, arn: str) -> list[dict[str, Any]]:
-    endpoints = moto_server.sent(moto)["sns"]["PlatformEndpoint"]
+    endpoints = moto_server.sent(moto, "sns", "PlatformEndpoint")
     messages = next((e["messages"] for e in endpoints if e["arn"] == arn), None)
     assert messages is not None, f"no endpoint {arn}"
     return [json.loads(m) for m in messages.values()]

@@ -41,11 +41,13 @@ def client(url: str, service: str, config: Config | None = None) -> Any:
     )
 
 
-def sent(url: str) -> dict[str, Any]:
-    """Everything the server holds, by service and model (``ses.RawMessage``,
-    ``sns.SMS``, ``sns.PlatformEndpoint``)."""
+def sent(url: str, service: str, model: str) -> list[dict[str, Any]]:
+    """What the server holds of one model (``ses``/``RawMessage``, ``sns``/``SMS``,
+    ``sns``/``PlatformEndpoint``); a service nothing was sent to yet is absent from
+    moto's dump, which is an empty list here."""
     data: dict[str, Any] = httpx.get(f"{url}/moto-api/data.json").raise_for_status().json()
-    return data
+    found: list[dict[str, Any]] = data.get(service, {}).get(model, [])
+    return found
 
 
 def reset(url: str) -> None:

@@ -259,14 +259,13 @@ def inbox_page(client: httpx.Client, headers: dict[str, str]) -> list[dict[str, 
 
 def sms_to(moto_url: str, number: str) -> list[dict[str, Any]]:
     """The SMS moto's SNS 'sent' to ``number``."""
-    sent = moto_server.sent(moto_url).get("sns", {}).get("SMS", [])
-    return [m for m in sent if m["phone_number"] == number]
+    return [m for m in moto_server.sent(moto_url, "sns", "SMS") if m["phone_number"] == number]
 
 
 def pushed_to(moto_url: str, token: str) -> list[dict[str, Any]]:
     """The messages published to the platform endpoints of a device ``token`` (each
     the JSON message structure: ``default``, ``GCM``, ``APNS``...)."""
-    endpoints = moto_server.sent(moto_url).get("sns", {}).get("PlatformEndpoint", [])
+    endpoints = moto_server.sent(moto_url, "sns", "PlatformEndpoint")
     return [
         json.loads(message)
         for endpoint in endpoints
