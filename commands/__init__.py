@@ -6,6 +6,6 @@ the bulk seeder.
 What sits here at the top is the shared kernel, used by every area and owned by
 none: the base Application and the conflict retry (``application``), refusals
 (``errors``), idempotency keys (``idempotency``), the shared ports (``ports``:
-clock, mail, rate limits, waiting for a projection), the card-data guard every
+clock, rate limits, idempotency records, waiting for a projection), the card-data guard every
 request passes (``card_data``) and the HTTP plumbing every router shares
 (``http``). A module belongs here only if two areas need it."""

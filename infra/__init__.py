@@ -5,5 +5,6 @@
 - ``entrypoints``: the ``shop`` CLI, the HTTP app and its edge, problem+json,
   health and metrics, the scaled mode's roles;
 - adapters by the technology they speak: ``postgres``, ``redis``, ``opensearch``,
-  ``payments`` (the providers);
+  ``payments`` (the providers), ``smtp``, ``amazon`` (SES, SNS, SQS, DynamoDB),
+  ``webpush``; ``prometheus/`` holds the alert rules;
 - ``settings``: every setting; ``aws/``: the Terraform of the AWS deployment."""

@@ -70,7 +70,7 @@ def tune_gc_for_serving() -> None:
     """Each open inbox stream keeps about 200 objects the collector tracks: at 10,000
     streams a full collection stopped the event loop for 1.3 s, in the middle of a
     broadcast. Frozen start-up objects are never scanned again, and the thresholds
-    make full collections rare (bench/README.md, "Live inbox": longest pause 4 ms)."""
+    make full collections rare (bench/README.md, "Live inbox", has the pauses measured)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -6,8 +6,8 @@ open streams; a nudge carries nothing, each stream then reads what it has not se
 yet (``Inbox.after`` its last key). So nudges may coalesce or be lost (while the
 connection is down) and nothing is missed or sent twice: after every (re)connection
 of the listener every stream reads again. A connection costs a queue and a task
-while it waits, no database connection (measured cheapest as a bare
-``StreamingResponse``: 27 KB per connection at 10k).
+while it waits, no database connection (a bare ``StreamingResponse`` measured
+cheapest: bench/README.md, "Live inbox").
 
 ``EventSource`` cannot send an Authorization header, so a stream opens with a
 single-use ticket (``commands.notifications.tickets``), never the access token.
