@@ -4,7 +4,8 @@ its recipient's locale, records the intent, sends, and records the outcome.
 - Intent before the send, outcome after it (``DeliveryLog``): a worker killed
   between the two leaves the delivery ``sending``; its lease runs out and the next
   worker sends it again. That one window is where a message can go out twice (no
-  provider here offers idempotent sends), see docs/adr/0017-notifications.md.
+  provider here offers idempotent sends), see docs/adr/0017-notifications.md. With a
+  provider it is one message wide: each message is recorded before the next is sent.
 - Transient failures (throttling, 5xx, timeouts) retry with exponential backoff and
   full jitter, up to ``max_attempts``; permanent ones, suppressed addresses and
   templates that cannot render fail at once.
@@ -103,13 +104,26 @@ class Deliverer:
                 self._queue.retry(job, (p.not_before - now).total_seconds())
             else:
                 due.append((job, p))
+        if isinstance(self._sender, BatchSender):
+            return self._deliver(due)
+        # A provider is called once per message: each gets its intent, send and
+        # outcome before the next, so a crash repeats at most the message in hand,
+        # and one started late in a slow batch is not already past its guard.
+        return sum(self._deliver([one]) for one in due)
+
+    def _deliver(self, due: Sequence[tuple[Job, Pending]]) -> int:
+        """Record the intent of ``due``, send them, record the outcomes; returns how
+        many were attempted (a delivery another worker holds is left to it)."""
+        if not due:
+            return 0
+        now = self._clock()
         attempts = self._log.start_attempts([p.delivery_id for _, p in due], now)
         started = [(job, p, attempts[p.delivery_id]) for job, p in due if p.delivery_id in attempts]
         outcomes = self._attempt_all([(p, attempt) for _, p, attempt in started])
         finished_at = self._clock()
         if self._outcome_events is not None:
             # Before the outcomes are marked: a crash between the two loses no event
-            # (the batch is attempted again, and its new outcomes are recorded too).
+            # (the delivery is attempted again, and its new outcome is recorded too).
             pairs = [(p, o) for (_, p, _), o in zip(started, outcomes, strict=True)]
             self._outcome_events.record(pairs, finished_at)
         self._log.record_outcomes(outcomes, finished_at)

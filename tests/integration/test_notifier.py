@@ -214,6 +214,62 @@ def test_a_worker_killed_between_intent_and_send_sends_once_after_its_restart(
     ]
 
 
+class KilledOnThirdSend:
+    """A provider that accepts two messages; the worker dies while sending the third."""
+
+    def __init__(self) -> None:
+        self.accepted: list[str] = []
+
+    def send(self, outgoing: Outgoing) -> str:
+        if len(self.accepted) == 2:
+            raise Killed(outgoing.address)
+        self.accepted.append(outgoing.address)
+        return f"provider-{len(self.accepted)}"
+
+
+def test_a_worker_killed_mid_batch_repeats_no_message_a_provider_accepted(
+    container: Container,
+) -> None:
+    """A provider is called once per message: what it accepted before the worker died
+    is recorded as sent, so the next worker sends only the message in hand."""
+    addresses = []
+    with notifier(container) as projection:
+        for n in range(3):
+            user_id = uuid4()
+            addresses.append(f"batch-{n}-{user_id.hex[:8]}@example.com")
+            container.user_commands.register(user_id, addresses[-1], STRONG_PASSWORD, "Bo Batch")
+        for event, tracking in users_log(container):
+            projection.process_event(event, tracking)
+    now = utc_now()
+
+    def worker(sender: Any, clock_offset: timedelta) -> Deliverer:
+        return Deliverer(
+            Channel.EMAIL,
+            queue=PostgresDeliveryQueue(container.pool, container.conninfo, lease_seconds=0.2),
+            log=PostgresDeliveryLog(container.pool),
+            sender=sender,
+            renderer=Renderer(),
+            suppressions=container.notifications.suppressions,
+            clock=lambda: now + clock_offset,
+            outcome_events=OutcomeEvents(container.notifications.app),
+        )
+
+    provider = KilledOnThirdSend()
+    with pytest.raises(Killed):
+        worker(provider, timedelta(0)).run_once(wait_seconds=0)
+    # The two the provider accepted are on the record; the third is in hand.
+    assert sorted(row[4] for row in decided(container)) == ["sending", "sent", "sent"]
+
+    time.sleep(0.3)  # the lease and the in-flight guard run out
+    mailbox = container.notifications.mailbox
+    assert worker(mailbox, timedelta(seconds=31)).run_once(wait_seconds=0) == 1
+    (resent,) = [a for a in addresses if a not in provider.accepted]
+    assert mail_to(container, resent) == ["Verify your email address"]
+    for accepted in provider.accepted:
+        assert mail_to(container, accepted) == []  # not sent a second time
+    assert {row[4] for row in decided(container)} == {"sent"}
+
+
 def test_a_redecided_event_after_a_crash_before_commit_decides_the_same_rows(
     container: Container,
 ) -> None:
