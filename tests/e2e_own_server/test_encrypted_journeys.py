@@ -1,6 +1,8 @@
-"""The registration and checkout journeys again, against a ``shop run`` with
-``SHOP_ENCRYPTION_KEY`` set: the same HTTP answers with every event encrypted, and
-afterwards not one of the journeys' email addresses is in the stored state."""
+"""The main journeys again (registration, a seller's catalog, stock and reviews,
+checkout with its refund, 3-D Secure, a free order, notification preferences),
+against a ``shop run`` with ``SHOP_ENCRYPTION_KEY`` set: the same HTTP answers with
+every event encrypted, and afterwards not one of the journeys' email addresses is in
+the stored state."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.e2e import test_catalog_commands as catalog
+from tests.e2e import test_checkout_3ds as threeds
 from tests.e2e import test_checkout_journey as checkout
+from tests.e2e import test_free_orders as free
+from tests.e2e import test_notification_preferences as preferences
 from tests.e2e import test_users_flow as users
 from tests.support.production import ENCRYPTION_KEY
 from tests.support.server import NO_ADDRESS_LIMITS, Server, running_server
@@ -20,6 +26,19 @@ test_the_whole_journey = users.test_the_whole_journey
 test_cart_checkout_ship_deliver_return_refund = (
     checkout.test_cart_checkout_ship_deliver_return_refund
 )
+test_a_declined_card_rejects_the_order_and_gives_the_stock_back = (
+    checkout.test_a_declined_card_rejects_the_order_and_gives_the_stock_back
+)
+test_a_seller_manages_their_product = catalog.test_a_seller_manages_their_product
+test_sellers_receive_and_adjust_their_stock = catalog.test_sellers_receive_and_adjust_their_stock
+test_reviews_replies_and_hiding = catalog.test_reviews_replies_and_hiding
+test_an_approved_challenge_confirms_the_order = (
+    threeds.test_an_approved_challenge_confirms_the_order
+)
+test_a_free_order_is_confirmed_shipped_and_delivered_without_a_payment = (
+    free.test_a_free_order_is_confirmed_shipped_and_delivered_without_a_payment
+)
+test_set_merge_and_read_back = preferences.test_set_merge_and_read_back
 
 
 @pytest.fixture(scope="module")
