@@ -68,15 +68,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}}
 _RATE_LIMITED = _RETRY_AFTER | {
-    f"RateLimit-{field}": {"description": what, "schema": {"type": "string"}}
+    field: {"description": what, "schema": {"type": "string"}}
     for field, what in (
-        ("Limit", "Requests the window admits"),
-        ("Remaining", "Requests the window still admits"),
-        ("Reset", "Seconds until one more is admitted"),
-        ("Policy", "<limit>;w=<window seconds>"),
+        ("RateLimit-Policy", '"<family>";q=<limit>;w=<window seconds>'),
+        ("RateLimit", '"<family>";r=<remaining>;t=<seconds until one more is admitted>'),
+        ("RateLimit-Limit", "Requests the window admits (earlier drafts)"),
+        ("RateLimit-Remaining", "Requests the window still admits (earlier drafts)"),
+        ("RateLimit-Reset", "Seconds until one more is admitted (earlier drafts)"),
     )
 }
-"""draft-ietf-httpapi-ratelimit-headers-06; every answer of a limited family has them."""
+"""draft-ietf-httpapi-ratelimit-headers-10's two fields and the earlier drafts' three;
+every answer of a limited family has them."""
 _STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
     400: ("Malformed: a body that is not JSON, a token, cursor or query not ours", {}),
     401: (

@@ -23,8 +23,8 @@ from infra.wiring.process import Container
 
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"]
 CORS_HEADERS += ["X-Cart-Token", "X-Consistency-Token"]
-CORS_EXPOSED = ["Retry-After", "X-Consistency-Token", "X-Trace-Id"]
-CORS_EXPOSED += ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"]
+CORS_EXPOSED = ["Retry-After", "X-Consistency-Token", "X-Trace-Id", "RateLimit", "RateLimit-Policy"]
+CORS_EXPOSED += ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
 
 
 def install(app: FastAPI, container: Container) -> None:

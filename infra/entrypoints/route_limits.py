@@ -4,10 +4,13 @@ checkout), per caller: the user of a genuine bearer token, else the client addre
 A sliding window of ``SHOP_RATE_LIMIT_WINDOW`` seconds, in Redis when configured (so
 every process shares it), else in this process.
 
-Answers of a limited family carry the fields of draft-ietf-httpapi-ratelimit-headers-06
-(``RateLimit-Limit``, ``-Remaining``, ``-Reset`` in seconds, ``RateLimit-Policy``
-``<limit>;w=<window>``); past the limit, 429 ``rate-limited`` problem+json with
-``Retry-After``, and the request goes no further. Health, metrics and the providers'
+Answers of a limited family carry the two fields of the current
+draft-ietf-httpapi-ratelimit-headers (10), the policy named after the family:
+``RateLimit-Policy: "reads";q=<limit>;w=<window>`` and ``RateLimit:
+"reads";r=<remaining>;t=<seconds until one more is admitted>``; and, for clients of
+the earlier drafts still common, ``RateLimit-Limit``, ``-Remaining`` and ``-Reset``.
+Past the limit, 429 ``rate-limited`` problem+json with ``Retry-After``, and the
+request goes no further. Health, metrics and the providers'
 webhooks (signed, retried by the provider) are not limited.
 
 The token's signature and expiry are checked here (microseconds, no I/O), its session
@@ -75,7 +78,7 @@ class RouteLimits:
             return
         limit = self.limits[family]
         count = await self.limiter.take(f"route:{family}:{self._caller(scope)}", limit, self.window)
-        fields = self._fields(limit, count)
+        fields = self._fields(family, limit, count)
         if not count.admitted:
             headers = {**fields, "Retry-After": fields["RateLimit-Reset"]}
             detail = "too many requests: wait before trying again"
@@ -102,10 +105,12 @@ class RouteLimits:
                         break  # the route answers 401; counted against the address
         return f"address:{client_address(Request(scope))}"
 
-    def _fields(self, limit: int, count: RateCount) -> dict[str, str]:
+    def _fields(self, family: Family, limit: int, count: RateCount) -> dict[str, str]:
+        reset = max(1, math.ceil(count.reset_seconds))
         return {
+            "RateLimit-Policy": f'"{family}";q={limit};w={self.window}',
+            "RateLimit": f'"{family}";r={count.remaining};t={reset}',
             "RateLimit-Limit": str(limit),
             "RateLimit-Remaining": str(count.remaining),
-            "RateLimit-Reset": str(max(1, math.ceil(count.reset_seconds))),
-            "RateLimit-Policy": f"{limit};w={self.window}",
+            "RateLimit-Reset": str(reset),
         }

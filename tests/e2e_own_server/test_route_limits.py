@@ -92,6 +92,7 @@ def assert_limited(answer: httpx.Response, limit: int) -> None:
     assert answer.headers["RateLimit-Limit"] == str(limit)
     assert 1 <= int(answer.headers["Retry-After"]) <= WINDOW
     assert answer.headers["Retry-After"] == answer.headers["RateLimit-Reset"]
+    assert ";r=0;" in answer.headers["RateLimit"]
 
 
 @pytest.mark.parametrize("family", list(LIMITS))
@@ -103,8 +104,10 @@ def test_each_route_family_is_limited_and_says_so(server: Server, family: str) -
         assert answer.status_code != 429, answer.text
         assert answer.headers["RateLimit-Limit"] == str(limit)
         assert answer.headers["RateLimit-Remaining"] == str(remaining)
-        assert answer.headers["RateLimit-Policy"] == f"{limit};w={WINDOW}"
-        assert 1 <= int(answer.headers["RateLimit-Reset"]) <= WINDOW
+        reset = answer.headers["RateLimit-Reset"]
+        assert 1 <= int(reset) <= WINDOW
+        assert answer.headers["RateLimit-Policy"] == f'"{family}";q={limit};w={WINDOW}'
+        assert answer.headers["RateLimit"] == f'"{family}";r={remaining};t={reset}'
     for answer in answers[limit:]:
         assert_limited(answer, limit)
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
