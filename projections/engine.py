@@ -244,14 +244,14 @@ class LogsUndeclared(TypeError):
     """A view was started without saying which logs it follows."""
 
 
-def followed_logs(view_class: type[View]) -> tuple[str, ...]:
-    """The logs ``view_class`` declares it follows; a view that declares none cannot
-    be started (a silent default would build it from the wrong log)."""
-    logs: tuple[str, ...] = getattr(view_class, "follows", ())
+def followed_logs(declaring: type[Any]) -> tuple[str, ...]:
+    """The logs a view or a policy class declares it follows; one that declares none
+    cannot be started (a silent default would build it from the wrong log)."""
+    logs: tuple[str, ...] = getattr(declaring, "follows", ())
     if not logs:
         raise LogsUndeclared(
-            f"view {view_class.__name__} ({view_class.name!r}) declares no logs: "
-            "give it `follows = (<application name>, ...)`"
+            f"view {declaring.__name__} ({getattr(declaring, 'name', '?')!r}) declares no "
+            "logs: give it `follows = (<application name>, ...)`"
         )
     return logs
 

@@ -35,6 +35,7 @@ NOTIFIER_LOGS = ("users", "ordering", "inventory", "reviews")
 
 class Notifier(ViewProjection[View]):
     name = "notifier"
+    follows = NOTIFIER_LOGS
 
     def __init__(
         self,

@@ -106,6 +106,7 @@ it; neither confirms it without a payment (nothing to pay)."""
 
 class CheckoutSaga(BatchProjection[TrackingRecorder]):
     name = "checkout_saga"
+    follows = ("ordering", "payments")
 
     def __init__(
         self,

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
-from commands.catalog.inventory import InventoryApplication, SkuOwners
-from commands.catalog.reviews import ReviewsApplication
+from commands.catalog.inventory import SkuOwners
 from commands.notifications.delivery import Backoff, Deliverer, OutcomeListener
 from commands.notifications.http.deps import NotificationsServices
 from commands.notifications.outcomes import NotificationsApplication, OutcomeEvents
@@ -22,9 +21,7 @@ from commands.notifications.policy import NOTIFIER_LOGS, Notifier
 from commands.notifications.rendering import Renderer
 from commands.notifications.tickets import StreamTickets
 from commands.notifications.unsubscribe import UnsubscribeSigner, unsubscribe_headers
-from commands.ordering.application import OrderingApplication
 from commands.ports import Clock
-from commands.users.accounts import UsersApplication
 from commands.users.tokens import TokenCodec
 from domain.notifications import Channel
 from infra.amazon.sns_signature import SnsSignatures
@@ -44,7 +41,7 @@ from infra.postgres.suppressions import PostgresSuppressions
 from infra.settings import Settings
 from infra.wiring.notification_channels import DeliveryQueues, delivery_queue, inbox_store, senders
 from infra.wiring.shared import Pools
-from infra.wiring.views import own_follower
+from infra.wiring.views import own_follower, upstream_of
 from projections.engine import View, generation_schema
 from projections.notifications.inbox import Inbox
 from streams.embedded import ProjectionSpec
@@ -167,15 +164,7 @@ def build(
     spec = ProjectionSpec(
         name=Notifier.name,
         tables=[],
-        upstream=tuple(
-            own_follower(app_class, "Notifier")
-            for app_class in (
-                UsersApplication,
-                OrderingApplication,
-                InventoryApplication,
-                ReviewsApplication,
-            )
-        ),
+        upstream=tuple(own_follower(app, "Notifier") for app in upstream_of(Notifier)),
         make_view=lambda g: notifier_view(pools.conninfo, g, apps),
         make_projection=notifier,
         rebuildable=False,

@@ -51,7 +51,7 @@ from infra.postgres.payment_methods import PostgresPaymentMethods
 from infra.redis.carts import RedisCartStore
 from infra.settings import Settings
 from infra.wiring.shared import Pools
-from infra.wiring.views import own_follower, tracking_only_view, view_specs
+from infra.wiring.views import own_follower, tracking_only_view, upstream_of, view_specs
 from projections.engine import View, ViewProjection
 from projections.ordering.carts import CartsProjection, CartState, CartsView, RedisCartsProjection
 from projections.ordering.orders import ORDERING_VIEWS
@@ -201,9 +201,9 @@ def policy_specs(
         ProjectionSpec(
             name=name,
             tables=[],
-            upstream=(
-                own_follower(OrderingApplication, f"SagaPartition{partition}"),
-                PaymentsApplication,
+            upstream=tuple(
+                own_follower(app, f"SagaPartition{partition}") if app.name == "ordering" else app
+                for app in upstream_of(CheckoutSaga)
             ),
             make_view=lambda g, name=name: tracking_only_view(conninfo, name, g),  # type: ignore[misc]
             make_projection=saga(partition),
@@ -219,7 +219,7 @@ def policy_specs(
             ProjectionSpec(
                 name=RedisCartsProjection.name,
                 tables=[],
-                upstream=(OrderingApplication,),
+                upstream=upstream_of(RedisCartsProjection),
                 make_view=lambda g: tracking_only_view(conninfo, RedisCartsProjection.name, g),
                 make_projection=lambda view: RedisCartsProjection(
                     view, store=store, history=history

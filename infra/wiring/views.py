@@ -51,12 +51,12 @@ VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
 picks theirs; with Redis, the cart view lives there instead)."""
 
 
-def upstream_of(view_class: type[View]) -> tuple[type[Application[Any]], ...]:
-    """The Applications whose logs ``view_class`` declares it follows."""
-    logs = followed_logs(view_class)
+def upstream_of(declaring: type[Any]) -> tuple[type[Application[Any]], ...]:
+    """The Applications whose logs a view or a policy class declares it follows."""
+    logs = followed_logs(declaring)
     unknown = [log for log in logs if log not in LOGS]
     if unknown:
-        raise LogsUndeclared(f"view {view_class.name!r} follows unknown logs {unknown}")
+        raise LogsUndeclared(f"view {declaring.name!r} follows unknown logs {unknown}")
     return tuple(LOGS[log] for log in logs)
 
 

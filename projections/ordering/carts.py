@@ -153,6 +153,7 @@ class RedisCartsProjection(Projection[TrackingRecorder]):
     simply applied again."""
 
     name = "carts"
+    follows = ("ordering",)
 
     def __init__(self, view: TrackingRecorder, *, store: CartStore, history: CartHistory) -> None:
         super().__init__(view)

@@ -1,5 +1,5 @@
-"""Each view declares the logs it follows; the wiring resolves them, and refuses a
-view that declares none or names a log that does not exist."""
+"""Each view and each policy declares the logs it follows; the wiring resolves them,
+and refuses one that declares none or names a log that does not exist."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import ClassVar
 
 import pytest
 
+from commands.notifications.policy import Notifier
+from commands.ordering.checkout_saga import CheckoutSaga
 from infra.wiring.views import LOGS, VIEWS, upstream_of
 from projections.engine import LogsUndeclared, View
+from projections.ordering.carts import RedisCartsProjection
 
 
 def test_every_view_follows_logs_that_exist() -> None:
@@ -16,6 +19,17 @@ def test_every_view_follows_logs_that_exist() -> None:
         upstream = upstream_of(view_class)
         assert upstream, view_class.name
         assert {app.name for app in upstream} <= set(LOGS)
+
+
+def test_the_policies_declare_the_logs_they_follow() -> None:
+    assert [app.name for app in upstream_of(Notifier)] == [
+        "users",
+        "ordering",
+        "inventory",
+        "reviews",
+    ]
+    assert [app.name for app in upstream_of(CheckoutSaga)] == ["ordering", "payments"]
+    assert [app.name for app in upstream_of(RedisCartsProjection)] == ["ordering"]
 
 
 def test_the_users_views_follow_only_the_users_log() -> None:
