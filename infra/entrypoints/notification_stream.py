@@ -1,8 +1,10 @@
 """The live inbox: ``GET /me/notifications/stream?ticket=...``, Server-Sent Events.
 
 One ``StreamHub`` per process. Its one task holds one connection that LISTENs to
-``notify_inbox`` (``Inbox.put`` NOTIFYs it with the user id) and nudges that user's
-open streams; a nudge carries nothing, each stream then reads what it has not sent
+``notify_inbox`` and nudges the user's open streams. ``Inbox.put`` NOTIFYs the stored
+item with its key and the key before it: a stream that has sent the key before it
+sends the item without a query; any other stream (or an item too long for a
+notification, or the user id alone from another store) reads what it has not sent
 yet (``Inbox.after`` its last key). So nudges may coalesce or be lost (while the
 connection is down) and nothing is missed or sent twice: after every (re)connection
 of the listener every stream reads again. A connection costs a queue and a task
