@@ -8,9 +8,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -157,6 +157,25 @@ class Killed(BaseException):
     """The worker process dying: not an ``Exception``, so nothing in it catches it."""
 
 
+def email_worker(container: Container, now: datetime) -> Callable[[Any, timedelta], Deliverer]:
+    """Makes a new process's email delivery loop (its own queue with a short lease,
+    its own log) with a sender and a clock ``offset`` after ``now``."""
+
+    def worker(sender: Any, offset: timedelta) -> Deliverer:
+        return Deliverer(
+            Channel.EMAIL,
+            queue=PostgresDeliveryQueue(container.pool, container.conninfo, lease_seconds=0.2),
+            log=PostgresDeliveryLog(container.pool),
+            sender=sender,
+            renderer=Renderer(),
+            suppressions=container.notifications.suppressions,
+            clock=lambda: now + offset,
+            outcome_events=OutcomeEvents(container.notifications.app),
+        )
+
+    return worker
+
+
 class KilledOnSend:
     def send(self, outgoing: Outgoing) -> str:
         raise Killed(outgoing.address)
@@ -172,20 +191,7 @@ def test_a_worker_killed_between_intent_and_send_sends_once_after_its_restart(
         for event, tracking in users_log(container):
             projection.process_event(event, tracking)
     mailbox = container.notifications.mailbox
-    now = utc_now()
-
-    def worker(sender: Any, clock_offset: timedelta) -> Deliverer:
-        """A new process's delivery loop: its own queue and log, the real mailbox."""
-        return Deliverer(
-            Channel.EMAIL,
-            queue=PostgresDeliveryQueue(container.pool, container.conninfo, lease_seconds=0.2),
-            log=PostgresDeliveryLog(container.pool),
-            sender=sender,
-            renderer=Renderer(),
-            suppressions=container.notifications.suppressions,
-            clock=lambda: now + clock_offset,
-            outcome_events=OutcomeEvents(container.notifications.app),
-        )
+    worker = email_worker(container, utc_now())
 
     with pytest.raises(Killed):
         worker(KilledOnSend(), timedelta(0)).run_once(wait_seconds=0)
@@ -240,19 +246,7 @@ def test_a_worker_killed_mid_batch_repeats_no_message_a_provider_accepted(
             container.user_commands.register(user_id, addresses[-1], STRONG_PASSWORD, "Bo Batch")
         for event, tracking in users_log(container):
             projection.process_event(event, tracking)
-    now = utc_now()
-
-    def worker(sender: Any, clock_offset: timedelta) -> Deliverer:
-        return Deliverer(
-            Channel.EMAIL,
-            queue=PostgresDeliveryQueue(container.pool, container.conninfo, lease_seconds=0.2),
-            log=PostgresDeliveryLog(container.pool),
-            sender=sender,
-            renderer=Renderer(),
-            suppressions=container.notifications.suppressions,
-            clock=lambda: now + clock_offset,
-            outcome_events=OutcomeEvents(container.notifications.app),
-        )
+    worker = email_worker(container, utc_now())
 
     provider = KilledOnThirdSend()
     with pytest.raises(Killed):
