@@ -6,36 +6,21 @@ its key stops the start with the reason."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.support.certificates import issue, write
+from tests.support.certificates import Pki, make_pki
 from tests.support.server import clean_env, free_port, launch, run_shop, stop
 
 pytestmark = pytest.mark.e2e
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    other_ca: Path
-    cert: Path
-    key: Path
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    folder = tmp_path_factory.mktemp("pki")
-    ca, other = issue("test CA", None, ca=True), issue("another CA", None, ca=True)
-    pki = Pki(folder / "ca.pem", folder / "other-ca.pem", folder / "cert.pem", folder / "key.pem")
-    write(ca, pki.ca, None)
-    write(other, pki.other_ca, None)
-    write(issue("127.0.0.1", ca, ip="127.0.0.1"), pki.cert, pki.key)
-    return pki
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def tls_env(database_url: str, data: Path, pki: Pki) -> dict[str, str]:

@@ -7,7 +7,6 @@ behind its log makes it fail too, until it moves; dead letters only degrade
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,8 +32,9 @@ from tests.integration.test_poison_events import (
 )
 from tests.support.in_process import in_process_app
 from tests.support.own_postgres import control
+from tests.support.own_redis import OwnRedis
 from tests.support.polling import eventually
-from tests.support.server import answers, free_port
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -55,29 +55,6 @@ class Part:
     """What points the app at it."""
     stop: Callable[[], None] = lambda: None
     start: Callable[[], None] = lambda: None
-
-
-@dataclass
-class OwnRedis:
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
-            stdout=subprocess.DEVNULL,
-        )
-        eventually(lambda: answers(self.port), f"redis-server on {self.port}", timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
 
 
 @dataclass

@@ -58,3 +58,23 @@ def write(issued: Issued, cert_path: Path, key_path: Path | None, owner: int | N
         key_path.chmod(0o600)  # libpq and Postgres refuse a key others can read
         if owner is not None:
             os.chown(key_path, owner, -1)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A test CA, another CA that signed nothing here, and a server certificate for
+    127.0.0.1 that the first signed, with its key."""
+
+    ca: Path
+    other_ca: Path
+    cert: Path
+    key: Path
+
+
+def make_pki(folder: Path) -> Pki:
+    ca, other = issue("test CA", None, ca=True), issue("another CA", None, ca=True)
+    pki = Pki(folder / "ca.pem", folder / "other-ca.pem", folder / "cert.pem", folder / "key.pem")
+    write(ca, pki.ca, None)
+    write(other, pki.other_ca, None)
+    write(issue("127.0.0.1", ca, ip="127.0.0.1"), pki.cert, pki.key)
+    return pki
