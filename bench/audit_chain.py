@@ -11,7 +11,8 @@ measures, each ``--runs`` times, the median of:
   for a log it has never seen (read a batch, hash it, COPY the links in);
 - verify: ``verify`` against a signed head (read the records and the stored links
   again, recompute, compare);
-- and the loop's incremental step for 1,000 new records once caught up.
+- the loop's incremental step for 1,000 new records once caught up;
+- and the chain's size in Postgres per record (``audit_chain``, with its indexes).
 
 Run: ``uv run python -m bench.audit_chain [--events 200000 --state-bytes 400 --runs 3]``.
 """
@@ -131,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
             result = verify(store, anchor, signer.verifier)
             verifying.append(args.events / (time.perf_counter() - started))
             assert result.intact and result.checked[LOG] == args.events
+            with pool.connection() as conn:
+                row = conn.execute("SELECT pg_total_relation_size('audit_chain')").fetchone()
+            stored = int(row[0]) / args.events if row else float("nan")
 
             with pool.connection() as conn:
                 fill(conn, args.events + 1 + run * 1000, 1000, args.state_bytes)
@@ -153,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
                 ],
                 ["verify against the signed head", f"{fmt(median(verifying), 0)} events/s"],
                 ["incremental step, 1,000 new records", f"{fmt(median(steps), 1)} ms"],
+                ["stored chain (table and indexes)", f"{fmt(stored, 0)} bytes/record"],
             ],
         )
         print("\n".join(machine_lines(args.postgres)))
