@@ -8,6 +8,7 @@ goes on from the chain's stored head; the loops are on /health."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,21 @@ def test_the_signer_anchors_a_head_when_the_chain_moved(container: Container) ->
     area.signing.step()
     latest = area.anchor.latest()
     assert latest is not None and latest != first and latest.logs == area.store.heads()
+
+
+def test_followers_in_several_processes_never_fork_a_chain(container: Container) -> None:
+    """The scaled mode runs the loop in every worker: they race for each batch, and
+    the chain they leave is the one a single follower would have made."""
+    Workload(container).run(4)
+    stores = [PostgresChainStore(container.pool) for _ in range(3)]
+    followers = [ChainFollower(store, batch=3) for store in stores]
+    threads = [threading.Thread(target=follower.catch_up) for follower in followers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = sum(len(positions(container, log)) for log in stores[0].logs())
+    assert sum(f.hashed for f in followers) == total  # each record hashed into the chain once
+    area = area_of(container)
+    area.sign()
+    assert area.verify().intact
