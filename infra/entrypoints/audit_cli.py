@@ -62,6 +62,8 @@ def verify() -> None:
             f"{signed.position}{tail}",
             markup=False,
         )
+    for log in result.new_logs:
+        console.print(f"{log}: not in the signed head yet (checked from the next one)")
     if failed:
         raise typer.Exit(TAMPERED)
     console.print("every log verifies")

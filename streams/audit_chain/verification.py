@@ -37,6 +37,8 @@ class Verification:
     unsigned: dict[str, int] = field(default_factory=dict)
     """Records per log past the signed head (checked against the stored chain only)."""
     findings: list[Finding] = field(default_factory=list)
+    new_logs: list[str] = field(default_factory=list)
+    """Logs in the store the signed head does not name yet (checked from the next one)."""
 
     @property
     def intact(self) -> bool:
@@ -54,6 +56,7 @@ def verify(
     verifier.check(head)
     result = Verification(head)
     present = set(store.logs())
+    result.new_logs = sorted(present - set(head.logs))
     for name, signed in sorted(head.logs.items()):
         if name not in present:
             result.findings.append(Finding(name, None, "its events table is gone"))

@@ -152,6 +152,13 @@ def test_a_head_not_signed_by_the_key_is_refused() -> None:
         verify(store, anchor, SIGNER.verifier)
 
 
+def test_a_log_newer_than_the_signed_head_is_named_as_such() -> None:
+    store, anchor = chained(as_records([(1, "a", 1, "t:T", b"x")]))
+    store.events["reviews"] = as_records([(1, "r", 1, "t:T", b"y")])
+    result = verify(store, anchor, SIGNER.verifier)
+    assert result.intact and result.new_logs == ["reviews"]
+
+
 def test_nothing_signed_yet_is_said() -> None:
     with pytest.raises(NoSignedHead):
         verify(MemoryChainStore(events={"orders": []}), MemoryAnchor(), SIGNER.verifier)
