@@ -30,6 +30,7 @@ from pydantic_settings import (
 
 from domain.notifications import Channel
 from infra.settings_safety import (
+    audit_key_problem,
     encryption_key_problem,
     secret_key_problem,
     unsafe_in_production,
@@ -321,6 +322,34 @@ class Settings(BaseSettings):
         default=None, description="base64url VAPID key; set: Web Push devices get push"
     )
 
+    # Tamper evidence (docs/adr/0023-audit-chain.md): the hash chain's signed heads.
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private key (32 bytes in base64) signing the audit chain's heads; "
+        "unset in development: generated into data_dir/audit-signing.key; required in production",
+    )
+    audit_anchor: Literal["file", "s3"] = Field(
+        default="file",
+        description="where signed heads are written: file (append-only, SHOP_AUDIT_ANCHOR_FILE) "
+        "or s3 (SHOP_AUDIT_S3_BUCKET, a bucket with Object Lock)",
+    )
+    audit_anchor_file: Path | None = Field(
+        default=None,
+        description="the append-only file of signed heads; unset: data_dir/audit-heads.jsonl",
+    )
+    audit_s3_bucket: str | None = Field(default=None, description="bucket with Object Lock on")
+    audit_s3_key: str = Field(
+        default="audit/head.json", description="the object each head versions"
+    )
+    audit_s3_retention_days: int = Field(
+        default=2555, ge=1, le=36500, description="compliance-mode retention of each signed head"
+    )
+    audit_sign_interval: float = Field(
+        default=300.0,
+        gt=0,
+        description="seconds between signatures of the chain's heads (if moved)",
+    )
+
     @field_validator("sns_platform_applications", "sqs_queue_urls", mode="before")
     @classmethod
     def _json_object(cls, value: object) -> object:
@@ -434,6 +463,20 @@ class Settings(BaseSettings):
                     f"SHOP_TLS_CERT / SHOP_TLS_KEY do not load as a certificate and its key: "
                     f"{error}"
                 ) from error
+        return self
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        problem = None if value is None else audit_key_problem(value.get_secret_value())
+        if problem and info.data.get("environment") != "production":  # production lists it
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _s3_anchor_has_a_bucket(self) -> Settings:
+        if self.audit_anchor == "s3" and not self.audit_s3_bucket:
+            raise ValueError("SHOP_AUDIT_ANCHOR=s3 needs SHOP_AUDIT_S3_BUCKET")
         return self
 
     @model_validator(mode="after")

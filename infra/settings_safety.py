@@ -14,6 +14,8 @@ from eventsourcing.cipher import AESCipher
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict
 
+from streams.audit_chain.heads import private_key
+
 if TYPE_CHECKING:
     from infra.settings import Settings
 
@@ -24,6 +26,7 @@ MIN_SECRET_DISTINCT = 10
 has them (hex too, nearly always 14 or more), "x" * 40 or "abab..." does not."""
 TLS_SSLMODES = ("require", "verify-ca", "verify-full")
 _NEW_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+_NEW_AUDIT_KEY = "shop audit new-key"
 _NEW_KEY = "python -c 'from eventsourcing.cipher import AESCipher; print(AESCipher.create_key(32))'"
 
 
@@ -54,6 +57,15 @@ def encryption_key_problem(key: str) -> str | None:
     return None
 
 
+def audit_key_problem(key: str) -> str | None:
+    """Why ``key`` is no Ed25519 signing key (32 bytes in base64), or None."""
+    try:
+        private_key(key)
+    except ValueError:
+        return f"SHOP_AUDIT_SIGNING_KEY must be 32 random bytes in base64, e.g. `{_NEW_AUDIT_KEY}`"
+    return None
+
+
 def unsafe_in_production(settings: Settings) -> list[str]:
     """Every reason ``settings`` must not run in production (empty: none)."""
     problems = []
@@ -68,6 +80,14 @@ def unsafe_in_production(settings: Settings) -> list[str]:
         )
     else:
         invalid = encryption_key_problem(settings.encryption_key.get_secret_value())
+        problems += [invalid] if invalid else []
+    if settings.audit_signing_key is None:
+        problems.append(
+            f"SHOP_AUDIT_SIGNING_KEY must be set (it signs the audit chain's heads), "
+            f"e.g. `{_NEW_AUDIT_KEY}`"
+        )
+    else:
+        invalid = audit_key_problem(settings.audit_signing_key.get_secret_value())
         problems += [invalid] if invalid else []
     if not settings.database_url:
         problems.append("SHOP_DATABASE_URL must be set (with sslmode=require or verify-full)")

@@ -31,6 +31,10 @@ locals {
     SHOP_SQS_QUEUE_URLS             = jsonencode({ for channel, queue in aws_sqs_queue.delivery : channel => queue.url })
     SHOP_DYNAMODB_INBOX_TABLE       = aws_dynamodb_table.inbox.name
     SHOP_VAPID_SUBJECT              = coalesce(var.vapid_subject, "mailto:${var.ses_sender}")
+    # The audit chain's signed heads (audit.tf); SHOP_AUDIT_SIGNING_KEY is a secret, below.
+    SHOP_AUDIT_ANCHOR            = "s3"
+    SHOP_AUDIT_S3_BUCKET         = aws_s3_bucket.audit_heads.id
+    SHOP_AUDIT_S3_RETENTION_DAYS = var.audit_retention_days
     # Spans over OTLP/HTTP to the task's collector sidecar, which sends them to X-Ray.
     SHOP_OTEL_EXPORTER = "otlp"
   }
@@ -44,6 +48,7 @@ locals {
     { name = "SHOP_SECRET_KEY", valueFrom = var.secret_key_arn },
     { name = "SHOP_ENCRYPTION_KEY", valueFrom = var.encryption_key_arn },
     { name = "SHOP_STRIPE_API_KEY", valueFrom = var.stripe_api_key_arn },
+    { name = "SHOP_AUDIT_SIGNING_KEY", valueFrom = var.audit_signing_key_arn },
     # libpq reads PGPASSWORD: the URL above carries no password.
     { name = "PGPASSWORD", valueFrom = "${aws_db_instance.postgres.master_user_secret[0].secret_arn}:password::" },
     ], var.stripe_webhook_secret_arn == null ? [] : [

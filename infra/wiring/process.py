@@ -39,7 +39,9 @@ from infra.redis.ratelimit import (
 from infra.redis.reads import reader_client
 from infra.redis.search_cache import RedisSearchCache
 from infra.settings import Settings
+from infra.wiring import audit as audit_wiring
 from infra.wiring import catalog, notifications, ordering, users
+from infra.wiring.audit import Audit
 from infra.wiring.catalog import Catalog
 from infra.wiring.notifications import Notifications
 from infra.wiring.ordering import Ordering
@@ -74,6 +76,8 @@ class Container:
     """Every projection and policy this process runs, as its areas declare them."""
     runner: EmbeddedRunner | None = None
     followers_started: bool = False
+    audit: Audit | None = None
+    """The hash chain over every log and its signed heads (ADR 0023)."""
 
     # The parts tests, benchmarks and the CLI reach for by name.
     @property
@@ -215,6 +219,8 @@ class Container:
                 self.users.ddl + self.catalog.ddl + self.ordering.ddl + self.notifications.ddl
             ):
                 conn.execute(ddl)
+            for ddl in self.audit.ddl if self.audit else []:
+                conn.execute(ddl)
             generations.create_registry(conn)
         for spec in self.specs:
             self.ensure_generation(spec)
@@ -260,6 +266,8 @@ class Container:
         self.catalog.start_followers(self.pools)
         self.ordering.sweeper.start()
         self.notifications.start_workers()
+        if self.audit is not None:
+            self.audit.start()
 
     def background_errors(self) -> dict[str, str]:
         """What is failing now in this process's background work, by name: read from
@@ -272,6 +280,8 @@ class Container:
         return [app for area in areas for app in area.applications()]
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.stop()
         self.notifications.close()
         self.catalog.close()
         if self.runner is not None:
@@ -328,6 +338,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         + ordering_area.specs
         + notifications_area.specs,
     )
+    container.audit = audit_wiring.build(settings, pools)
     try:
         check_stored_events_decode(container.applications())
     except StoredEventsUnreadable:

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from infra.entrypoints import health
 from infra.entrypoints.cli import app
 from infra.settings import Settings
-from tests.support.production import ENCRYPTION_KEY, STRONG_SECRET
+from tests.support.production import AUDIT_SIGNING_KEY, ENCRYPTION_KEY, STRONG_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -94,6 +94,7 @@ def test_compose_settings_are_accepted_in_production() -> None:
         "secret_key": STRONG_SECRET,
         "encryption_key": ENCRYPTION_KEY,
         "stripe_api_key": "sk_test_x",
+        "audit_signing_key": AUDIT_SIGNING_KEY,
         "database_url": "postgresql://postgres:pw@postgres:5432/eventshop"
         "?sslmode=verify-full&sslrootcert=/tls/server.crt",
     }
