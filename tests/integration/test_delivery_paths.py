@@ -7,8 +7,10 @@ through the queue; a template that cannot render fails at once
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,7 +19,7 @@ import pytest
 from commands.notifications.delivery import Backoff, Deliverer, deliver_all
 from commands.notifications.outcomes import OutcomeEvents
 from commands.notifications.ports import Outgoing, PermanentFailure, Sender, TransientFailure
-from commands.notifications.rendering import Renderer
+from commands.notifications.rendering import TEMPLATES, Renderer
 from commands.ports import Clock
 from domain.notifications import Channel, Kind
 from infra.wiring.process import Container
@@ -218,3 +220,46 @@ def test_a_marketing_only_suppression_still_lets_account_and_order_mail_through(
     ]
     states = {d: delivery_row(container, d)["state"] for d in (reset, shipped, reply)}
     assert states == {reset: "sent", shipped: "sent", reply: "suppressed"}
+
+
+# --- templates --------------------------------------------------------------------------
+
+BROKEN_SMS = {
+    "a syntax error": "{% block sms %}Shipped {% if %}{% endblock %}",
+    "a value the context lacks": "{% block sms %}Shipped, {{ parcel_weight }} kg{% endblock %}",
+    "a filter on the wrong value": "{% block sms %}Shipped for {{ carrier | money }}{% endblock %}",
+}
+
+
+@pytest.mark.parametrize("edit", BROKEN_SMS.values(), ids=BROKEN_SMS.keys())
+def test_a_template_that_cannot_render_fails_at_once_and_holds_back_no_other(
+    container: Container, tmp_path: Path, edit: str
+) -> None:
+    """A person edited the shipped SMS so that it cannot render: that delivery fails
+    with the reason, the delivered notice in the same batch still goes."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    (templates / "en" / "order_shipped.jinja").write_text(edit)
+    phone = "+447700900124"
+    sms = frozenset({Channel.SMS})
+
+    def text(kind: Kind, context: dict[str, Any]) -> UUID:
+        decision = decided(
+            container.pool, kind, uuid4(), utc_now(), channels=sms, phone=phone, context=context
+        )
+        return delivery_on(decision, Channel.SMS)
+
+    shipped = text(Kind.ORDER_SHIPPED, SHIPPED)
+    delivered = text(Kind.ORDER_DELIVERED, {"link": "http://shop/orders/2"})
+    worker = deliverer(
+        container, container.mailbox, channel=Channel.SMS, renderer=Renderer(templates)
+    )
+
+    assert worker.run_once(0) == 2
+    assert worker.run_once(0) == 0
+
+    [(attempt, outcome, error)] = attempts(container, shipped)
+    assert (attempt, outcome) == (1, "failed")
+    assert error is not None and error.startswith("template: ")
+    assert attempts(container, delivered) == [(1, "sent", None)]
+    assert len(container.mailbox.messages(phone, channel="sms")) == 1
