@@ -222,6 +222,58 @@ def test_a_marketing_only_suppression_still_lets_account_and_order_mail_through(
     assert states == {reset: "sent", shipped: "sent", reply: "suppressed"}
 
 
+# --- quiet hours ------------------------------------------------------------------------
+
+
+def test_quiet_hours_hold_an_sms_back_through_the_queue_until_they_end(
+    container: Container,
+) -> None:
+    """Decided an hour into the shopper's two-hour quiet hours (in UTC, their zone):
+    the SMS waits for the window's end, the mail goes at once. The window ended a
+    minute ago by the database's clock, so the queue hands the SMS over; the
+    deliverer's own (injected) clock reads a second before the end, so it offers
+    the SMS back to the queue for that second, and sends it once its clock is past
+    the end. A deliverer's clock behind the database's must not hold it forever.
+    """
+    window_ends = utc_now().replace(second=0, microsecond=0) - timedelta(minutes=1)
+    decided_at = window_ends - timedelta(hours=1)
+    quiet = {
+        "order_updates_sms": True,
+        "quiet_hours_start": (window_ends - timedelta(hours=2)).strftime("%H:%M"),
+        "quiet_hours_end": window_ends.strftime("%H:%M"),
+    }
+    phone, email = "+447700900123", f"quiet-{uuid4().hex[:8]}@example.com"
+    decision = decided(
+        container.pool,
+        Kind.ORDER_SHIPPED,
+        uuid4(),
+        decided_at,
+        channels=frozenset({Channel.SMS, Channel.EMAIL}),
+        email=email,
+        phone=phone,
+        context=SHIPPED,
+        preferences=quiet,
+    )
+    sms, mail = (delivery_on(decision, c) for c in (Channel.SMS, Channel.EMAIL))
+    assert delivery_row(container, sms)["not_before"] == window_ends
+    assert delivery_row(container, mail)["not_before"] == decided_at
+
+    clock = [window_ends - timedelta(seconds=1)]
+    worker = deliverer(container, container.mailbox, channel=Channel.SMS, clock=lambda: clock[0])
+
+    assert worker.run_once(0) == 0  # taken, and offered back for the second left
+    assert container.mailbox.messages(phone, channel="sms") == []
+    assert delivery_row(container, sms)["state"] == "queued"
+    assert attempts(container, sms) == []
+
+    clock[0] = window_ends + timedelta(seconds=1)
+    assert worker.run_once(0) == 0  # the queue holds it back meanwhile
+    assert eventually(lambda: worker.run_once(0), "the SMS after the window", timeout=10) == 1
+    [message] = container.mailbox.messages(phone, channel="sms")
+    assert "DHL" in message["body"]
+    assert attempts(container, sms) == [(1, "sent", None)]
+
+
 # --- templates --------------------------------------------------------------------------
 
 BROKEN_SMS = {
