@@ -150,6 +150,44 @@ def test_a_transient_failure_is_retried_with_backoff_then_given_up(container: Co
     assert outcome_events(container) == [(str(delivery), 3, "failed")]  # the final one only
 
 
+class FailingOnce:
+    """A provider throttling the first message, then taking it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, outgoing: Outgoing) -> str:
+        self.calls += 1
+        if self.calls == 1:
+            raise TransientFailure("throttled")
+        return "provider-1"
+
+
+def test_a_retry_goes_out_when_the_deliverers_clock_is_behind_the_databases(
+    container: Container,
+) -> None:
+    """Hosts' clocks differ: decided and delivered on a clock a minute behind the
+    database's, the retry is sent once its backoff has passed on that clock."""
+    behind = timedelta(minutes=1)
+    decision = decided(
+        container.pool,
+        Kind.ORDER_SHIPPED,
+        uuid4(),
+        utc_now() - behind,
+        channels=EMAIL_ONLY,
+        context=SHIPPED,
+    )
+    delivery = delivery_on(decision, Channel.EMAIL)
+    provider = FailingOnce()
+    backoff = Backoff(max_attempts=3, base_seconds=0.05, cap_seconds=0.1)
+    worker = deliverer(container, provider, clock=lambda: utc_now() - behind, backoff=backoff)
+
+    assert worker.run_once(0) == 1  # throttled
+    assert eventually(lambda: worker.run_once(0), "the retry", timeout=10) == 1
+
+    assert attempts(container, delivery) == [(1, "retrying", "throttled"), (2, "sent", None)]
+
+
 def started_at(container: Container, delivery: UUID, attempt: int) -> datetime:
     with container.pool.connection() as conn:
         row = conn.execute(
