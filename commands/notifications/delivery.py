@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from jinja2 import TemplateError
-
 from commands.notifications.outcomes import OutcomeEvents
 from commands.notifications.ports import (
     BatchSender,
@@ -174,8 +172,12 @@ class Deliverer:
             )
         try:
             content = self._renderer.render(p.kind, p.channel, p.locale, p.context)
-        except (TemplateError, KeyError, ValueError) as error:
-            log.error("notification %s cannot be rendered: %s", p.notification_id, error)
+        except Exception as error:
+            # Whatever an edited template raises (a syntax error, a missing value, a
+            # filter given the wrong type: a TypeError), this one message cannot be
+            # rendered: it fails alone, with the reason, instead of aborting the batch
+            # after its intents were recorded (the batch then stuck "sending").
+            log.exception("notification %s cannot be rendered", p.notification_id)
             return Outcome(p.delivery_id, attempt, "failed", error=f"template: {error}")
         unsubscribe = self._unsubscribe_headers
         return Outgoing(

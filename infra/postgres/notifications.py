@@ -275,12 +275,15 @@ class PostgresDeliveryQueue:
         """Nothing to do: the outcome, recorded in the log, took it off the queue."""
 
     def retry(self, job: Job, delay_seconds: float) -> None:
+        """Hidden for the delay by its lease, in the database's time, as SQS hides a
+        message. ``not_before`` stays what the deliverer set by its own clock: moved
+        by the database's clock instead, a delivery offered back to a deliverer whose
+        clock is behind the database's was offered back again each time it came due."""
         with self._pool.connection() as conn:
             conn.execute(
-                "UPDATE notify.deliveries SET leased_until = NULL, "
-                "not_before = greatest(not_before, now() + make_interval(secs => %s)) "
+                "UPDATE notify.deliveries SET leased_until = now() + make_interval(secs => %s) "
                 "WHERE id = %s",
-                (delay_seconds, job.delivery_id),
+                (max(0.0, delay_seconds), job.delivery_id),
             )
 
     def depth(self) -> dict[Channel, int]:

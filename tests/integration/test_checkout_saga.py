@@ -116,14 +116,14 @@ def run(container: Container, saga: CheckoutSaga, *, in_pulls: bool = True) -> i
             return delivered
 
 
-def product(container: Container, price: str = "20.00", stock: int = 5) -> tuple[UUID, str]:
+def product(
+    container: Container, price: str = "20.00", stock: int = 5, seller: UUID = ADMIN.user_id
+) -> tuple[UUID, str]:
     catalog = container.catalog_commands
     category = uuid4()
     catalog.create_category(ADMIN, category, "Shoes")
     product_id, sku = uuid4(), f"SKU-{uuid4().hex[:10].upper()}"
-    catalog.create_product(
-        ADMIN, product_id, ADMIN.user_id, sku, "Shoe", price=Money.of(price, "EUR")
-    )
+    catalog.create_product(ADMIN, product_id, seller, sku, "Shoe", price=Money.of(price, "EUR"))
     catalog.categorise(ADMIN, product_id, [category])
     catalog.publish(ADMIN, product_id)
     if stock:
@@ -131,8 +131,14 @@ def product(container: Container, price: str = "20.00", stock: int = 5) -> tuple
     return product_id, sku
 
 
-def checkout(container: Container, product_id: UUID, quantity: int, token: str) -> UUID:
-    customer, order_id = uuid4(), uuid4()
+def checkout(
+    container: Container,
+    product_id: UUID,
+    quantity: int,
+    token: str,
+    customer: UUID | None = None,
+) -> UUID:
+    customer, order_id = customer or uuid4(), uuid4()
     container.ordering.carts.add(cart_id_for(customer), customer, product_id, quantity)
     container.ordering.carts.checkout(customer, order_id, ADDRESS, token)
     return order_id

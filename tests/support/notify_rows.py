@@ -4,7 +4,7 @@ through ``PostgresDeliveryLog``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -43,15 +43,20 @@ def decided(
     email: str = "shopper@example.com",
     phone: str | None = None,
     context: dict[str, Any] | None = None,
+    preferences: Mapping[str, Any] | None = None,
 ) -> Decision:
-    """A decision recorded as the notifier records it (its own trigger each time)."""
+    """A decision recorded as the notifier records it (its own trigger each time);
+    the recipient's ``preferences`` as their profile stores them (default: order
+    updates on every channel)."""
     recipient = Recipient(
         user_id=user_id,
         name="Shopper",
         email=email,
         phone=phone,
         active=True,
-        preferences=Preferences.from_profile({"order_updates_sms": True}),
+        preferences=Preferences.from_profile(
+            {"order_updates_sms": True} if preferences is None else preferences
+        ),
     )
     notice = Notice(
         kind, user_id, {"order_id": str(order_id), **(context or {})}, order_id=order_id
