@@ -61,7 +61,8 @@ class DuckDBEventQueries:
             )
             return f"SELECT {typed} WHERE false"
         paths = ", ".join(_literal(str((self.directory / name).resolve())) for name in files)
-        return f"SELECT * FROM read_parquet([{paths}])"  # noqa: S608 - quoted literals
+        # By name: files written before a column was added read it as null.
+        return f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"  # noqa: S608
 
 
 def _name(log: str) -> str:

@@ -30,6 +30,10 @@ METADATA = frozenset(
 )
 """Attributes of a stored event that have columns of their own (or, the trace
 context, none: it belongs to the traces), kept out of ``payload``."""
+WITHHELD = frozenset({"password_hash", "client_secret"})
+"""Credentials, which no analysis needs and an export file must not spread: a
+password's hash, a payment's client secret (it lets a browser confirm the payment).
+Left out of ``payload``."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,11 @@ def _encode(value: object) -> object:
 
 def payload_json(fields: Mapping[str, Any]) -> str:
     """The event's own fields as JSON, keys sorted (the same event, the same text)."""
-    own = {name: value for name, value in fields.items() if name not in METADATA}
+    own = {
+        name: value
+        for name, value in fields.items()
+        if name not in METADATA and name not in WITHHELD
+    }
     return orjson.dumps(
         own, default=_encode, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
     ).decode()

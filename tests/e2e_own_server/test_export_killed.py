@@ -107,8 +107,8 @@ def test_an_export_killed_midway_is_completed_by_the_next_run(
         for threshold in (int(FILE_EVENTS), total // 3, total // 2)
         if (done := killed_after(command, env, directory, threshold)) is not None
     ]
-    assert killed_midway, "every run ended before its kill: the test proved nothing"
-    assert all(0 < done < total for done in killed_midway), (killed_midway, total)
+    # At least one kill landed with part of the log exported and part not.
+    assert any(0 < done < total for done in killed_midway), (killed_midway, total)
     finished = run_shop(env, "export", "events", "--dir", str(directory), timeout=300)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert exported_positions(directory) == {log: p for log, p in stored.items() if p}

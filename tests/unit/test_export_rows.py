@@ -57,6 +57,13 @@ def test_a_row_has_the_documented_columns_and_keeps_metadata_out_of_the_payload(
     }
 
 
+def test_credentials_are_left_out_of_the_payload() -> None:
+    registered = event(email="ada@example.com", password_hash="$argon2id$v=19$...")
+    assert orjson.loads(payload_json(vars(registered))) == {"email": "ada@example.com"}
+    authenticating = event(payment_reference="pi_1", client_secret="pi_1_secret_x")
+    assert orjson.loads(payload_json(vars(authenticating))) == {"payment_reference": "pi_1"}
+
+
 def test_an_actor_fills_its_four_columns() -> None:
     actor = {"kind": "user", "id": "u-1", "request_id": "r-9", "client_address": "203.0.113.7"}
     assert actor_columns(actor) == ("user", "u-1", "r-9", "203.0.113.7")
