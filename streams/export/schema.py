@@ -89,9 +89,13 @@ def payload_json(fields: Mapping[str, Any]) -> str:
         for name, value in fields.items()
         if name not in METADATA and name not in WITHHELD
     }
-    return orjson.dumps(
-        own, default=_encode, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-    ).decode()
+    try:
+        text = orjson.dumps(
+            own, default=_encode, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+        )
+    except orjson.JSONEncodeError as error:  # it wraps what ``_encode`` raised
+        raise PayloadNotEncodable(str(error)) from error
+    return text.decode()
 
 
 def actor_columns(actor: object) -> tuple[str, str | None, str | None, str | None]:
