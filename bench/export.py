@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--postgres", default=DEFAULT_SERVER, help="maintenance conninfo")
     p.add_argument("--products", type=int, default=20_000)
     p.add_argument("--orders", type=int, default=10_000)
+    p.add_argument(
+        "--customers",
+        type=int,
+        default=100,
+        help="seeded accounts (the seeder's 1,000 hung on an embedded Postgres's socket here)",
+    )
     p.add_argument("--file-events", type=int, default=100_000, help="events per Parquet file")
     p.add_argument("--runs", type=int, default=5, help="of each query")
     p.add_argument("--keep", action="store_true", help="keep the database and the export")
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         container.migrate()
         log(f"seeding {args.products:,} products")
         seeder = container.seeder(PasswordHasher().hash("bench password, never used"))
-        seeded = seeder.run(SeedPlan(args.products, 1, 40, 1000), lambda done, _: None)
+        seeded = seeder.run(SeedPlan(args.products, 1, 40, args.customers), lambda done, _: None)
         log(f"  {seeded.events:,} events; writing {args.orders:,} orders")
         order_events = write_orders(container, args.orders)
         directory = data_dir / "export"
@@ -184,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
         container.close()
     print("\n".join(machine_lines(args.postgres)))
     print(
-        f"- log: {seeded.events:,} catalog events ({args.products:,} products), "
+        f"- log: {seeded.events:,} seeded events (accounts, {args.products:,} products, "
+        "their stock and reviews), "
         f"{order_events:,} ordering events ({args.orders:,} orders)\n"
     )
     print(
