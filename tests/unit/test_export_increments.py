@@ -103,7 +103,7 @@ runs = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)  # each example writes files: seconds
 @given(runs=runs)
 def test_every_event_is_exported_once_whatever_the_runs_and_kills(
     runs: list[tuple[int, int, int | None, str | None, int]],
