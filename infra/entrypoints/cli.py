@@ -16,7 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeE
 from rich.table import Table
 
 from infra.entrypoints import backup_cli
+from infra.entrypoints.analytics_query_cli import analytics_query_app
 from infra.entrypoints.audit_cli import audit_app
+from infra.entrypoints.export_cli import export_app
 from infra.entrypoints.logs import configure_logging
 from infra.entrypoints.metrics_endpoint import MULTIPROCESS_DIR
 from infra.entrypoints.notifications_cli import notifications_app
@@ -38,6 +40,8 @@ app.add_typer(notifications_app, name="notifications")
 app.add_typer(audit_app, name="audit")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
+app.add_typer(export_app, name="export")
+app.add_typer(analytics_query_app, name="analytics")
 console = Console()
 errors = Console(stderr=True)
 WORKER_HEALTHCHECK_SECONDS = 60

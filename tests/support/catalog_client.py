@@ -54,12 +54,14 @@ def make_cast(server: Server) -> Cast:
         )
 
 
-def listed_product(client: httpx.Client, cast: Cast, price: str, stock: int) -> tuple[str, str]:
+def listed_product(
+    client: httpx.Client, cast: Cast, price: str, stock: int, currency: str = "EUR", **details: Any
+) -> tuple[str, str]:
     """A published product of the cast's seller in the cast's category, with
     ``stock`` units: (id, SKU)."""
     seller = cast.seller.headers
     sku = new_sku()
-    body = product_body(sku, price={"amount": price, "currency": "EUR"})
+    body = product_body(sku, price={"amount": price, "currency": currency}, **details)
     product_id = written(client.post("/products", json=body, headers=seller), 201)
     written(
         client.put(

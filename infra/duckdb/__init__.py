@@ -1,0 +1,1 @@
+"""DuckDB: SQL over the Parquet export of the event logs (``event_queries``)."""

@@ -1,0 +1,1 @@
+"""Parquet files (pyarrow): the export of the event logs (``event_files``)."""
