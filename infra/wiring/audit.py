@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from infra.amazon.s3_audit_heads import S3HeadAnchor
 from infra.files.audit_heads import FileHeadAnchor
 from infra.postgres import audit_chain
 from infra.postgres.audit_chain import PostgresChainStore
@@ -86,6 +85,9 @@ def build(settings: Settings, pools: Pools) -> Audit:
 def head_anchor(settings: Settings) -> HeadAnchor:
     if settings.audit_anchor == "s3":
         assert settings.audit_s3_bucket is not None  # the settings refuse s3 without one
+        # Imported only when chosen: botocore costs every process start-up time.
+        from infra.amazon.s3_audit_heads import S3HeadAnchor
+
         return S3HeadAnchor(
             aws_client(settings, "s3"),
             settings.audit_s3_bucket,
