@@ -165,6 +165,11 @@ notifier: it carries on from the old policy's users position and starts the logs
 newly follows at their heads (a shop gaining notifications does not mail its past)."""
 
 
+TABLES_ADDED_SINCE = {"order_timeline_actors"}
+"""Read-model tables newer than the fixture: made in the old generations by migrate
+(``Container.ensure_generation``), filled by the rebuild; not in its digests."""
+
+
 def expected_positions() -> dict[str, dict[str, int]]:
     """Projection or policy name -> log -> the position the old code had reached."""
     positions: dict[str, dict[str, int]] = {}
@@ -358,7 +363,7 @@ def test_the_old_database_loads_resumes_and_rebuilds(
     # (b) Every rebuildable read model replayed from the events by today's code into
     # a new generation (the runner goes on meanwhile, as it would in production).
     rebuildable = [spec for spec in container.specs if spec.rebuildable]
-    tables = {table for spec in rebuildable for table in spec.tables}
+    tables = {table for spec in rebuildable for table in spec.tables} - TABLES_ADDED_SINCE
     assert tables == set(EXPECTED["read_models"]), sorted(tables ^ set(EXPECTED["read_models"]))
     for spec in rebuildable:
         assert rebuild(container, spec.name) == 2
@@ -388,3 +393,4 @@ def test_the_old_database_loads_resumes_and_rebuilds(
         after = counts(conn, SIDE_EFFECT_TABLES)
     assert after == {**before, "mailbox": before["mailbox"] + 1}, after
     assert not container.background_errors()
+
