@@ -41,10 +41,13 @@ from psycopg.sql import SQL, Identifier
 
 import streams.embedded
 import streams.replay
+from domain.actors import UNKNOWN_ACTOR
 from infra.entrypoints.rebuild import rebuild
 from infra.entrypoints.status import log_head, projection_status
+from infra.postgres.aggregate_history import PostgresAggregateHistory
 from infra.settings import Settings
 from infra.wiring.process import Container
+from projections.audit.history import AuditedKind
 from projections.engine import Delivery
 from projections.positions import tracked_position
 from streams.poison import Failures, apply_guarded
@@ -394,3 +397,20 @@ def test_the_old_database_loads_resumes_and_rebuilds(
     assert after == {**before, "mailbox": before["mailbox"] + 1}, after
     assert not container.background_errors()
 
+
+# --- the audit view over events stored before actors were -----------------------------
+
+
+def test_old_events_read_as_unknown_actors_in_the_audit_view(container: Container) -> None:
+    history = PostgresAggregateHistory({app.name: app for app in container.applications()})
+    for name, order_id in EXPECTED["scenario"]["orders"].items():
+        page = history.history(AuditedKind.ORDER, UUID(order_id), after=0, limit=100)
+        assert page.entries, name
+        assert {entry.actor for entry in page.entries} == {UNKNOWN_ACTOR}, name
+        assert page.entries[0].type == "Order.Placed"
+        placed = history.state_at(AuditedKind.ORDER, UUID(order_id), version=1)
+        assert placed.state["status"] == "placed"
+        then = history.state_at(AuditedKind.ORDER, UUID(order_id), as_of=page.entries[0].at)
+        assert then.version >= 1
+        now = history.state_at(AuditedKind.ORDER, UUID(order_id))
+        assert now.version == now.last_version == page.entries[-1].version
