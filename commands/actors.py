@@ -56,6 +56,18 @@ def acting_as(actor: Actor) -> AbstractContextManager[None]:
     return acting(lambda: actor)
 
 
+def carried_to_threads() -> Callable[[], None]:
+    """A thread pool's ``initializer``: its threads act as the calling thread does now
+    (a new thread starts with an empty context, so its saves would read unknown)."""
+    source = _SOURCE.get()
+
+    def initialise() -> None:
+        if source is not None:
+            _SOURCE.set(source)
+
+    return initialise
+
+
 @contextmanager
 def as_webhook(provider: str) -> Iterator[None]:
     """The provider's webhook acts, from the request that delivered it."""
