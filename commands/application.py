@@ -15,6 +15,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
+from commands.actors import stamp_actor
 from commands.errors import ConcurrencyConflict
 from commands.tracing import stamp, tracer, tracing_on
 from domain.positions import Position
@@ -46,11 +47,13 @@ class ContextApplication(Application[UUID]):
     """One bounded context's event store: its own table (``<name>_events``)."""
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        # Every save's events pass here, in hand before the mapper encodes them: one
-        # span per write to the store, and its trace context kept on each event.
+        # Every save's events pass here, in hand before the mapper encodes them: the
+        # actor kept on each event; one span per write to the store, and its trace
+        # context kept on each event.
+        events = processing_event.events
+        stamp_actor(events)
         if not tracing_on():
             return super()._record(processing_event)
-        events = processing_event.events
         with tracer.start_as_current_span(
             f"save {self.name}",
             attributes={"eventshop.log": self.name, "eventshop.events": len(events)},

@@ -32,6 +32,7 @@ from domain.carts import cart_id_for
 from domain.errors import UnknownEntity
 from domain.order_status import OrderStatus
 from domain.refusals import BadQuery
+from domain.users import Role
 from projections.ordering.carts import CartState, empty_cart
 from projections.ordering.queries import (
     OrderFilter,
@@ -119,7 +120,11 @@ async def order(
     await wait_for(services, "orders", positions)
     async with services.pool.connection() as conn:
         found = await order_detail(conn, order_id)
-    return _visible(found, viewer)
+    order = _visible(found, viewer)
+    if not viewer.has_role(Role.ADMIN):
+        for step in order["timeline"]:
+            step["actor"] = _actor_seen_by(step["actor"], viewer)
+    return order
 
 
 @router.get("/orders/{order_id}/payments", response_model=OrderPayments)
@@ -194,6 +199,14 @@ async def admin_payments(
     async with services.pool.connection() as conn:
         page = await list_payments(conn, customer_id=customer_id, after=cursor, limit=limit)
     return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+def _actor_seen_by(actor: dict[str, Any], viewer: Principal) -> dict[str, Any]:
+    """A shopper sees who acted on their order by kind only, but for their own acts:
+    never another person's id, request or address (an admin's, say)."""
+    if actor.get("id") == str(viewer.user_id):
+        return actor
+    return {"kind": actor["kind"], "id": None, "request_id": None, "client_address": None}
 
 
 def _visible(found: dict[str, Any] | None, viewer: Principal) -> dict[str, Any]:

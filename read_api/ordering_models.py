@@ -14,6 +14,7 @@ from pydantic import Field
 
 from domain.order_status import OrderStatus
 from domain.payments import PaymentStatus
+from read_api.actor_models import ActorAnswer
 from read_api.catalog_models import Answer, Money
 
 IsoTimestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
@@ -99,6 +100,10 @@ class TimelineEntry(Answer):
     status: OrderStatus
     at: datetime
     note: str
+    actor: ActorAnswer = Field(
+        description="Who acted (unknown: recorded before actors were). A shopper sees "
+        "the kind only, but for their own acts; an admin sees all"
+    )
 
 
 class OrderDetail(Order):

@@ -23,6 +23,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent, Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
+from commands.actors import acting_as
+from domain.actors import Actor
 from projections import dead_letters
 from projections.dead_letters import DeadLetter
 from projections.engine import Delivery, Undecodable, View, ViewProjection, apply_batch
@@ -76,17 +78,20 @@ def apply_guarded(
     if not deliveries:
         return
     name = view.projection_name if isinstance(view, View) else projection.name
-    with batch_span(
-        f"apply {name}",
-        (traceparent_of(event) for event, _ in deliveries),
-        {
-            "eventshop.projection": name,
-            "eventshop.log": log_name,
-            "eventshop.events": len(deliveries),
-            "eventshop.first_position": deliveries[0][1].notification_id,
-            "eventshop.last_position": deliveries[-1][1].notification_id,
-        },
-    ):
+    with (
+        batch_span(
+            f"apply {name}",
+            (traceparent_of(event) for event, _ in deliveries),
+            {
+                "eventshop.projection": name,
+                "eventshop.log": log_name,
+                "eventshop.events": len(deliveries),
+                "eventshop.first_position": deliveries[0][1].notification_id,
+                "eventshop.last_position": deliveries[-1][1].notification_id,
+            },
+        ),
+        acting_as(Actor.system(name)),
+    ):  # what a policy saves names it as the actor
         _apply_guarded(view, projection, log_name, deliveries, failures)
 
 
@@ -158,7 +163,8 @@ def replay(
         try:
             event = _event(letter, app)
             if not isinstance(projection, ViewProjection):
-                projection.process_event(event, Tracking(letter.log, letter.position))
+                with acting_as(Actor.system(letter.projection)):
+                    projection.process_event(event, Tracking(letter.log, letter.position))
             with view.datastore.transaction(commit=True) as cursor:
                 dead_letters.lock_exclusively(cursor, letter.projection)
                 if dead_letters.mark_replayed(cursor, letter) and isinstance(

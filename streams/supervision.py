@@ -32,7 +32,9 @@ import psycopg_pool
 import redis
 from eventsourcing import persistence
 
+from commands import actors
 from commands.ordering.payment_gateway import GatewayUnavailable
+from domain.actors import Actor
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,7 @@ class Supervised:
         loops: Loops = LOOPS,
     ) -> None:
         self.name = name
+        self._actor = Actor.system(name)
         self._step = step
         self._interval = interval
         self._wake = wake or threading.Event()
@@ -202,6 +205,8 @@ class Supervised:
         return LoopState(self.name, self.alive, streak.last_error, streak.since)
 
     def _run(self) -> None:
+        # The thread's own context: whatever a loop saves names the loop as its actor.
+        actors.set_source(lambda: self._actor)
         while not self._stopping.is_set():
             self._wake.clear()
             try:

@@ -33,6 +33,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from commands.actors import carried_to_threads
 from commands.catalog.inventory import InventoryApplication
 from commands.catalog.products import CatalogApplication
 from commands.catalog.reviews import ReviewsApplication
@@ -278,10 +279,12 @@ class CatalogSeeder:
         total = self._plan.products
         done = 0
         pending: deque[Future[None]] = deque()
+        # The writers save as whoever runs the seed (the command line).
+        acting = carried_to_threads()
         with (
-            ThreadPoolExecutor(1, "seed-catalog") as catalog_writer,
-            ThreadPoolExecutor(1, "seed-inventory") as inventory_writer,
-            ThreadPoolExecutor(1, "seed-reviews") as reviews_writer,
+            ThreadPoolExecutor(1, "seed-catalog", initializer=acting) as catalog_writer,
+            ThreadPoolExecutor(1, "seed-inventory", initializer=acting) as inventory_writer,
+            ThreadPoolExecutor(1, "seed-reviews", initializer=acting) as reviews_writer,
         ):
 
             def write(batch: _Batch) -> None:

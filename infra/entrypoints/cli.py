@@ -18,6 +18,7 @@ from rich.table import Table
 from infra.entrypoints import backup_cli
 from infra.entrypoints.analytics_query_cli import analytics_query_app
 from infra.entrypoints.audit_cli import audit_app
+from infra.entrypoints.cli_actor import act_as_command_line
 from infra.entrypoints.export_cli import export_app
 from infra.entrypoints.logs import configure_logging
 from infra.entrypoints.metrics_endpoint import MULTIPROCESS_DIR
@@ -28,6 +29,7 @@ from infra.wiring import tracing
 from infra.wiring.process import Container, StoredEventsUnreadable, bootstrap
 
 app = typer.Typer(help="eventshop: an event-sourced commerce backend", no_args_is_help=True)
+app.callback()(act_as_command_line)  # what a command saves names it as actor
 projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users from the command line", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")

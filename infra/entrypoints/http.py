@@ -41,12 +41,14 @@ from infra.entrypoints.request_edge import RequestEdge
 from infra.entrypoints.request_metrics import ObservedRequests
 from infra.settings import Settings
 from infra.wiring import tracing
+from infra.wiring.audit_history import services as audit_services
 from infra.wiring.process import Container, bootstrap
 from read_api import catalog as catalog_queries
 from read_api import notification_admin
 from read_api import notifications as inbox_queries
 from read_api import ordering as ordering_queries
 from read_api import users as user_queries
+from read_api.audit import router as audit_router
 
 
 def worker_app() -> FastAPI:
@@ -83,6 +85,7 @@ READ_ROUTERS = (
     notification_admin.router,
     inbox_queries.router,
     notification_stream.router,
+    audit_router,
 )
 """What the read API serves (``shop serve read-api``): GET only. Outside production
 also ``/admin/mailbox``, the local mailbox the embedded mode delivers to."""
@@ -161,6 +164,7 @@ def create_app(
     app.state.read = container.read_services()
     app.state.ordering = container.ordering.services()
     app.state.ordering_read = container.ordering.read_services()
+    app.state.audit = audit_services(container.applications())
     notifications = container.notifications
     app.state.notifications = notifications.services
     app.state.notification_stream = notification_stream.StreamHub(

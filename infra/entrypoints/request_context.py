@@ -12,8 +12,12 @@ import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from starlette.types import Scope
+
+from commands.actors import ActorSource
 from commands.http.callers import Authenticate
 from domain.access import Principal
+from domain.actors import Actor, ActorKind
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -38,6 +42,24 @@ def request_id_from(header: bytes | None) -> str:
         if _VALID_REQUEST_ID.fullmatch(text):
             return text
     return secrets.token_hex(16)
+
+
+def request_actor(context: RequestContext, scope: Scope) -> ActorSource:
+    """The actor of the events this request's commands save: read at each save, so
+    once authenticated (the principal noted) and once the trusted proxies' headers
+    have rewritten the client (``ProxyHeadersMiddleware`` sets ``scope["client"]`` in
+    place, inside the middleware that calls this)."""
+
+    def actor() -> Actor:
+        client = scope.get("client")
+        return Actor(
+            ActorKind.USER,
+            context.principal,
+            context.request_id,
+            str(client[0]) if client else None,
+        )
+
+    return actor
 
 
 def noting_principal(authenticate: Authenticate) -> Authenticate:

@@ -1,5 +1,6 @@
 """The one ASGI middleware every HTTP request passes first: its request id, its
-Prometheus metrics and its access log line.
+Prometheus metrics, its access log line, and the actor its commands' events name
+(``request_context.request_actor``).
 
 - ``http_requests_total{method, route, status}``, counted when the answer starts.
 - ``http_request_duration_seconds{method, route}``: until the answer's last byte.
@@ -27,10 +28,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from commands import actors
 from infra.entrypoints.request_context import (
     CURRENT,
     REQUEST_ID_HEADER,
     RequestContext,
+    request_actor,
     request_id_from,
 )
 
@@ -88,6 +91,7 @@ class ObservedRequests:
             return
         exchange = _Exchange(scope, self.routes)
         reset = CURRENT.set(exchange.context)
+        acting = actors.set_source(request_actor(exchange.context, scope))
 
         async def observing_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -110,6 +114,7 @@ class ObservedRequests:
             exchange.answered()
             raise
         exchange.answered()  # a no-op if answered; else the client left first
+        actors.reset_source(acting)
         CURRENT.reset(reset)
 
 

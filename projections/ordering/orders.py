@@ -2,7 +2,8 @@
 
 - ``orders`` follows the ordering log: one row per order (the shopper's history and
   the admins' list, with the columns their filters and keyset sorts use), its
-  lines, and a status timeline (one row per transition, as the aggregate notes it).
+  lines, and a status timeline (one row per transition, as the aggregate notes it,
+  and who acted: ``order_timeline_actors``).
   While an order awaits the shopper's authentication, ``authentication`` holds what
   the storefront needs for it (a client secret, a challenge URL); the decision
   clears it, so the read model keeps no client secret past its use.
@@ -22,6 +23,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL
 from psycopg.types.json import Jsonb
 
+from domain.actors import actor_of
 from domain.money import Money
 from domain.order_status import OrderStatus, refunded_status
 from domain.orders import AUTHENTICATION_NOTE, FREE_ORDER_NOTE, Order
@@ -62,6 +64,15 @@ class OrdersView(View):
             status text NOT NULL,
             at timestamptz NOT NULL,
             note text NOT NULL,
+            PRIMARY KEY (order_id, version)
+        """,
+        # Who acted at each step (``domain.actors``). A table of its own rather than a
+        # column: generations made before it get it as a new table (an order's rows
+        # from before then have none, as their events name no actor).
+        "order_timeline_actors": """
+            order_id uuid NOT NULL,
+            version integer NOT NULL,
+            actor jsonb NOT NULL,
             PRIMARY KEY (order_id, version)
         """,
     }
@@ -210,6 +221,10 @@ class OrdersProjection(ViewProjection[OrdersView]):
         cursor.execute(
             "INSERT INTO order_timeline VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             (event.originator_id, event.originator_version, status.value, event.at, note),
+        )
+        cursor.execute(
+            "INSERT INTO order_timeline_actors VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            (event.originator_id, event.originator_version, Jsonb(actor_of(event).as_mapping())),
         )
 
 

@@ -16,7 +16,9 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL
+from psycopg.types.json import Jsonb
 
+from domain.actors import UNKNOWN_ACTOR
 from projections.cursors import Page, decode_cursor, fetch_page
 
 _ORDER_COLUMNS = (
@@ -83,9 +85,14 @@ async def order_detail(conn: AsyncConnection[Any], order_id: UUID) -> dict[str, 
     order = await cursor.fetchone()
     if order is None:
         return None
+    # Who acted; unknown for a step applied before actors were recorded (the actors
+    # table is newer than the generation: a rebuild would say unknown the same).
     await cursor.execute(
-        "SELECT status, at, note FROM read.order_timeline WHERE order_id = %s ORDER BY version",
-        (order_id,),
+        "SELECT t.status, t.at, t.note, coalesce(a.actor, %s) AS actor "
+        "FROM read.order_timeline t "
+        "LEFT JOIN read.order_timeline_actors a USING (order_id, version) "
+        "WHERE t.order_id = %s ORDER BY t.version",
+        (Jsonb(UNKNOWN_ACTOR.as_mapping()), order_id),
     )
     order["timeline"] = await cursor.fetchall()
     return order

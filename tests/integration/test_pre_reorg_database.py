@@ -41,10 +41,13 @@ from psycopg.sql import SQL, Identifier
 
 import streams.embedded
 import streams.replay
+from domain.actors import UNKNOWN_ACTOR
 from infra.entrypoints.rebuild import rebuild
 from infra.entrypoints.status import log_head, projection_status
+from infra.postgres.aggregate_history import PostgresAggregateHistory
 from infra.settings import Settings
 from infra.wiring.process import Container
+from projections.audit.history import AuditedKind
 from projections.engine import Delivery
 from projections.positions import tracked_position
 from streams.poison import Failures, apply_guarded
@@ -163,6 +166,11 @@ NOTIFIER_FOLLOWS_NEWLY = ("ordering", "inventory", "reviews")
 """The users area's mail policy (``user_emails``) became the notifications area's
 notifier: it carries on from the old policy's users position and starts the logs it
 newly follows at their heads (a shop gaining notifications does not mail its past)."""
+
+
+TABLES_ADDED_SINCE = {"order_timeline_actors"}
+"""Read-model tables newer than the fixture: made in the old generations by migrate
+(``Container.ensure_generation``), filled by the rebuild; not in its digests."""
 
 
 def expected_positions() -> dict[str, dict[str, int]]:
@@ -358,7 +366,7 @@ def test_the_old_database_loads_resumes_and_rebuilds(
     # (b) Every rebuildable read model replayed from the events by today's code into
     # a new generation (the runner goes on meanwhile, as it would in production).
     rebuildable = [spec for spec in container.specs if spec.rebuildable]
-    tables = {table for spec in rebuildable for table in spec.tables}
+    tables = {table for spec in rebuildable for table in spec.tables} - TABLES_ADDED_SINCE
     assert tables == set(EXPECTED["read_models"]), sorted(tables ^ set(EXPECTED["read_models"]))
     for spec in rebuildable:
         assert rebuild(container, spec.name) == 2
@@ -388,3 +396,21 @@ def test_the_old_database_loads_resumes_and_rebuilds(
         after = counts(conn, SIDE_EFFECT_TABLES)
     assert after == {**before, "mailbox": before["mailbox"] + 1}, after
     assert not container.background_errors()
+
+
+# --- the audit view over events stored before actors were -----------------------------
+
+
+def test_old_events_read_as_unknown_actors_in_the_audit_view(container: Container) -> None:
+    history = PostgresAggregateHistory({app.name: app for app in container.applications()})
+    for name, order_id in EXPECTED["scenario"]["orders"].items():
+        page = history.history(AuditedKind.ORDER, UUID(order_id), after=0, limit=100)
+        assert page.entries, name
+        assert {entry.actor for entry in page.entries} == {UNKNOWN_ACTOR}, name
+        assert page.entries[0].type == "Order.Placed"
+        placed = history.state_at(AuditedKind.ORDER, UUID(order_id), version=1)
+        assert placed.state["status"] == "placed"
+        then = history.state_at(AuditedKind.ORDER, UUID(order_id), as_of=page.entries[0].at)
+        assert then.version >= 1
+        now = history.state_at(AuditedKind.ORDER, UUID(order_id))
+        assert now.version == now.last_version == page.entries[-1].version

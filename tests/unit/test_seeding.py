@@ -15,11 +15,13 @@ from eventsourcing.application import Application
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from commands.actors import acting_as
 from commands.catalog.inventory import InventoryApplication
 from commands.catalog.products import CatalogApplication
 from commands.catalog.reviews import ReviewsApplication
 from commands.seeding.catalog import CatalogSeeder, SeedPlan, SeedReport
 from commands.users.accounts import UsersApplication
+from domain.actors import Actor, actor_of
 from domain.catalog import Product, SkuClaim
 from domain.categories import Category
 from domain.inventory import StockItem
@@ -176,3 +178,18 @@ def test_the_catalog_looks_like_a_shop() -> None:
     reviews = [a for a in s.aggregates(s.reviews) if isinstance(a, Review)]
     assert len({r.product_id for r in reviews}) > 50
     assert {r.rating for r in reviews} == {1, 2, 3, 4, 5}
+
+
+def test_every_seeded_event_names_who_ran_the_seed() -> None:
+    """The writer threads act as the thread that runs the seed (``shop seed catalog``:
+    the command line), not as nobody."""
+    s = stores()
+    command_line = Actor.system("cli:shop seed catalog")
+    with acting_as(command_line):
+        s.seed(SeedPlan(products=30, seed=7, sellers=2, customers=10))
+    actors = {
+        actor_of(app.mapper.to_domain_event(n))
+        for app in (s.users, s.catalog, s.inventory, s.reviews)
+        for n in app.recorder.select_notifications(start=1, limit=10**6)
+    }
+    assert actors == {command_line}

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from commands.actors import as_webhook
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.ordering.http.deps import OrderingDeps
 from commands.users.http.schemas import WebhookReceipt
@@ -35,7 +36,8 @@ async def stripe_webhook(
 
     def record() -> int:
         outcomes = webhooks.outcomes(payload, signature)
-        return sum(services.payments.record(outcome) is not None for outcome in outcomes)
+        with as_webhook("stripe"):  # the events it records name the webhook as actor
+            return sum(services.payments.record(outcome) is not None for outcome in outcomes)
 
     recorded = await run_in_threadpool(record)
     return JSONResponse({"received": True, "recorded": recorded})
