@@ -40,7 +40,7 @@ from infra.redis.ratelimit import (
 from infra.redis.reads import reader_client
 from infra.redis.search_cache import RedisSearchCache
 from infra.settings import Settings
-from infra.wiring import catalog, notifications, ordering, users
+from infra.wiring import analytics, catalog, notifications, ordering, users
 from infra.wiring.catalog import Catalog
 from infra.wiring.notifications import Notifications
 from infra.wiring.ordering import Ordering
@@ -324,7 +324,8 @@ def bootstrap(settings: Settings | None = None) -> Container:
         specs=users_area.specs
         + catalog_area.specs
         + ordering_area.specs
-        + notifications_area.specs,
+        + notifications_area.specs
+        + analytics.specs(pools),
     )
     try:
         check_stored_events_decode(container.applications())
