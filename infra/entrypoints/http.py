@@ -42,6 +42,7 @@ from infra.entrypoints.request_metrics import ObservedRequests
 from infra.settings import Settings
 from infra.wiring import tracing
 from infra.wiring.process import Container, bootstrap
+from read_api import analytics as analytics_queries
 from read_api import catalog as catalog_queries
 from read_api import notification_admin
 from read_api import notifications as inbox_queries
@@ -83,6 +84,7 @@ READ_ROUTERS = (
     notification_admin.router,
     inbox_queries.router,
     notification_stream.router,
+    analytics_queries.router,
 )
 """What the read API serves (``shop serve read-api``): GET only. Outside production
 also ``/admin/mailbox``, the local mailbox the embedded mode delivers to."""
