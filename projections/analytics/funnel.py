@@ -74,7 +74,7 @@ class FunnelProjection(ViewProjection[FunnelView]):
     name = "analytics_funnel"
 
     def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
-        step = _ORDER_STEPS.get(type(event))
+        step = next((s for cls, s in _ORDER_STEPS.items() if isinstance(event, cls)), None)
         if step is not None:
             _reach(cursor, step, str(event.originator_id), event.at)
             return

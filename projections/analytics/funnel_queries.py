@@ -24,7 +24,7 @@ async def funnel(conn: AsyncConnection[Any], span: DateRange) -> dict[str, Any]:
         "WHERE day >= %s AND day <= %s GROUP BY 1, 2",
         (span.first, span.last),
     )
-    counts: dict[Any, dict[str, int]] = {day: dict.fromkeys(STEPS, 0) for day in span.days}
+    counts: dict[Any, dict[str, int]] = {day: {s.value: 0 for s in STEPS} for day in span.days}
     for day, step, count in await cursor.fetchall():
         counts[day][step] = int(count)
     total = {step.value: sum(day[step] for day in counts.values()) for step in STEPS}

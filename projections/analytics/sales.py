@@ -67,7 +67,7 @@ class SalesView(View):
             product_id uuid PRIMARY KEY,
             seller_id uuid NOT NULL,
             name text NOT NULL,
-            category_ids uuid[] NOT NULL DEFAULT '{}'
+            category_ids uuid[] NOT NULL DEFAULT ARRAY[]::uuid[]
         """,
         "analytics_categories": CATEGORY_COLUMNS,
     }

@@ -2,7 +2,7 @@
 
 Its own copy of stock per SKU (``shared_tables.apply_stock``), and from it the
 stock events: a *stock-out* when the available stock (on hand less reserved) falls
-from above zero to zero or below, a *restock* when it rises above zero again, and
+from above zero to zero or below, a *restock* when it rises above zero after one, and
 every *low-stock* alert the inventory raised. Units shipped per SKU and day (a
 reservation committed at shipment: what left the warehouse) give the recent sales
 rate behind the days of cover. The SKU's product and seller come from the catalog
@@ -41,6 +41,7 @@ class StockAnalyticsView(View):
             on_hand integer NOT NULL,
             reserved integer NOT NULL,
             available integer GENERATED ALWAYS AS (on_hand - reserved) STORED,
+            out boolean NOT NULL DEFAULT false,
             updated_at timestamptz
         """,
         "analytics_stock_reservations": RESERVATION_COLUMNS,
@@ -111,10 +112,13 @@ class StockAnalyticsProjection(ViewProjection[StockAnalyticsView]):
         after = _available(cursor, event.originator_id)
         if before is None or after is None:
             return
-        if before > 0 >= after:
-            self._record(cursor, event, StockEvent.STOCK_OUT, after)
-        elif before <= 0 < after:
-            self._record(cursor, event, StockEvent.RESTOCKED, after)
+        available, out = after
+        if before[0] > 0 >= available:
+            self._record(cursor, event, StockEvent.STOCK_OUT, available)
+            _mark(cursor, event.originator_id, out=True)
+        elif out and available > 0:  # the first stock received is no restock
+            self._record(cursor, event, StockEvent.RESTOCKED, available)
+            _mark(cursor, event.originator_id, out=False)
 
     @staticmethod
     def _record(
@@ -139,7 +143,14 @@ class StockAnalyticsProjection(ViewProjection[StockAnalyticsView]):
         )
 
 
-def _available(cursor: Cursor[DictRow], item_id: UUID) -> int | None:
-    cursor.execute("SELECT available FROM analytics_stock_levels WHERE item_id = %s", (item_id,))
+def _available(cursor: Cursor[DictRow], item_id: UUID) -> tuple[int, bool] | None:
+    """The SKU's available stock, and whether it is out since a stock-out."""
+    cursor.execute(
+        "SELECT available, out FROM analytics_stock_levels WHERE item_id = %s", (item_id,)
+    )
     row = cursor.fetchone()
-    return None if row is None else int(row["available"])
+    return None if row is None else (int(row["available"]), bool(row["out"]))
+
+
+def _mark(cursor: Cursor[DictRow], item_id: UUID, *, out: bool) -> None:
+    cursor.execute("UPDATE analytics_stock_levels SET out = %s WHERE item_id = %s", (out, item_id))
