@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeE
 from rich.table import Table
 
 from infra.entrypoints import backup_cli
+from infra.entrypoints.analytics_cli import analytics_app
 from infra.entrypoints.logs import configure_logging
 from infra.entrypoints.metrics_endpoint import MULTIPROCESS_DIR
 from infra.entrypoints.notifications_cli import notifications_app
@@ -34,6 +35,7 @@ app.add_typer(seed_app, name="seed")
 dlq_app = typer.Typer(help="Dead letters: events a projection failed on", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(notifications_app, name="notifications")
+app.add_typer(analytics_app, name="analytics")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 console = Console()
