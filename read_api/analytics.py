@@ -17,7 +17,7 @@ API; see ``projections.analytics.sales_queries`` for what each figure counts.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -29,7 +29,7 @@ from domain.access import Principal
 from domain.positions import Position
 from projections.analytics.funnel_queries import funnel
 from projections.analytics.payment_queries import payment_declines
-from projections.analytics.periods import BadRange, DateRange, Grouping
+from projections.analytics.periods import BadRange, DateRange, Grouping, ending
 from projections.analytics.sales_queries import (
     Dimension,
     DimensionQuery,
@@ -82,9 +82,8 @@ async def _span(
     ] = None,
 ) -> DateRange:
     last = last or datetime.now(UTC).date()
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     try:
-        return DateRange(first, last)
+        return DateRange(first, last) if first else ending(last, DEFAULT_DAYS)
     except BadRange as error:
         # The same 422 problem as a malformed parameter, so clients handle one shape.
         raise RequestValidationError(

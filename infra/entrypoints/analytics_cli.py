@@ -7,7 +7,7 @@ fresh as the projections that build them."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +21,7 @@ from infra.wiring.process import bootstrap
 from projections.analytics.funnel import STEPS
 from projections.analytics.funnel_queries import funnel
 from projections.analytics.payment_queries import payment_declines
-from projections.analytics.periods import BadRange, DateRange, Grouping
+from projections.analytics.periods import BadRange, DateRange, Grouping, ending
 from projections.analytics.sales_queries import (
     Dimension,
     DimensionQuery,
@@ -176,5 +176,4 @@ def report(
 
 def _span(first: datetime | None, last: datetime | None) -> DateRange:
     end: date = last.date() if last else datetime.now(UTC).date()
-    start: date = first.date() if first else end - timedelta(days=29)
-    return DateRange(start, end)
+    return DateRange(first.date(), end) if first else ending(end, 30)

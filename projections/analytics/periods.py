@@ -12,6 +12,9 @@ from domain.refusals import BadQuery
 
 MAX_DAYS = 3660
 """The longest range answered (about ten years): a longer one is a typo."""
+EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
+"""The days a range may hold (the shop's events are all after the first; the day
+after the last is still a date)."""
 
 
 class Grouping(StrEnum):
@@ -33,6 +36,8 @@ class DateRange:
     last: date
 
     def __post_init__(self) -> None:
+        if not (self.first >= EARLIEST and self.last <= LATEST):
+            raise BadRange(f"a range's days are between {EARLIEST} and {LATEST}")
         if self.last < self.first:
             raise BadRange(f"the range ends ({self.last}) before it starts ({self.first})")
         if (self.last - self.first).days >= MAX_DAYS:
@@ -51,6 +56,13 @@ class DateRange:
     @property
     def days(self) -> list[date]:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def ending(last: date, days: int) -> DateRange:
+    """The ``days`` days up to ``last`` (fewer when they would start before EARLIEST)."""
+    if last < EARLIEST + timedelta(days=days):
+        return DateRange(EARLIEST, last)
+    return DateRange(last - timedelta(days=days - 1), last)
 
 
 def period_of(day: date, grouping: Grouping) -> date:

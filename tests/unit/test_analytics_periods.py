@@ -13,7 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.analytics.figures import average, rate
-from projections.analytics.periods import MAX_DAYS, BadRange, DateRange, Grouping, label, period_of
+from projections.analytics.periods import (
+    EARLIEST,
+    LATEST,
+    MAX_DAYS,
+    BadRange,
+    DateRange,
+    Grouping,
+    ending,
+    label,
+    period_of,
+)
 
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))
 
@@ -45,7 +55,21 @@ def test_a_reversed_or_too_long_range_is_refused_as_bad_input() -> None:
         DateRange(date(2026, 12, 2), date(2026, 12, 1))
     with pytest.raises(BadRange, match="at most"):
         DateRange(date(2000, 1, 1), date(2000, 1, 1) + timedelta(days=MAX_DAYS))
+    with pytest.raises(BadRange, match="between"):
+        DateRange(date(1, 1, 1), date(1, 1, 2))
+    with pytest.raises(BadRange, match="between"):
+        DateRange(date(9999, 12, 30), date(9999, 12, 31))
     assert issubclass(BadRange, ValueError) and BadRange.status == 422
+
+
+@given(last=st.dates())
+def test_the_default_range_ends_on_its_day_or_is_refused_as_bad_input(last: date) -> None:
+    try:
+        span = ending(last, 30)
+    except BadRange:
+        assert not EARLIEST <= last <= LATEST
+        return
+    assert span.last == last and 1 <= len(span.days) <= 30
 
 
 def test_rates_and_averages_round_once_half_to_even() -> None:
