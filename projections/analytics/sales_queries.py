@@ -111,21 +111,16 @@ class Dimension(StrEnum):
     SELLER = "seller"
 
 
-_KEYS: dict[Dimension, tuple[str, str, str, str]] = {
-    # the key, what joins it in, what joins its name in, the name
-    Dimension.PRODUCT: (
-        "l.product_id",
-        "",
-        "LEFT JOIN read.analytics_products n ON n.product_id = a.key",
-        "max(n.name)",
-    ),
+_KEYS: dict[Dimension, tuple[str, str, str]] = {
+    # the key, its name, and what joins it in
+    Dimension.PRODUCT: ("l.product_id", "p.name", ""),
     Dimension.CATEGORY: (
         "k.category_id",
-        "CROSS JOIN LATERAL unnest(p.category_ids) AS k(category_id)",
-        "LEFT JOIN read.analytics_categories n ON n.id = a.key",
-        "max(n.name)",
+        "c.name",
+        "CROSS JOIN LATERAL unnest(p.category_ids) AS k(category_id) "
+        "LEFT JOIN read.analytics_categories c ON c.id = k.category_id",
     ),
-    Dimension.SELLER: ("p.seller_id", "", "", "NULL::text"),
+    Dimension.SELLER: ("p.seller_id", "NULL::text", ""),
 }
 
 
@@ -143,7 +138,7 @@ async def sales_by_dimension(
 ) -> Page:
     """Sales lines per product, category or seller and currency: by currency, then
     the largest gross first (keyset-paginated)."""
-    key, joins, name_join, name = _KEYS[query.dimension]
+    key, name, joins = _KEYS[query.dimension]
     where = ["o.is_sale", "l.placed_at >= %s", "l.placed_at < %s"]
     params: list[Any] = [query.span.start, query.span.end]
     if query.currency is not None:
@@ -162,27 +157,15 @@ async def sales_by_dimension(
         params_after = [currency, currency, gross, gross, last_key]
     else:
         params_after = []
-    # Per order first, then per key: both group by hashing, where one count of
-    # distinct orders would sort every line (bench/README.md, "Analytics").
     statement: Composed = SQL(
-        "SELECT * FROM (SELECT coalesce(a.key::text, '') AS key, {0} AS name, a.currency, "
-        "count(*) AS orders, sum(a.units) AS units, sum(a.gross) AS gross, "
-        "coalesce(sum(a.returned_units), 0) AS returned_units FROM ("
-        "SELECT {1} AS key, l.currency, l.order_id, sum(l.quantity) AS units, "
+        "SELECT * FROM (SELECT coalesce({0}::text, '') AS key, max({1}) AS name, "
+        "l.currency, count(DISTINCT l.order_id) AS orders, sum(l.quantity) AS units, "
         "sum(l.amount) AS gross, "
-        "sum(l.quantity) FILTER (WHERE o.returned_at IS NOT NULL) AS returned_units "
+        "coalesce(sum(l.quantity) FILTER (WHERE o.returned_at IS NOT NULL), 0) AS returned_units "
         "FROM read.analytics_order_lines l JOIN read.analytics_orders o USING (order_id) "
         "LEFT JOIN read.analytics_products p ON p.product_id = l.product_id {2} "
-        "WHERE {3} GROUP BY 1, 2, 3) a {4} GROUP BY a.key, a.currency) s {5} "
-        "ORDER BY currency, gross DESC, key LIMIT %s"
-    ).format(
-        SQL(name),
-        SQL(key),
-        SQL(joins),
-        SQL(" AND ".join(where)),
-        SQL(name_join),
-        SQL(" ".join(outer)),
-    )
+        "WHERE {3} GROUP BY 1, 3) s {4} ORDER BY currency, gross DESC, key LIMIT %s"
+    ).format(SQL(key), SQL(name), SQL(joins), SQL(" AND ".join(where)), SQL(" ".join(outer)))
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(statement, [*params, *params_after, limit + 1])
     rows = await cursor.fetchall()
