@@ -59,7 +59,9 @@ def _text(value: Any) -> str:
 
 def _table(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> Table:
     """``columns``: (heading, key of the row) pairs."""
-    table = Table(*(heading for heading, _ in columns), title=title, title_justify="left")
+    table = Table(title=title, title_justify="left")
+    for heading, _ in columns:
+        table.add_column(heading, overflow="fold")  # a narrow terminal folds, never cuts
     for row in rows:
         table.add_row(*(_text(row[key]) for _, key in columns))
     return table
@@ -74,6 +76,11 @@ SALES_COLUMNS = [
     ("refunded", "refunded"),
     ("net", "net"),
     ("AOV", "average_order_value"),
+]
+RATE_COLUMNS = [
+    ("period", "period"),
+    ("currency", "currency"),
+    ("placed", "placed"),
     ("refund rate", "refund_rate"),
     ("return rate", "return_rate"),
     ("cancelled", "cancelled"),
@@ -122,6 +129,7 @@ def render(report: dict[str, Any]) -> list[Table]:
     ]
     return [
         _table("Sales (orders placed in each period)", SALES_COLUMNS, report["sales"]),
+        _table("Refunds, returns, cancellations", RATE_COLUMNS, report["sales"]),
         _table(f"Top {TOP} products by gross", PRODUCT_COLUMNS, report["products"]),
         _table("Cancellations and rejections", STOP_COLUMNS, report["stops"]),
         _table("Checkout funnel (the whole range)", FUNNEL_COLUMNS, steps),
