@@ -48,6 +48,7 @@ from read_api.deps import (
     Positions,
     Services,
     positions_in,
+    seller_scope,
     services_of,
     wait_for,
 )
@@ -320,12 +321,7 @@ async def inventory(
 ) -> dict[str, Any]:
     """Stock per SKU, by SKU: a seller sees their own products' SKUs, an admin every
     SKU (or one seller's)."""
-    if not principal.has_role(Role.ADMIN):
-        if not principal.has_role(Role.SELLER):
-            raise NotPermitted("stock levels are for sellers and admins")
-        if seller_id is not None and seller_id != principal.user_id:
-            raise NotPermitted("sellers see the stock of their own products only")
-        seller_id = principal.user_id
+    seller_id = seller_scope(principal, seller_id, "stock levels")
     await wait_for(services, "inventory_levels", positions)
     async with services.pool.connection() as conn:
         page = await inventory_levels(conn, seller_id, low_only=low_only, after=cursor, limit=limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,6 +13,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from domain.access import Principal
+from domain.errors import NotPermitted
 from domain.positions import MalformedToken, Position, parse_positions
 from domain.refusals import BadQuery
 from domain.users import Role
@@ -126,3 +128,16 @@ async def wait_for(services: ReadServices, projection: str, positions: list[Posi
             f"the {projection} view has not caught up with your change yet",
             headers={"Retry-After": "1"},
         )
+
+
+def seller_scope(principal: Principal, seller_id: UUID | None, what: str) -> UUID | None:
+    """The seller whose products a query may show ``principal``: an admin any (or the
+    one asked for, None: every seller), a seller their own only; anyone else none.
+    ``what`` names the data in the refusal."""
+    if principal.has_role(Role.ADMIN):
+        return seller_id
+    if not principal.has_role(Role.SELLER):
+        raise NotPermitted(f"{what} are for sellers and admins")
+    if seller_id is not None and seller_id != principal.user_id:
+        raise NotPermitted(f"sellers see the {what} of their own products only")
+    return principal.user_id

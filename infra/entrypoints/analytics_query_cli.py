@@ -1,5 +1,6 @@
 """``shop analytics query "SQL"``: SQL over the Parquet export (``shop export
-events``) with DuckDB: a view per log, named after it, and ``events`` over all."""
+events``) with DuckDB: a view per log, named after it, and ``events`` over all.
+A command of the ``analytics`` group (``infra.entrypoints.cli``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from infra.settings import Settings
 from streams.export.manifest import ManifestUnreadable
 from streams.export.queries import NothingExported, QueryRefused, QueryResult
 
-analytics_query_app = typer.Typer(help="Analytics over the event log", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
 
@@ -29,7 +29,6 @@ class Format(StrEnum):
     json = "json"
 
 
-@analytics_query_app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="DuckDB SQL; views: events, users, ordering, ...")],
     output: Annotated[Format, typer.Option("--format", help="how to print the rows")] = (

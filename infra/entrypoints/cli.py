@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
-from infra.entrypoints import backup_cli
-from infra.entrypoints.analytics_query_cli import analytics_query_app
+from infra.entrypoints import analytics_query_cli, backup_cli
+from infra.entrypoints.analytics_cli import analytics_app
 from infra.entrypoints.audit_cli import audit_app
 from infra.entrypoints.cli_actor import act_as_command_line
 from infra.entrypoints.export_cli import export_app
@@ -40,10 +40,11 @@ dlq_app = typer.Typer(help="Dead letters: events a projection failed on", no_arg
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(audit_app, name="audit")
+app.add_typer(analytics_app, name="analytics")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 app.add_typer(export_app, name="export")
-app.add_typer(analytics_query_app, name="analytics")
+analytics_app.command("query")(analytics_query_cli.query)
 console = Console()
 errors = Console(stderr=True)
 WORKER_HEALTHCHECK_SECONDS = 60

@@ -43,6 +43,7 @@ from infra.settings import Settings
 from infra.wiring import tracing
 from infra.wiring.audit_history import services as audit_services
 from infra.wiring.process import Container, bootstrap
+from read_api import analytics as analytics_queries
 from read_api import catalog as catalog_queries
 from read_api import notification_admin
 from read_api import notifications as inbox_queries
@@ -86,6 +87,7 @@ READ_ROUTERS = (
     inbox_queries.router,
     notification_stream.router,
     audit_router,
+    analytics_queries.router,
 )
 """What the read API serves (``shop serve read-api``): GET only. Outside production
 also ``/admin/mailbox``, the local mailbox the embedded mode delivers to."""

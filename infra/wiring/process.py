@@ -39,8 +39,8 @@ from infra.redis.ratelimit import (
 from infra.redis.reads import reader_client
 from infra.redis.search_cache import RedisSearchCache
 from infra.settings import Settings
+from infra.wiring import analytics, catalog, notifications, ordering, users
 from infra.wiring import audit as audit_wiring
-from infra.wiring import catalog, notifications, ordering, users
 from infra.wiring.audit import Audit
 from infra.wiring.catalog import Catalog
 from infra.wiring.notifications import Notifications
@@ -336,7 +336,8 @@ def bootstrap(settings: Settings | None = None) -> Container:
         specs=users_area.specs
         + catalog_area.specs
         + ordering_area.specs
-        + notifications_area.specs,
+        + notifications_area.specs
+        + analytics.specs(pools),
     )
     container.audit = audit_wiring.build(settings, pools)
     try:

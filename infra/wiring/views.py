@@ -15,6 +15,7 @@ from commands.ordering.application import OrderingApplication
 from commands.ordering.payments import PaymentsApplication
 from commands.users.accounts import UsersApplication
 from infra.postgres.server import view_datastore
+from projections.analytics.views import ANALYTICS_VIEWS
 from projections.catalog.views import CATALOG_VIEWS
 from projections.engine import (
     LogsUndeclared,
@@ -46,6 +47,7 @@ VIEWS: list[tuple[type[View], type[ViewProjection[Any]]]] = [
     *CATALOG_VIEWS,
     *ORDERING_VIEWS,
     (CartsView, CartsProjection),
+    *ANALYTICS_VIEWS,
 ]
 """Every rebuildable read model in Postgres with its projection (the areas' wiring
 picks theirs; with Redis, the cart view lives there instead)."""

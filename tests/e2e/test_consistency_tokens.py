@@ -314,9 +314,9 @@ def archive_category(w: World) -> tuple[httpx.Response, list[Query]]:
     return answer, [Query("/categories", {}, lacks(category))]
 
 
-def _stock_query(w: World, sku: str, text: str) -> Query:
+def _stock_query(w: World, sku: str, text: str, path: str = "/inventory?limit=200") -> Query:
     return Query(
-        "/inventory?limit=200",
+        path,
         w.seller,
         lambda body: any(
             row["sku"] == sku and text in orjson.dumps(row).decode() for row in body["items"]
@@ -324,11 +324,15 @@ def _stock_query(w: World, sku: str, text: str) -> Query:
     )
 
 
+ANALYTICS_STOCK = "/admin/analytics/stock?limit=200"
+
+
 def receive(w: World) -> tuple[httpx.Response, list[Query]]:
     pid, sku = w.product(stock=0)
     answer = w.client.post(f"/inventory/{sku}/receipts", json={"quantity": 7}, headers=w.seller)
     return answer, [
         _stock_query(w, sku, '"on_hand":7'),
+        _stock_query(w, sku, '"on_hand":7', ANALYTICS_STOCK),
         Query(f"/products/{pid}", {}, has('"in_stock":true')),
     ]
 
@@ -338,7 +342,10 @@ def adjust(w: World) -> tuple[httpx.Response, list[Query]]:
     answer = w.client.post(
         f"/inventory/{sku}/adjustments", json={"delta": -2, "reason": "broken"}, headers=w.seller
     )
-    return answer, [_stock_query(w, sku, '"on_hand":3')]
+    return answer, [
+        _stock_query(w, sku, '"on_hand":3'),
+        _stock_query(w, sku, '"on_hand":3', ANALYTICS_STOCK),
+    ]
 
 
 def threshold(w: World) -> tuple[httpx.Response, list[Query]]:

@@ -47,6 +47,7 @@ from infra.entrypoints.status import log_head, projection_status
 from infra.postgres.aggregate_history import PostgresAggregateHistory
 from infra.settings import Settings
 from infra.wiring.process import Container
+from projections.analytics.views import ANALYTICS_VIEWS
 from projections.audit.history import AuditedKind
 from projections.engine import Delivery
 from projections.positions import tracked_position
@@ -188,8 +189,17 @@ def expected_positions() -> dict[str, dict[str, int]]:
     return positions
 
 
+NEW_VIEWS = frozenset(view.name for view, _ in ANALYTICS_VIEWS)
+"""Read models added since the fixture was made: they start empty and catch up from
+the start of the logs, as any new view does, so they are not the old code's."""
+
+
 def expected_specs() -> set[str]:
-    return set(EXPECTED["projection_generations"]) - {"user_emails"} | {"notifier"}
+    return set(EXPECTED["projection_generations"]) - {"user_emails"} | {"notifier"} | NEW_VIEWS
+
+
+def old_positions(container: Container) -> dict[str, dict[str, int]]:
+    return {k: v for k, v in tracked_positions(container).items() if k not in NEW_VIEWS}
 
 
 def tracked_positions(container: Container) -> dict[str, dict[str, int]]:
@@ -324,7 +334,8 @@ def test_the_old_database_loads_resumes_and_rebuilds(
     specs = {spec.name: spec for spec in container.specs}
     assert set(specs) == expected_specs(), sorted(specs)
     # user_emails's row stays in the registry, no longer served: its tracking is read.
-    assert container.active_generations() == EXPECTED["projection_generations"] | {"notifier": 1}, (
+    new = {"notifier": 1} | dict.fromkeys(NEW_VIEWS, 1)
+    assert container.active_generations() == EXPECTED["projection_generations"] | new, (
         "migrate changed the generations the old code served"
     )
     with container.pool.connection() as conn:
@@ -348,13 +359,14 @@ def test_the_old_database_loads_resumes_and_rebuilds(
 
     # (c) The runner resumes every projection and policy where the old code's
     # tracking records say it was: nothing is replayed, so nothing is done twice.
-    assert tracked_positions(container) == expected_positions()
+    assert old_positions(container) == expected_positions()
     with monkeypatch.context() as patch:
         applied = record_applied(patch)
         container.start_projections()
         eventually(lambda: everything_running(container), "every projection to start")
-    assert not applied, f"old events handled again on resuming: {applied}"
-    assert tracked_positions(container) == expected_positions()
+    again = [batch for batch in applied if batch[0] not in NEW_VIEWS]
+    assert not again, f"old events handled again on resuming: {again}"
+    assert old_positions(container) == expected_positions()
     with container.pool.connection() as conn:
         assert counts(conn, SIDE_EFFECT_TABLES) == before, "a policy acted again"
         assert {log: log_head(conn, log) for log in logs_before} == logs_before, (
@@ -366,7 +378,9 @@ def test_the_old_database_loads_resumes_and_rebuilds(
     # (b) Every rebuildable read model replayed from the events by today's code into
     # a new generation (the runner goes on meanwhile, as it would in production).
     rebuildable = [spec for spec in container.specs if spec.rebuildable]
-    tables = {table for spec in rebuildable for table in spec.tables} - TABLES_ADDED_SINCE
+    tables = {
+        table for spec in rebuildable for table in spec.tables if spec.name not in NEW_VIEWS
+    } - TABLES_ADDED_SINCE
     assert tables == set(EXPECTED["read_models"]), sorted(tables ^ set(EXPECTED["read_models"]))
     for spec in rebuildable:
         assert rebuild(container, spec.name) == 2
