@@ -1,5 +1,7 @@
 """Every setting, from the environment (prefix ``SHOP_``), with defaults that run
-the embedded mode with no configuration at all."""
+the embedded mode with no configuration at all. The notifications' and the audit
+chain's are declared in parts of their own (``settings_notifications``,
+``settings_audit``) that ``Settings`` inherits."""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from domain.notifications import Channel
+from infra.settings_audit import AuditSettings
+from infra.settings_notifications import NotificationSettings
 from infra.settings_safety import (
     audit_key_problem,
     encryption_key_problem,
@@ -43,7 +46,7 @@ SECRETS_DIR = Path("/run/secrets")
 MIN_METRICS_TOKEN = 24
 
 
-class Settings(BaseSettings):
+class Settings(NotificationSettings, AuditSettings):
     # A refusal never shows the value given: it may be a secret, and startup errors
     # end up in the logs.
     model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore", hide_input_in_errors=True)
@@ -278,84 +281,6 @@ class Settings(BaseSettings):
         "before it is rejected (the authorization voided, the stock released)",
     )
 
-    # Notifications (docs/adr/0017-notifications.md): a channel per kind of delivery.
-    notify_email: Literal["mailbox", "smtp", "ses"] = Field(
-        default="mailbox", description="mailbox: the local table `shop mailbox` shows"
-    )
-    notify_sms: Literal["mailbox", "sns", "off"] = "mailbox"
-    notify_push: Literal["mailbox", "sns", "off"] = Field(
-        default="mailbox",
-        description="sns: mobile devices through SNS platform endpoints; Web Push devices "
-        "go through their push service whenever SHOP_VAPID_PRIVATE_KEY is set",
-    )
-    notify_inbox: Literal["postgres", "dynamodb"] = "postgres"
-    notify_queue: Literal["postgres", "sqs"] = Field(
-        default="postgres", description="postgres: the deliveries table (FOR UPDATE SKIP LOCKED)"
-    )
-    notify_max_attempts: int = Field(default=6, ge=1, le=20, description="per delivery")
-    aws_region: str = "eu-west-1"
-    aws_endpoint_url: str | None = Field(
-        default=None, description="another AWS endpoint for every service (tests: moto)"
-    )
-    ses_sender: str = Field(default="shop@example.com", description="the From address")
-    ses_configuration_set: str | None = None
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
-    smtp_sender: str = "shop@example.com"
-    sns_topic_arn_ses_feedback: str | None = Field(
-        default=None, description="the SNS topic SES publishes bounces and complaints to"
-    )
-    sns_platform_applications: dict[str, str] = Field(
-        default_factory=dict, description='JSON: {"apns": ARN, "fcm": ARN}'
-    )
-    sqs_queue_urls: dict[Channel, str] = Field(
-        default_factory=dict, description='JSON: a queue URL per channel, {"email": URL, ...}'
-    )
-    dynamodb_inbox_table: str = "eventshop-inbox"
-    vapid_subject: str = Field(
-        default="mailto:shop@example.com", description="the contact push services see"
-    )
-    vapid_private_key: SecretStr | None = Field(
-        default=None, description="base64url VAPID key; set: Web Push devices get push"
-    )
-
-    # Tamper evidence (docs/adr/0023-audit-chain.md): the hash chain's signed heads.
-    audit_signing_key: SecretStr | None = Field(
-        default=None,
-        description="Ed25519 private key (32 bytes in base64) signing the audit chain's heads; "
-        "unset in development: generated into data_dir/audit-signing.key; required in production",
-    )
-    audit_anchor: Literal["file", "s3"] = Field(
-        default="file",
-        description="where signed heads are written: file (append-only, SHOP_AUDIT_ANCHOR_FILE) "
-        "or s3 (SHOP_AUDIT_S3_BUCKET, a bucket with Object Lock)",
-    )
-    audit_anchor_file: Path | None = Field(
-        default=None,
-        description="the append-only file of signed heads; unset: data_dir/audit-heads.jsonl",
-    )
-    audit_s3_bucket: str | None = Field(default=None, description="bucket with Object Lock on")
-    audit_s3_key: str = Field(
-        default="audit/head.json", description="the object each head versions"
-    )
-    audit_s3_retention_days: int = Field(
-        default=2555, ge=1, le=36500, description="compliance-mode retention of each signed head"
-    )
-    audit_sign_interval: float = Field(
-        default=300.0,
-        gt=0,
-        description="seconds between signatures of the chain's heads (if moved)",
-    )
-
-    @field_validator("sns_platform_applications", "sqs_queue_urls", mode="before")
-    @classmethod
-    def _json_object(cls, value: object) -> object:
-        """Given as JSON text (the environment's form) as well as an object."""
-        return json.loads(value) if isinstance(value, str) else value
-
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -465,25 +390,14 @@ class Settings(BaseSettings):
                 ) from error
         return self
 
-    @field_validator("audit_signing_key")
-    @classmethod
-    def _audit_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        problem = None if value is None else audit_key_problem(value.get_secret_value())
-        if problem and info.data.get("environment") != "production":  # production lists it
+    @model_validator(mode="after")
+    def _audit_key(self) -> Settings:
+        """After the fields: the rule depends on the environment, a field of this class
+        validated after those of the parts above."""
+        key = self.audit_signing_key
+        problem = None if key is None else audit_key_problem(key.get_secret_value())
+        if problem and self.environment != "production":  # production lists it
             raise ValueError(problem)
-        return value
-
-    @model_validator(mode="after")
-    def _s3_anchor_has_a_bucket(self) -> Settings:
-        if self.audit_anchor == "s3" and not self.audit_s3_bucket:
-            raise ValueError("SHOP_AUDIT_ANCHOR=s3 needs SHOP_AUDIT_S3_BUCKET")
-        return self
-
-    @model_validator(mode="after")
-    def _sqs_has_every_queue(self) -> Settings:
-        missing = sorted(set(Channel) - set(self.sqs_queue_urls))
-        if self.notify_queue == "sqs" and missing:
-            raise ValueError(f"SHOP_NOTIFY_QUEUE=sqs needs SHOP_SQS_QUEUE_URLS for {missing}")
         return self
 
     def resolved_secret(self) -> str:
