@@ -17,6 +17,7 @@ API; see ``projections.analytics.sales_queries`` for what each figure counts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -109,72 +110,62 @@ async def sales(
     return {"grouping": group.value, "first": span.first, "last": span.last, "items": items}
 
 
-async def _by_dimension(
-    dimension: Dimension,
-    principal: Principal,
-    services: ReadServices,
-    positions: list[Position],
-    span: DateRange,
-    currency: str | None,
-    seller_id: UUID | None,
-    cursor: str | None,
-    limit: int,
-) -> dict[str, Any]:
-    scope = seller_scope(principal, seller_id, "sales figures")
-    await wait_for(services, SALES, positions)
-    async with services.pool.connection() as conn:
+@dataclass(frozen=True)
+class DimensionAsk:
+    """What the three per-dimension routes take alike."""
+
+    principal: Principal
+    services: ReadServices
+    positions: list[Position]
+    span: DateRange
+    currency: str | None
+    seller_id: UUID | None
+    cursor: str | None
+    limit: int
+
+
+async def _dimension_ask(
+    principal: CurrentUser,
+    services: Services,
+    positions: Positions,
+    span: Span,
+    currency: Currency = None,
+    seller_id: SellerId = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> DimensionAsk:
+    return DimensionAsk(principal, services, positions, span, currency, seller_id, cursor, limit)
+
+
+Asked = Annotated[DimensionAsk, Depends(_dimension_ask)]
+
+
+async def _by_dimension(dimension: Dimension, ask: DimensionAsk) -> dict[str, Any]:
+    scope = seller_scope(ask.principal, ask.seller_id, "sales figures")
+    await wait_for(ask.services, SALES, ask.positions)
+    async with ask.services.pool.connection() as conn:
         page = await sales_by_dimension(
-            conn, DimensionQuery(dimension, span, currency, scope), after=cursor, limit=limit
+            conn,
+            DimensionQuery(dimension, ask.span, ask.currency, scope),
+            after=ask.cursor,
+            limit=ask.limit,
         )
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @router.get("/admin/analytics/products", response_model=DimensionPage)
-async def sales_per_product(
-    principal: CurrentUser,
-    services: Services,
-    positions: Positions,
-    span: Span,
-    currency: Currency = None,
-    seller_id: SellerId = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-) -> dict[str, Any]:
-    return await _by_dimension(
-        Dimension.PRODUCT, principal, services, positions, span, currency, seller_id, cursor, limit
-    )
+async def sales_per_product(ask: Asked) -> dict[str, Any]:
+    return await _by_dimension(Dimension.PRODUCT, ask)
 
 
 @router.get("/admin/analytics/categories", response_model=DimensionPage)
-async def sales_per_category(
-    principal: CurrentUser,
-    services: Services,
-    positions: Positions,
-    span: Span,
-    currency: Currency = None,
-    seller_id: SellerId = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-) -> dict[str, Any]:
-    return await _by_dimension(
-        Dimension.CATEGORY, principal, services, positions, span, currency, seller_id, cursor, limit
-    )
+async def sales_per_category(ask: Asked) -> dict[str, Any]:
+    return await _by_dimension(Dimension.CATEGORY, ask)
 
 
 @router.get("/admin/analytics/sellers", response_model=DimensionPage)
-async def sales_per_seller(
-    principal: CurrentUser,
-    services: Services,
-    positions: Positions,
-    span: Span,
-    currency: Currency = None,
-    seller_id: SellerId = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-) -> dict[str, Any]:
-    return await _by_dimension(
-        Dimension.SELLER, principal, services, positions, span, currency, seller_id, cursor, limit
-    )
+async def sales_per_seller(ask: Asked) -> dict[str, Any]:
+    return await _by_dimension(Dimension.SELLER, ask)
 
 
 @router.get("/admin/analytics/stop-reasons", response_model=StopReasons)
