@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.settings import Settings
+from infra.entrypoints.cli_settings import load_settings
 from infra.wiring.process import bootstrap
 from projections.analytics.funnel import STEPS
 from projections.analytics.funnel_queries import funnel
@@ -171,7 +171,7 @@ def report(
         span = _span(first, last)
     except BadRange as error:
         raise typer.BadParameter(str(error), param_hint="--to") from error
-    container = bootstrap(Settings())
+    container = bootstrap(load_settings())
     try:
         container.migrate()
         figures = asyncio.run(gather(container.conninfo, span, group))

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.settings import Settings
+from infra.entrypoints.cli_settings import load_settings
 from streams.export.manifest import ManifestUnreadable
 from streams.export.queries import NothingExported, QueryRefused, QueryResult
 
@@ -41,7 +41,7 @@ def query(
     """Run SQL over the exported events and print what it returns."""
     from infra.wiring import export  # DuckDB: only for this command
 
-    directory = directory or export.default_directory(Settings())
+    directory = directory or export.default_directory(load_settings())
     try:
         result = export.event_queries(directory).run(sql)
     except (QueryRefused, NothingExported, ManifestUnreadable) as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from infra.entrypoints.cli_settings import load_settings
 from infra.entrypoints.logs import configure_logging
 from infra.settings import Settings
 from infra.wiring import audit
@@ -23,7 +24,7 @@ NOTHING_SIGNED = 2
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_format)
     return settings
 

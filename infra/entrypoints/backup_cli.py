@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from infra.entrypoints.cli_settings import load_settings
 from infra.entrypoints.rebuild import rebuild
-from infra.settings import Settings
 from infra.wiring import operations
 from infra.wiring.process import bootstrap
 
@@ -21,7 +21,7 @@ console = Console()
 def backup(archive: Annotated[Path, typer.Argument(help="the archive to write")]) -> None:
     """Dump the database (pg_dump's custom format) with a manifest beside it."""
     try:
-        manifest = operations.backup(Settings(), archive)
+        manifest = operations.backup(load_settings(), archive)
     except operations.BackupError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
@@ -36,7 +36,7 @@ def restore(
     ] = False,
 ) -> None:
     """Restore into the configured database, which must be empty (made if missing)."""
-    settings = Settings()
+    settings = load_settings()
     try:
         heads = operations.restore(settings, archive)
     except operations.BackupError as error:

@@ -10,7 +10,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
@@ -19,6 +18,7 @@ from infra.entrypoints import analytics_query_cli, backup_cli
 from infra.entrypoints.analytics_cli import analytics_app
 from infra.entrypoints.audit_cli import audit_app
 from infra.entrypoints.cli_actor import act_as_command_line
+from infra.entrypoints.cli_settings import load_settings
 from infra.entrypoints.export_cli import export_app
 from infra.entrypoints.logs import configure_logging
 from infra.entrypoints.metrics_endpoint import MULTIPROCESS_DIR
@@ -73,24 +73,8 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _settings(**given: Any) -> Settings:
-    """The settings, or their refusal before anything starts: every problem on a line
-    of its own and exit code 2 (a traceback would bury them)."""
-    try:
-        return Settings(**given)
-    except ValidationError as error:
-        for problem in error.errors(include_url=False, include_input=False):
-            if problem["type"] == "default_factory_not_called":  # follows from another
-                continue
-            message = problem["msg"].removeprefix("Value error, ")
-            if problem["loc"] and not message.startswith("SHOP_"):
-                message = f"SHOP_{str(problem['loc'][0]).upper()}: {message}"
-            errors.print(message, markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
 def _container(settings: Settings | None = None) -> Container:
-    settings = settings or _settings()
+    settings = settings or load_settings()
     configure_logging(settings.log_format)
     try:
         return bootstrap(settings)
@@ -103,7 +87,7 @@ def _served_settings(host: str | None, port: int | None, **given: Any) -> Settin
     """The settings with what the command line gives over the environment's, before
     anything is built from them: the public URL's default follows the address served."""
     options = {"host": host, "port": port, **given}
-    return _settings(**{name: value for name, value in options.items() if value is not None})
+    return load_settings(**{name: value for name, value in options.items() if value is not None})
 
 
 @contextmanager
@@ -286,7 +270,7 @@ def projections_run() -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    tracing.install(Settings(), "projections")
+    tracing.install(load_settings(), "projections")
     with _migrated() as container:
         container.start_projections()
         console.print("[green]projections running[/green]")

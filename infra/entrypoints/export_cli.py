@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
-from infra.settings import Settings
+from infra.entrypoints.cli_settings import load_settings
 from infra.wiring.process import Container, StoredEventsUnreadable, bootstrap
 from streams.export.exporter import FILE_EVENTS, ExportRefused, ExportStopped, LogReport
 from streams.export.manifest import ManifestUnreadable
@@ -40,7 +40,7 @@ def events(
     it: encrypted state comes out readable) to Parquet files, one folder per log."""
     from infra.wiring import export  # pyarrow: only for this command
 
-    settings = Settings()
+    settings = load_settings()
     directory = directory or export.default_directory(settings)
     try:
         container = bootstrap(settings)

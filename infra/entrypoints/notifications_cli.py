@@ -13,8 +13,8 @@ from rich.console import Console
 from commands.notifications.rendering import Renderer
 from commands.notifications.samples import sample_context
 from domain.notifications import LOCALES, RULES, Channel, Kind
+from infra.entrypoints.cli_settings import load_settings
 from infra.entrypoints.notifications_status import render, status_report
-from infra.settings import Settings
 from infra.wiring.process import bootstrap
 
 notifications_app = typer.Typer(
@@ -54,7 +54,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Deliveries waiting per channel, the last hour's outcomes and the latest failures."""
-    container = bootstrap(Settings())
+    container = bootstrap(load_settings())
     try:
         container.migrate()
         with container.pool.connection() as conn:
