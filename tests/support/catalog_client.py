@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tests.support.api import written
+from tests.support.api import CONSISTENCY, written
 from tests.support.users_client import Account, account_with_role, verified_account
 
 if TYPE_CHECKING:
@@ -75,5 +75,12 @@ def listed_product(
             f"/inventory/{sku}/receipts", json={"quantity": stock}, headers=seller
         )
         written(received, context="inventory")
-    written(client.post(f"/products/{product_id}/publish", headers=seller))
+    published = client.post(f"/products/{product_id}/publish", headers=seller)
+    written(published)
+    # Seen by the product view before it is handed out: a caller then holding only
+    # another log's token (a receipt's) still finds the product.
+    seen = client.get(
+        f"/products/{product_id}", headers={CONSISTENCY: published.json()["position"]}
+    )
+    assert seen.status_code == 200, seen.text
     return product_id, sku
