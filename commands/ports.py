@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 from domain.positions import Position
 
@@ -67,6 +68,12 @@ class IdempotencyStore(Protocol):
 
     def take_over(self, scope: str, key: str, older_than_seconds: float) -> bool:
         """Re-claim a claim abandoned by a crashed request."""
+
+
+class PersonalDataKeys(Protocol):
+    def erase(self, subject: UUID) -> None:
+        """Delete the data subject's key for good (idempotent): what was sealed
+        under it reads as erased from now on (ADR 0024)."""
 
 
 class ProjectionWaiter(Protocol):

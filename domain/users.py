@@ -37,6 +37,16 @@ class TokenPurpose(StrEnum):
     RESET_PASSWORD = "reset-password"
 
 
+ERASED_TEXT = "[erased]"
+"""What an erased user's name reads as (ADR 0024)."""
+
+
+def erased_email(user_id: UUID) -> str:
+    """An erased user's email address: unique per account, and undeliverable (the
+    ``.invalid`` top-level domain is reserved for that, RFC 2606)."""
+    return f"erased-{user_id.hex}@erased.invalid"
+
+
 PROFILE_FIELDS = frozenset({"name", "phone", "addresses", "notification_preferences"})
 MAX_NAME = 200
 MAX_PROFILE_TEXT = 200
@@ -105,6 +115,10 @@ class User(Aggregate):
     """A shopper, seller or admin account. Created by registration: ``User.register``
     (``__init__`` also replays stored events, so it checks nothing)."""
 
+    erased = False
+    """Set by ``Erased``; a class default, so that snapshots taken before it existed
+    restore."""
+
     # Events: facts in the past tense, part of the published contract.
 
     class Registered(Aggregate.Created):
@@ -144,6 +158,12 @@ class User(Aggregate):
         purpose: str
         token_id: UUID
         expires_at: datetime
+
+    class Erased(Aggregate.Event):
+        """The account's personal data was erased (its key deleted, ADR 0024): the
+        account is closed for good, and its personal attributes read as erased."""
+
+        by: UUID
 
     @event(Registered)
     def __init__(self, id: UUID, email: str, password_hash: str, name: str) -> None:
@@ -287,6 +307,26 @@ class User(Aggregate):
     def _deactivated(self, reason: str, by: UUID) -> None:
         self.active = False
         self.pending_tokens = {}
+
+    def erase(self, by: UUID) -> None:
+        """Close the account for good and blank its personal data (the caller
+        deletes the subject's key first: ``commands.users.accounts``). Erasing an
+        erased account again changes nothing."""
+        if self.erased:
+            return
+        if by == self.id and self.has_role(Role.ADMIN):
+            raise NotPermitted("an admin cannot erase their own account: revoke the role first")
+        self._erased(by=by)
+
+    @event(Erased)
+    def _erased(self, by: UUID) -> None:
+        self.email = erased_email(self.id)
+        self.name = ERASED_TEXT
+        self.phone = None
+        self.addresses = []
+        self.active = False
+        self.pending_tokens = {}
+        self.erased = True
 
     # --- helpers ------------------------------------------------------------
 

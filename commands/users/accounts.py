@@ -17,7 +17,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.application import ContextApplication, Written, retry_on_conflict
 from commands.errors import EmailTaken, InvalidCredentials
-from commands.ports import Clock, ProjectionWaiter
+from commands.ports import Clock, PersonalDataKeys, ProjectionWaiter
 from commands.tracing import traced_commands
 from commands.users.passwords import PasswordHasher, check_password_strength
 from commands.users.tokens import IssuedTokens, TokenCodec
@@ -58,9 +58,11 @@ class UserCommands:
         tokens: TokenCodec,
         clock: Clock,
         waiter: ProjectionWaiter,
+        keys: PersonalDataKeys,
         policy: UserPolicy | None = None,
     ) -> None:
         self.app = app
+        self._keys = keys
         self._hasher = hasher
         self._tokens = tokens
         self._clock = clock
@@ -191,6 +193,21 @@ class UserCommands:
         return self._save_and_await_access(user)
 
     @retry_on_conflict
+    def erase(self, user_id: UUID, by: UUID, password: str | None = None) -> Written:
+        """Erase the account's personal data (ADR 0024): with ``password``, the
+        holder's own request, checked against it. The key goes first, then the
+        event: a failure between them leaves the data shredded and the command to
+        be retried, never an erasure recorded over readable data."""
+        user = self._get(User, user_id)
+        if password is not None and not self._hasher.verify(user.password_hash, password):
+            raise InvalidCredentials("the password is wrong")
+        user.erase(by)  # refuses before anything is deleted
+        if not user.pending_events:
+            return Written(user.id, None)
+        self._keys.erase(user.id)
+        return self._save_and_await_access(user)
+
+    @retry_on_conflict
     def grant_role(self, user_id: UUID, role: Role, by: UUID) -> Written:
         user = self._get(User, user_id)
         user.grant_role(role, by)
@@ -235,7 +252,7 @@ class UserCommands:
         except AggregateNotFoundError:
             return None
         user: User = self._get(User, claim.user_id)
-        return user
+        return None if user.erased else user  # an erased account answers as none
 
     def _save_and_await_access(self, user: User) -> Written:
         position = self.app.save_all(user)

@@ -18,9 +18,12 @@ connection while it reads its log, and they must not queue behind each other."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import dataclass
+from typing import Any
 
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Transcoder
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -28,6 +31,10 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.utils import Environment, EnvType, strtobool
+from psycopg.errors import DuplicateTable, UniqueViolation
+
+from infra.postgres import subject_keys
+from infra.postgres.sealing_mapper import SealingMapper
 
 SHARED_POOL = "POSTGRES_SHARED_POOL"
 
@@ -79,6 +86,31 @@ class Factory(PostgresFactory):
             shared.users += 1
         own, self.datastore = self.datastore, shared.datastore
         own.close()  # never opened: its pool opens on first use
+
+    def mapper(
+        self, transcoder: Transcoder | None = None, mapper_class: type[Mapper[Any]] | None = None
+    ) -> Mapper[Any]:
+        """Every Application's mapper seals personal fields (ADR 0024)."""
+        cipher_key = self.env.get("CIPHER_KEY")
+        store = "/".join(
+            str(self.env.get(f"POSTGRES_{k}")) for k in ("HOST", "PORT", "DBNAME", "SCHEMA")
+        )
+        keys = subject_keys.SubjectKeys(
+            self.datastore, store, base64.b64decode(cipher_key) if cipher_key else None
+        )
+        return SealingMapper(
+            transcoder or self.transcoder(), keys, self.compressor(), self.cipher()
+        )
+
+    def application_recorder(self) -> ApplicationRecorder:
+        recorder = super().application_recorder()
+        if self.env_create_table():
+            try:
+                with self.datastore.get_connection() as conn:
+                    conn.execute(subject_keys.DDL)
+            except (DuplicateTable, UniqueViolation):
+                pass  # another process created it at the same time
+        return recorder
 
     def close(self) -> None:
         if self._shared_key is None:

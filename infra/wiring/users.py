@@ -16,6 +16,7 @@ from commands.users.passwords import PasswordHasher
 from commands.users.tokens import TokenCodec
 from infra.entrypoints.request_context import noting_principal
 from infra.postgres.authenticator import Authenticator
+from infra.postgres.sealing_mapper import SealingMapper
 from infra.postgres.waiting import PollingWaiter
 from infra.settings import Settings
 from infra.wiring.shared import Pools
@@ -44,6 +45,8 @@ class Users:
 
 def build(settings: Settings, pools: Pools, clock: Clock) -> Users:
     app = UsersApplication(env=pools.app_env)
+    if not isinstance(app.mapper, SealingMapper):
+        raise TypeError("the event store's Factory makes every mapper a SealingMapper")
     tokens = TokenCodec(
         settings.resolved_secret(),
         access_ttl=timedelta(minutes=settings.access_token_minutes),
@@ -52,7 +55,9 @@ def build(settings: Settings, pools: Pools, clock: Clock) -> Users:
     return Users(
         app=app,
         tokens=tokens,
-        commands=UserCommands(app, PasswordHasher(), tokens, clock, PollingWaiter(pools.pool)),
+        commands=UserCommands(
+            app, PasswordHasher(), tokens, clock, PollingWaiter(pools.pool), app.mapper.keys
+        ),
         authenticate=noting_principal(Authenticator(tokens, pools.read_pool)),
         specs=view_specs(pools.conninfo, USER_VIEWS),
         ddl=[],

@@ -42,6 +42,14 @@ class FakeWaiter:
         return True
 
 
+class FakeKeys:
+    def __init__(self) -> None:
+        self.erased: list[UUID] = []
+
+    def erase(self, subject: UUID) -> None:
+        self.erased.append(subject)
+
+
 class FakeClock:
     """The wall clock (PyJWT checks tokens against it) plus an adjustable offset."""
 
@@ -73,6 +81,11 @@ def waiter() -> FakeWaiter:
 
 
 @pytest.fixture
+def keys() -> FakeKeys:
+    return FakeKeys()
+
+
+@pytest.fixture
 def app() -> UsersApplication:
     return UsersApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
@@ -84,8 +97,9 @@ def commands(
     codec: TokenCodec,
     clock: FakeClock,
     waiter: FakeWaiter,
+    keys: FakeKeys,
 ) -> UserCommands:
-    return UserCommands(app, hasher, codec, clock, waiter)
+    return UserCommands(app, hasher, codec, clock, waiter, keys)
 
 
 def load_user(app: UsersApplication, user_id: UUID) -> User:
@@ -229,7 +243,7 @@ def test_login_rehashes_a_hash_made_with_weaker_parameters(
     verified_user: UUID,
 ) -> None:
     stronger = PasswordHasher(time_cost=2, memory_kib=16, parallelism=1)
-    commands = UserCommands(app, stronger, codec, clock, waiter)
+    commands = UserCommands(app, stronger, codec, clock, waiter, FakeKeys())
     before = load_user(app, verified_user)
     commands.login(EMAIL, PASSWORD)
     after = load_user(app, verified_user)
@@ -486,3 +500,36 @@ def test_retry_on_conflict_keeps_the_handler_name() -> None:
     wrapped: Callable[[], None] = retry_on_conflict(handler)
     assert wrapped.__name__ == "handler"
     assert UserCommands.verify_email.__name__ == "verify_email"
+
+
+def test_erasure_deletes_the_key_before_it_records_the_erasure_and_closes_the_account(
+    commands: UserCommands, app: UsersApplication, keys: FakeKeys, verified_user: UUID
+) -> None:
+    admin = uuid4()
+    written = commands.erase(verified_user, by=admin)
+    user = load_user(app, verified_user)
+    assert keys.erased == [verified_user]
+    assert written.position is not None
+    assert (user.erased, user.active, user.name, user.phone, user.addresses) == (
+        True,
+        False,
+        "[erased]",
+        None,
+        [],
+    )
+    assert user.email == f"erased-{verified_user.hex}@erased.invalid"
+    with pytest.raises(InvalidCredentials):
+        commands.login(EMAIL, PASSWORD)
+    assert commands.erase(verified_user, by=admin).position is None  # once is enough
+    assert keys.erased == [verified_user]
+
+
+def test_the_holders_own_erasure_needs_their_password_and_a_wrong_one_deletes_nothing(
+    commands: UserCommands, app: UsersApplication, keys: FakeKeys, verified_user: UUID
+) -> None:
+    with pytest.raises(InvalidCredentials):
+        commands.erase(verified_user, by=verified_user, password="not the password")
+    assert keys.erased == []
+    assert not load_user(app, verified_user).erased
+    commands.erase(verified_user, by=verified_user, password=PASSWORD)
+    assert keys.erased == [verified_user]

@@ -1,4 +1,4 @@
-"""A user's own account: profile changes and deactivation."""
+"""A user's own account: profile changes, deactivation and erasure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from commands.http.deps import CurrentUser
 from commands.http.parsed_body import ParsedBodyRoute
 from commands.http.responses import respond_written
 from commands.users.http.deps import Services
-from commands.users.http.schemas import ProfileChanges, WrittenOut
+from commands.users.http.schemas import ErasureRequest, ProfileChanges, WrittenOut
 
 router = APIRouter(prefix="/users/me", tags=["users"], route_class=ParsedBodyRoute)
 
@@ -29,4 +29,14 @@ def deactivate_self(principal: CurrentUser, services: Services) -> JSONResponse:
         services.users.deactivate(
             principal.user_id, "closed by the account holder", principal.user_id
         )
+    )
+
+
+@router.post("/erasure", response_model=WrittenOut)
+def erase_self(body: ErasureRequest, principal: CurrentUser, services: Services) -> JSONResponse:
+    """Erase this account's personal data for good (crypto-shredding, ADR 0024): the
+    account closes, and name, email, phone and addresses read as erased everywhere;
+    orders and payments keep their amounts. Confirmed with the password."""
+    return respond_written(
+        services.users.erase(principal.user_id, principal.user_id, password=body.password)
     )

@@ -1,4 +1,4 @@
-"""Admin actions on users: roles and deactivation."""
+"""Admin actions on users: roles, deactivation and erasure."""
 
 from __future__ import annotations
 
@@ -34,3 +34,9 @@ def deactivate(
     user_id: UUID, body: Deactivation, admin: CurrentAdmin, services: Services
 ) -> JSONResponse:
     return respond_written(services.users.deactivate(user_id, body.reason, admin.user_id))
+
+
+@router.post("/{user_id}/erasure", response_model=WrittenOut)
+def erase(user_id: UUID, admin: CurrentAdmin, services: Services) -> JSONResponse:
+    """Erase a user's personal data on their behalf (ADR 0024)."""
+    return respond_written(services.users.erase(user_id, admin.user_id))

@@ -169,6 +169,10 @@ class RoleBody(Body):
     role: Role
 
 
+class ErasureRequest(Body):
+    password: Password
+
+
 class Deactivation(Body):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
