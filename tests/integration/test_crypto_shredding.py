@@ -146,12 +146,11 @@ def test_what_is_written_for_an_erased_subject_is_stored_as_erased(
     user_id = _write_person(started)
     started.user_commands.erase(user_id, by=uuid4())
     app = started.users_app
-    user: User = app.repository.get(user_id)
     app.take_snapshot(user_id)
     assert _key_row(database_url, user_id)[0] is None
     snapshot = app.snapshots.get(user_id) if app.snapshots else None
     assert snapshot is not None
-    state = next(iter(snapshot)).state
+    state = next(iter(snapshot)).state  # type: ignore[attr-defined]
     assert state["email"] == erased_email(user_id)
     assert _found(stored_states(database_url)) == set()
 
