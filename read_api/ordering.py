@@ -123,7 +123,7 @@ async def order(
     order = _visible(found, viewer)
     if not viewer.has_role(Role.ADMIN):
         for step in order["timeline"]:
-            step["actor"] = _actor_seen_by(step["actor"], viewer)
+            step["actor"] = actor_seen_by(step["actor"], viewer.user_id)
     return order
 
 
@@ -201,10 +201,10 @@ async def admin_payments(
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-def _actor_seen_by(actor: dict[str, Any], viewer: Principal) -> dict[str, Any]:
+def actor_seen_by(actor: dict[str, Any], shopper_id: UUID) -> dict[str, Any]:
     """A shopper sees who acted on their order by kind only, but for their own acts:
     never another person's id, request or address (an admin's, say)."""
-    if actor.get("id") == str(viewer.user_id):
+    if actor.get("id") == str(shopper_id):
         return actor
     return {"kind": actor["kind"], "id": None, "request_id": None, "client_address": None}
 

@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.sql import SQL
 
-from projections.cursors import decode_cursor, fetch_page
+from projections.cursors import Page, decode_cursor, fetch_page
 
 
 async def product_reviews(
@@ -65,3 +65,30 @@ async def product_reviews(
             "histogram": {str(stars): n for stars, n in enumerate(histogram, 1)},
         }
     return {"items": rows, "next_cursor": next_cursor, "summary": summary}
+
+
+async def reviews_by_author(
+    conn: AsyncConnection[Any], author_id: UUID, *, after: str | None = None, limit: int = 20
+) -> Page:
+    """Every review one user wrote, hidden ones too (with why), newest first, each
+    with the seller's reply: what the shop holds of their reviews (their data export)."""
+    params: list[Any] = [author_id]
+    keyset = SQL("")
+    if after is not None:
+        keyset = SQL("AND (created_at, review_id) < (%s, %s)")
+        params.extend(decode_cursor(after, "author-reviews", [datetime, UUID]))
+    statement = SQL(
+        "SELECT review_id, product_id, rating, title, body, verified_purchase, hidden, "
+        "hidden_reason, reply, replied_at, created_at, updated_at "
+        "FROM read.product_reviews WHERE author_id = %s {0} "
+        "ORDER BY created_at DESC, review_id DESC LIMIT %s"
+    ).format(keyset)
+    rows, next_cursor = await fetch_page(
+        conn,
+        statement,
+        params,
+        limit=limit,
+        kind="author-reviews",
+        keys=("created_at", "review_id"),
+    )
+    return Page(rows, next_cursor)

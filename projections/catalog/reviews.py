@@ -45,6 +45,9 @@ class ProductReviewsView(View):
     indexes = [
         "CREATE INDEX IF NOT EXISTS product_reviews_newest ON {schema}.product_reviews "
         "(product_id, created_at, review_id)",
+        # An author's reviews (``review_queries.reviews_by_author``: their data export).
+        "CREATE INDEX IF NOT EXISTS product_reviews_author ON {schema}.product_reviews "
+        "(author_id, created_at, review_id)",
     ]
 
 

@@ -85,17 +85,31 @@ async def order_detail(conn: AsyncConnection[Any], order_id: UUID) -> dict[str, 
     order = await cursor.fetchone()
     if order is None:
         return None
+    order["timeline"] = (await order_timelines(conn, [order_id])).get(order_id, [])
+    return order
+
+
+async def order_timelines(
+    conn: AsyncConnection[Any], order_ids: list[UUID]
+) -> dict[UUID, list[dict[str, Any]]]:
+    """The status timelines (oldest first) of the orders of a page, in one query: an
+    order without steps is absent."""
+    if not order_ids:
+        return {}
+    cursor = conn.cursor(row_factory=dict_row)
     # Who acted; unknown for a step applied before actors were recorded (the actors
     # table is newer than the generation: a rebuild would say unknown the same).
     await cursor.execute(
-        "SELECT t.status, t.at, t.note, coalesce(a.actor, %s) AS actor "
+        "SELECT t.order_id, t.status, t.at, t.note, coalesce(a.actor, %s) AS actor "
         "FROM read.order_timeline t "
         "LEFT JOIN read.order_timeline_actors a USING (order_id, version) "
-        "WHERE t.order_id = %s ORDER BY t.version",
-        (Jsonb(UNKNOWN_ACTOR.as_mapping()), order_id),
+        "WHERE t.order_id = ANY(%s) ORDER BY t.order_id, t.version",
+        (Jsonb(UNKNOWN_ACTOR.as_mapping()), order_ids),
     )
-    order["timeline"] = await cursor.fetchall()
-    return order
+    timelines: dict[UUID, list[dict[str, Any]]] = {}
+    for step in await cursor.fetchall():
+        timelines.setdefault(step.pop("order_id"), []).append(step)
+    return timelines
 
 
 async def list_payments(

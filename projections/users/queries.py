@@ -24,6 +24,18 @@ async def user_profile(conn: AsyncConnection[Any], user_id: UUID) -> dict[str, A
     return await cursor.fetchone()
 
 
+async def account_activity(conn: AsyncConnection[Any], user_id: UUID) -> dict[str, Any] | None:
+    """What the admins' view keeps of a user beyond the profile: logins and why the
+    account was deactivated (their data export)."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        "SELECT last_login_at, login_count, deactivation_reason "
+        "FROM read.admin_users WHERE user_id = %s",
+        (user_id,),
+    )
+    return await cursor.fetchone()
+
+
 async def session_roles(
     conn: AsyncConnection[Any], user_id: UUID, session_id: UUID
 ) -> list[str] | None:
