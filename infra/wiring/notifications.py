@@ -35,6 +35,7 @@ from infra.postgres.devices import PostgresDevices
 from infra.postgres.mailbox import PostgresMailbox
 from infra.postgres.notifications import PostgresDeliveryLog
 from infra.postgres.resends import PostgresResends
+from infra.postgres.sealing_mapper import SealingMapper
 from infra.postgres.server import view_datastore
 from infra.postgres.stream_tickets import PostgresStreamTickets
 from infra.postgres.suppressions import PostgresSuppressions
@@ -147,6 +148,12 @@ def build(
         for channel, sender in channels.items()
     ]
 
+    users_mapper = apps["users"].mapper
+    if not isinstance(users_mapper, SealingMapper):
+        raise TypeError("the event store's Factory makes every mapper a SealingMapper")
+    keys = users_mapper.keys
+    tickets = PostgresStreamTickets(pool)
+
     def notifier(view: TrackingRecorder) -> Notifier:
         assert isinstance(view, View)
         return Notifier(
@@ -159,6 +166,9 @@ def build(
             record=notifications_tables.record,
             channels=frozenset(channels),
             clock=clock,
+            # The delivery log last: the others find the person's addresses in it.
+            forgetting=[mailbox, suppressions, inbox, devices, tickets, log],
+            erased=keys.is_erased,
         )
 
     spec = ProjectionSpec(
@@ -169,7 +179,6 @@ def build(
         make_projection=notifier,
         rebuildable=False,
     )
-    tickets = PostgresStreamTickets(pool)
     feedback_topics = (
         [settings.sns_topic_arn_ses_feedback] if settings.sns_topic_arn_ses_feedback else []
     )
