@@ -212,15 +212,16 @@ class Erasure:
     other: Someone
     grace_order: UUID
     other_order: UUID
-    failed_delivery: UUID
+    failed: list[UUID]
+    """Her shipping mail and in-app message that failed (email first)."""
 
 
 @pytest.fixture
 def erasure(container: Container, saga: CheckoutSaga) -> Iterator[Erasure]:
     """Two people, each with an order confirmed and told on every channel (email,
     SMS, push, in-app: delivered), a shipping mail still to go, a suppression and a
-    stream ticket; one of them with a mail that failed with a reason quoting her
-    address."""
+    stream ticket; one of them with a mail and an in-app message that failed with a
+    reason quoting her address."""
     with notifier(container) as projection:  # made before the events: it starts at 0
         grace = someone(container, "Grace", "Forgetmenot", "+447700900771")
         other = someone(container, "Otto", "Keepsake", "+447700900772")
@@ -238,10 +239,12 @@ def erasure(container: Container, saga: CheckoutSaga) -> Iterator[Erasure]:
             grace.id,
             utc_now(),
             email=grace.email,
-            channels=EMAIL_ONLY,
+            channels=frozenset({Channel.EMAIL, Channel.IN_APP}),
             context=SHIPPED,
         )
         deliverer(container, Refusing(refused)).run_once(wait_seconds=0)
+        unavailable = Refusing(PermanentFailure("inbox unavailable"))
+        deliverer(container, unavailable, channel=Channel.IN_APP).run_once(wait_seconds=0)
 
         orders = container.ordering.orders
         for order_id in (grace_order, other_order):
@@ -253,7 +256,14 @@ def erasure(container: Container, saga: CheckoutSaga) -> Iterator[Erasure]:
         suppressions.suppress(other.email, "bounce: Permanent/General", marketing_only=False)
         for person in (grace, other):
             issue(container.notifications.tickets, person.id, utc_now())
-        yield Erasure(shop, grace, other, grace_order, other_order, failed.deliveries[0].id)
+        yield Erasure(
+            shop,
+            grace,
+            other,
+            grace_order,
+            other_order,
+            [d.id for d in sorted(failed.deliveries, key=lambda d: d.channel != Channel.EMAIL)],
+        )
 
 
 def test_an_erased_person_is_forgotten_by_every_store_of_the_area(erasure: Erasure) -> None:
@@ -359,13 +369,17 @@ def test_a_resend_of_an_erased_persons_failed_mail_goes_to_no_provider(
     container.user_commands.erase(grace.id, ADMIN.user_id)
     shop.settle()
     resends = PostgresResends(container.notifications.log, container.pool)
-    assert resends.state_of(erasure.failed_delivery) == "failed"
+    assert [resends.state_of(d) for d in erasure.failed] == ["failed", "failed"]
 
-    assert resends.resend(erasure.failed_delivery, utc_now())
+    for delivery in erasure.failed:  # the mail to a blanked address, the message forgotten
+        assert resends.resend(delivery, utc_now())
     recording = Recording()
-    deliverer(container, recording).run_once(wait_seconds=0)
-    assert recording.given == []
-    assert resends.state_of(erasure.failed_delivery) == "suppressed"
+    for channel in (Channel.EMAIL, Channel.IN_APP):
+        deliverer(container, recording, channel=channel).run_once(wait_seconds=0)
+    assert recording.given  # the other person's shipping mail and message went
+    assert [o for o in recording.given if o.user_id == grace.id] == []
+    assert [resends.state_of(d) for d in erasure.failed] == ["suppressed", "suppressed"]
+    assert container.notifications.inbox.page(grace.id, None, 10) == []
 
 
 def test_no_provider_is_handed_an_erased_address(container: Container) -> None:
