@@ -200,6 +200,7 @@ class DeliveryLog(Protocol):
     def record_outcomes(self, outcomes: Sequence[Outcome], at: datetime) -> None: ...
 
 
+@runtime_checkable
 class Forgetting(Protocol):
     """A store of the notifications area that holds something personal of the people
     it notified (their addresses, the texts rendered for them, their devices): once

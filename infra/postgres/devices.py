@@ -108,8 +108,8 @@ class PostgresDevices:
 
     def forget(self, user_id: UUID, cursor: Cursor[Any]) -> None:
         """Delete the user's devices (erased): their push subscriptions and tokens
-        identify them. A mobile device's SNS platform endpoint (which keeps its
-        token in SNS) is not deleted here: SNS is outside the transaction."""
+        identify them. A mobile device's SNS platform endpoint, which keeps its token
+        in SNS, is deleted before, by the push sender (``SnsPushSender.forget``)."""
         cursor.execute("DELETE FROM notify.devices WHERE user_id = %s", (user_id,))
 
 

@@ -18,6 +18,8 @@ from commands.notifications.delivery import Backoff, Deliverer, OutcomeListener
 from commands.notifications.http.deps import NotificationsServices
 from commands.notifications.outcomes import NotificationsApplication, OutcomeEvents
 from commands.notifications.policy import NOTIFIER_LOGS, Notifier
+from commands.notifications.ports import Forgetting
+from commands.notifications.push import PushRouter
 from commands.notifications.rendering import Renderer
 from commands.notifications.tickets import StreamTickets
 from commands.notifications.unsubscribe import UnsubscribeSigner, unsubscribe_headers
@@ -153,6 +155,12 @@ def build(
         raise TypeError("the event store's Factory makes every mapper a SealingMapper")
     keys = users_mapper.keys
     tickets = PostgresStreamTickets(pool)
+    push = channels.get(Channel.PUSH)
+    # The delivery log last: the others find the person's addresses in it; the push
+    # senders before the devices, whose endpoints they read.
+    forgetting: list[Forgetting] = [mailbox, suppressions, inbox, tickets]
+    forgetting += [push] if isinstance(push, PushRouter) else []
+    forgetting += [devices, log]
 
     def notifier(view: TrackingRecorder) -> Notifier:
         assert isinstance(view, View)
@@ -166,8 +174,7 @@ def build(
             record=notifications_tables.record,
             channels=frozenset(channels),
             clock=clock,
-            # The delivery log last: the others find the person's addresses in it.
-            forgetting=[mailbox, suppressions, inbox, devices, tickets, log],
+            forgetting=forgetting,
             erased=keys.is_erased,
         )
 
