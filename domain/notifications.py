@@ -83,6 +83,27 @@ RULES: Mapping[Kind, KindRules] = {
     Kind.REVIEW_REPLY: KindRules(Category.MARKETING, _NOT_SMS),
 }
 
+ERASED_ADDRESS = "[erased]"
+"""What an erased person's phone number reads as where a delivery kept it (ADR 0024);
+their email address reads as ``domain.users.erased_email``."""
+
+
+ERASED_CONTEXT: Mapping[str, Any] = {"erased": True}
+"""What an erased person's notification keeps in place of the context it was rendered
+from (their name, their order's address, their links): nothing of it may be sent."""
+
+
+def undeliverable(address: str) -> bool:
+    """An address no provider is ever given: an erased person's (the ``.invalid``
+    top-level domain, reserved for addresses that must not resolve: RFC 2606 and
+    6761; ``domain.users.erased_email`` is one), or the blank an erased phone
+    number reads as."""
+    if address == ERASED_ADDRESS:
+        return True
+    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
+    return domain == "invalid" or domain.endswith(".invalid")
+
+
 LOCALES = ("en", "de")
 DEFAULT_LOCALE = "en"
 DEFAULT_TIME_ZONE = "UTC"

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from domain.notifications import RULES, Category, Channel, Kind, Preferences
+from domain.notifications import RULES, Category, Channel, Kind, Preferences, undeliverable
 
 _NAMESPACE = UUID("6f1d0e54-7c1a-4a57-9a43-2d1f5a0b7e21")
 
@@ -119,10 +119,12 @@ def decide(
 
 def _addresses(channel: Channel, notice: Notice, recipient: Recipient) -> list[str]:
     match channel:
-        case Channel.EMAIL:
-            return [notice.email or recipient.email]
+        case Channel.EMAIL:  # never an erased person's (``undeliverable``)
+            email = notice.email or recipient.email
+            return [] if undeliverable(email) else [email]
         case Channel.SMS:
-            return [recipient.phone] if recipient.phone else []
+            phone = recipient.phone
+            return [phone] if phone and not undeliverable(phone) else []
         case Channel.PUSH:
             return [str(device) for device in recipient.devices]
         case Channel.IN_APP:

@@ -8,7 +8,8 @@ its recipient's locale, records the intent, sends, and records the outcome.
   provider it is one message wide: each message is recorded before the next is sent.
 - Transient failures (throttling, 5xx, timeouts) retry with exponential backoff and
   full jitter, up to ``max_attempts``; permanent ones, suppressed addresses and
-  templates that cannot render fail at once.
+  templates that cannot render fail at once; an erased recipient's never reach a
+  provider (suppressed).
 - Each channel has a worker loop of its own (``NotificationWorkers``), so a channel
   that is slow or failing never holds back the others."""
 
@@ -36,7 +37,7 @@ from commands.notifications.ports import (
 )
 from commands.notifications.rendering import Renderer
 from commands.ports import Clock
-from domain.notifications import RULES, Category, Channel
+from domain.notifications import ERASED_CONTEXT, RULES, Category, Channel, undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,10 @@ class Deliverer:
     def _prepare(
         self, p: Pending, attempt: int, suppressed: Mapping[str, bool]
     ) -> Outgoing | Outcome:
+        if undeliverable(p.address) or p.context == ERASED_CONTEXT:
+            # An erased recipient's (ADR 0024): their address blanked, or what it was
+            # to say (a resend of one that had failed) forgotten. No provider gets it.
+            return Outcome(p.delivery_id, attempt, "suppressed", error="recipient erased")
         marketing = RULES[p.kind].category is Category.MARKETING
         marketing_only = suppressed.get(p.address.lower())
         if marketing_only is not None and (marketing or not marketing_only):

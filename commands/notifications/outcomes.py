@@ -1,10 +1,13 @@
 """The notifications area's event store: each final delivery outcome as an event
 (``domain.deliveries``), on a log of its own that the relay publishes like the
 others, for audit and analytics (sent, failed and suppressed per channel and kind,
-decision-to-send times)."""
+decision-to-send times). No address is on it: a provider's reason that quotes the
+recipient's is recorded without it, as an event is never rewritten and an erasure
+(ADR 0024) could not blank it there."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -36,7 +39,7 @@ class OutcomeEvents:
                 user_id=p.user_id,
                 outcome=o.outcome,
                 provider_message_id=o.provider_message_id,
-                error=o.error,
+                error=_without_address(o.error, p.address),
                 decided_at=p.created_at,
                 finished_at=at,
             )
@@ -51,3 +54,9 @@ class OutcomeEvents:
             for outcome in outcomes:
                 if outcome.id not in self._app.repository:
                     self._app.save(outcome)
+
+
+def _without_address(error: str | None, address: str) -> str | None:
+    if error is None or not address:
+        return error
+    return re.sub(re.escape(address), "<recipient>", error, flags=re.IGNORECASE)

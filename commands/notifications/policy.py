@@ -3,11 +3,16 @@ and decides, for each event that someone should hear about, what is told to whom
 on which channels. Each decision is written in the same transaction as the
 policy's tracking (``ViewProjection``), so an event delivered twice decides once
 and a crash before the commit decides again from scratch; the sends happen later,
-from the recorded deliveries (``commands.notifications.delivery``)."""
+from the recorded deliveries (``commands.notifications.delivery``).
+
+An erased person (``User.Erased``, ADR 0024) is forgotten by every store of the area
+(``Forgetting``), in the same transaction, and told nothing from then on: neither
+of the erasure (what would it go to? the address is shredded first, and the
+request's answer is the confirmation) nor of anything after it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +22,7 @@ from psycopg.rows import DictRow
 
 from commands.catalog.inventory import SkuOwners
 from commands.notifications.decisions import Decision, Notice, Recipient, decide
-from commands.notifications.ports import Devices
+from commands.notifications.ports import Devices, Forgetting
 from commands.notifications.states import AggregateStates
 from commands.ports import Clock
 from commands.users.tokens import TokenCodec
@@ -27,7 +32,7 @@ from domain.notifications import Channel, Kind, Preferences
 from domain.orders import Order
 from domain.payments import Payment, PaymentStatus, payment_id
 from domain.reviews import Review
-from domain.users import TokenPurpose, User
+from domain.users import TokenPurpose, User, erased_email
 from projections.engine import View, ViewProjection
 
 NOTIFIER_LOGS = ("users", "ordering", "inventory", "reviews")
@@ -49,7 +54,13 @@ class Notifier(ViewProjection[View]):
         record: Callable[[Cursor[Any], Decision], None],
         channels: frozenset[Channel],
         clock: Clock,
+        forgetting: Sequence[Forgetting] = (),
+        erased: Callable[[UUID], bool] | None = None,
     ) -> None:
+        """``forgetting``: the stores that forget an erased person, in that order;
+        ``erased``: whether a person is erased (their key deleted), for the state the
+        notifier keeps of them from before (``AggregateStates``) that does not show
+        it: an order event read before the users log's erasure event."""
         super().__init__(view)
         self._apps = apps
         self._users = AggregateStates(apps["users"])
@@ -69,8 +80,13 @@ class Notifier(ViewProjection[View]):
         self._record = record
         self._channels = channels
         self._clock = clock
+        self._forgetting = forgetting
+        self._erased = erased
 
     def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
+        if isinstance(event, User.Erased):
+            for store in self._forgetting:  # each idempotent: a redelivery changes nothing
+                store.forget(event.originator_id, cursor)
         notices = list(self.notices(event))
         if not notices:
             states = self._states.get(type(event).__qualname__.partition(".")[0])
@@ -209,7 +225,7 @@ class Notifier(ViewProjection[View]):
         notifier last saw them."""
         own = isinstance(event, User.Event) and event.originator_id == notice.user_id
         user: User | None = self._users.at(event) if own else self._users.latest(notice.user_id)
-        if user is None:
+        if user is None or self._is_erased(user):
             return None
         preferences = Preferences.from_profile(user.notification_preferences)
         # Devices are read only for a push this person would get: a query per notice.
@@ -224,6 +240,13 @@ class Notifier(ViewProjection[View]):
             preferences=preferences,
             devices=[d.id for d in devices.of_user(user.id)] if devices and pushed else [],
         )
+
+    def _is_erased(self, user: User) -> bool:
+        """Erased, or being erased: its key deleted, the account read from events
+        before the erasure event shows the erased address."""
+        if user.erased or user.email == erased_email(user.id):
+            return True
+        return self._erased is not None and self._erased(user.id)
 
 
 def _order_summary(order: Order) -> dict[str, Any]:

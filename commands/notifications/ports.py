@@ -1,15 +1,18 @@
 """What the notifications area needs from the outside world: a sender per channel,
-the queue of deliveries, the store of their state, the devices that get push, and
-the suppression list. The adapters live in infra/ (SES, SMTP, SNS, Web Push, SQS,
-Postgres, the local mailbox); each is tested against a real protocol server."""
+the queue of deliveries, the store of their state, the devices that get push, the
+suppression list, and each store's forgetting of an erased person. The adapters
+live in infra/ (SES, SMTP, SNS, Web Push, SQS, Postgres, the local mailbox); each is
+tested against a real protocol server."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
+
+from psycopg import Cursor
 
 from domain.devices import RegisteredDevice
 from domain.notifications import Channel, Kind
@@ -195,3 +198,16 @@ class DeliveryLog(Protocol):
         returns each attempt's number."""
 
     def record_outcomes(self, outcomes: Sequence[Outcome], at: datetime) -> None: ...
+
+
+@runtime_checkable
+class Forgetting(Protocol):
+    """A store of the notifications area that holds something personal of the people
+    it notified (their addresses, the texts rendered for them, their devices): once
+    a person is erased (``User.Erased``, ADR 0024), it deletes or blanks all of it.
+    Idempotent: forgetting again (a redelivered event) changes nothing."""
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any]) -> None:
+        """Forget ``user_id``; a Postgres store in ``cursor``'s transaction (the
+        notifier's, with its tracking and the decisions of the same batch), another
+        store on its own."""

@@ -1,16 +1,22 @@
 """The push channel: a delivery's address is a device id; the device's platform picks
 the sender (Web Push, or a mobile platform through SNS). A device its push service
-no longer knows is removed, so it costs one failed send, not one per notification."""
+no longer knows is removed, so it costs one failed send, not one per notification.
+An erased user's devices are forgotten by each platform's sender that keeps
+something of them outside the devices table (SNS: its endpoints)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
+
+from psycopg import Cursor
 
 from commands.notifications.ports import (
     Device,
     DeviceGone,
     Devices,
+    Forgetting,
     Outgoing,
     PermanentFailure,
     Sender,
@@ -43,3 +49,9 @@ class PushRouter:
         except DeviceGone:
             self._devices.remove(device.id)
             raise
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any]) -> None:
+        """Before the devices themselves are forgotten: the senders read them."""
+        for sender in {id(s): s for s in self._senders.values()}.values():
+            if isinstance(sender, Forgetting):
+                sender.forget(user_id, cursor)

@@ -17,16 +17,19 @@ a user's inbox is one partition read in key order either way.
   the id, before answering False: the index makes the common case cheap, never the
   answer wrong.
 - Every read that can be followed by a write of the same caller is a consistent read.
+- ``forget`` (an erased user) deletes the user's items one by one (no multi-item
+  DELETE; erasures are rare), from a consistent read of their partition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 from uuid import UUID
 
 from botocore.exceptions import ClientError
+from psycopg import Cursor
 
 from projections.notifications.inbox import InboxItem
 
@@ -177,6 +180,22 @@ class DynamoDBInbox:
                 else:
                     changed += 1
         return changed
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any] | None = None) -> None:
+        """Not in Postgres: ``cursor`` is not used."""
+        keys = self._query(
+            TableName=self._table,
+            KeyConditionExpression="user_id = :u",
+            ProjectionExpression="#k",
+            ExpressionAttributeNames=_KEY,
+            ExpressionAttributeValues=_values(user_id),
+            ConsistentRead=True,
+        )
+        for page in keys:
+            for row in page["Items"]:
+                self._client.delete_item(
+                    TableName=self._table, Key={"user_id": {"S": str(user_id)}, "key": row["key"]}
+                )
 
     def _key_of(self, user_id: UUID, notification_id: UUID) -> str | None:
         values = _values(user_id, n=str(notification_id))

@@ -1,14 +1,18 @@
 """Mobile push (APNs, FCM) through Amazon SNS: a device gets a platform endpoint on
-its first notification, kept on the device."""
+its first notification, kept on the device; an erased user's endpoints are deleted
+(``forget``)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
+from psycopg import Cursor
 
 from commands.notifications.ports import Device, DeviceGone, Devices, Outgoing, PermanentFailure
 from commands.notifications.push import device_of
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
     from types_boto3_sns.client import SNSClient
 
 _GONE = frozenset({"EndpointDisabled", "NotFound"})
+log = logging.getLogger(__name__)
 
 
 class SnsPushSender:
@@ -44,6 +49,21 @@ class SnsPushSender:
                 self._client.delete_endpoint(EndpointArn=endpoint)
             raise
         return answer["MessageId"]
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any] | None = None) -> None:
+        """Delete the platform endpoints of an erased user's devices (ADR 0024): each
+        keeps its device's token in SNS. Before the devices are forgotten (the ARNs
+        are kept on them); ``cursor`` is not used: SNS is not in the transaction.
+        Deleting an endpoint is idempotent. A refusal is logged, not raised: the
+        erasure of everything else is not held back by SNS (the endpoint stays, as
+        it was before erasures deleted any)."""
+        for device in self._devices.of_user(user_id):
+            if device.endpoint_arn is None:
+                continue
+            try:
+                self._client.delete_endpoint(EndpointArn=device.endpoint_arn)
+            except (ClientError, BotoCoreError):
+                log.warning("the SNS endpoint of device %s is left", device.id, exc_info=True)
 
     def _new_endpoint(self, device: Device) -> str:
         application = self._applications.get(device.platform)

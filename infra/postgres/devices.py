@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import Cursor
 from psycopg_pool import ConnectionPool
 
 from commands.notifications.ports import Device
@@ -104,6 +105,12 @@ class PostgresDevices:
                 )
             removed: int = cursor.rowcount
         return removed > 0
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any]) -> None:
+        """Delete the user's devices (erased): their push subscriptions and tokens
+        identify them. A mobile device's SNS platform endpoint, which keeps its token
+        in SNS, is deleted before, by the push sender (``SnsPushSender.forget``)."""
+        cursor.execute("DELETE FROM notify.devices WHERE user_id = %s", (user_id,))
 
 
 def _device(row: tuple[Any, ...]) -> Device:

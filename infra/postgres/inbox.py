@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import Cursor
 from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
@@ -128,6 +129,16 @@ class PostgresInbox:
             changed: int = cursor.rowcount
         return changed
 
+    def forget(self, user_id: UUID, cursor: Cursor[Any] | None = None) -> None:
+        if cursor is not None:
+            cursor.execute(_FORGET, (user_id,))
+            return
+        with self._pool.connection() as conn:
+            conn.execute(_FORGET, (user_id,))
+
+
+_FORGET = "DELETE FROM notify.inbox WHERE user_id = %s"
+
 
 class SignalledInbox:
     """Another store's inbox (DynamoDB) with the Postgres NOTIFY the live streams
@@ -161,6 +172,9 @@ class SignalledInbox:
 
     def mark_all_read(self, user_id: UUID, at: datetime) -> int:
         return self._inbox.mark_all_read(user_id, at)
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any] | None = None) -> None:
+        self._inbox.forget(user_id)  # not in Postgres: on its own
 
     def _signal(self, items: Sequence[InboxItem]) -> None:
         users = sorted({str(item.user_id) for item in items})

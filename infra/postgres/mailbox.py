@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
+from psycopg import Cursor
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -51,6 +53,18 @@ class PostgresMailbox:
                 ],
             )
         return [str(o.delivery_id) for o in outgoings]
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any]) -> None:
+        """Delete the messages of the user's deliveries (erased: they hold their
+        address and the texts rendered for them). Found by delivery, not by address
+        (an address the user gave up may be another account's since): the delivery
+        log's forget keeps the ids, so either may go first."""
+        cursor.execute(
+            "DELETE FROM public.mailbox WHERE message_id IN (SELECT d.id::text "
+            "FROM notify.deliveries d JOIN notify.notifications n ON n.id = d.notification_id "
+            "WHERE n.user_id = %s)",
+            (user_id,),
+        )
 
     def messages(
         self, recipient: str | None = None, limit: int = 50, channel: str | None = None

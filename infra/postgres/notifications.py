@@ -2,7 +2,9 @@
 one address) and each attempt at it. The notifier writes decisions and their
 deliveries inside its tracking transaction (``record``); delivery workers read and
 update them here (``PostgresDeliveryLog``); in the embedded mode the deliveries
-table is also the work queue (``PostgresDeliveryQueue``, ``FOR UPDATE SKIP LOCKED``)."""
+table is also the work queue (``PostgresDeliveryQueue``, ``FOR UPDATE SKIP LOCKED``).
+An erased person's rows are blanked, not deleted (``PostgresDeliveryLog.forget``):
+what was sent when, on which channel, stays on the record without them."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from psycopg_pool import ConnectionPool
 
 from commands.notifications.decisions import Decision
 from commands.notifications.ports import Job, Outcome, Pending
-from domain.notifications import Channel, Kind
+from domain.notifications import ERASED_ADDRESS, ERASED_CONTEXT, Channel, Kind
+from domain.users import erased_email
 from streams.pg_listener import ChannelListener
 
 DDL = """
@@ -119,6 +122,35 @@ def record(cursor: Cursor[Any], decision: Decision) -> None:
         cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # collapsed into one at the commit
 
 
+ERASED_WHY = "recipient erased"
+"""The ``last_error`` of a delivery cancelled by the erasure of its recipient."""
+
+_FORGET = [
+    # Deliveries not made yet are cancelled (suppressed: final, never resent); the
+    # addresses of all blanked as the person's own read once erased; provider errors
+    # (which may quote the address) blanked. Only rows still to change are touched,
+    # so forgetting again changes nothing.
+    "UPDATE notify.deliveries d SET "
+    "address = CASE d.channel WHEN 'email' THEN %(email)s WHEN 'sms' THEN %(blank)s "
+    "ELSE d.address END, "
+    "state = CASE WHEN d.state = ANY(%(final)s) THEN d.state ELSE 'suppressed' END, "
+    "last_error = CASE WHEN NOT d.state = ANY(%(final)s) THEN %(why)s "
+    "WHEN d.last_error IS NULL OR d.last_error IN (%(blank)s, %(why)s) THEN d.last_error "
+    "ELSE %(blank)s END, "
+    "leased_until = NULL, updated_at = now() "
+    "FROM notify.notifications n WHERE n.id = d.notification_id AND n.user_id = %(user)s "
+    "AND (NOT d.state = ANY(%(final)s) "
+    "OR (d.channel = 'email' AND d.address <> %(email)s) "
+    "OR (d.channel = 'sms' AND d.address <> %(blank)s) "
+    "OR d.last_error NOT IN (%(blank)s, %(why)s))",
+    "UPDATE notify.attempts a SET error = %(blank)s FROM notify.deliveries d "
+    "JOIN notify.notifications n ON n.id = d.notification_id "
+    "WHERE a.delivery_id = d.id AND n.user_id = %(user)s AND a.error <> %(blank)s",
+    "UPDATE notify.notifications SET context = %(erased)s "
+    "WHERE user_id = %(user)s AND context <> %(erased)s",
+]
+
+
 class PostgresDeliveryLog:
     def __init__(
         self, pool: ConnectionPool[Any], in_flight_seconds: float = IN_FLIGHT_SECONDS
@@ -206,6 +238,21 @@ class PostgresDeliveryLog:
                     for o in outcomes
                 ],
             )
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any]) -> None:
+        """Blank what the user's notifications kept of them (erased, ADR 0024) and
+        cancel their deliveries still to go. Last of the notifier's forgets: the
+        others find the person's addresses here."""
+        params = {
+            "user": user_id,
+            "email": erased_email(user_id),
+            "blank": ERASED_ADDRESS,
+            "why": ERASED_WHY,
+            "final": list(FINAL),
+            "erased": Jsonb(dict(ERASED_CONTEXT)),
+        }
+        for statement in _FORGET:
+            cursor.execute(statement, params)
 
     def resend(self, delivery_id: UUID, at: datetime) -> bool:
         """Queue a failed delivery again (an operator's resend); False unless it failed."""

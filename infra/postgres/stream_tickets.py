@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import Cursor
 from psycopg_pool import ConnectionPool
 
 DDL = """
@@ -47,3 +48,7 @@ class PostgresStreamTickets:
             return None
         user_id: UUID = row[0]
         return user_id
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any]) -> None:
+        """Delete the user's tickets (erased): none opens their stream any more."""
+        cursor.execute("DELETE FROM notify.stream_tickets WHERE user_id = %s", (user_id,))

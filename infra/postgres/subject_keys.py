@@ -138,6 +138,24 @@ class SubjectKeys:
             )
         self.forget(subject)
 
+    def is_erased(self, subject: UUID) -> bool:
+        """Whether the subject was erased (its key deleted); False for one that never
+        had a key (an account older than the sealing). From the cache, as keys are
+        read: an erasure made by another process is seen once its key's copy here
+        expires, or this process reads the erasure event."""
+        cached = self._cache.get(subject)
+        if cached is not None:
+            return cached[0] is None
+        with self._datastore.get_connection() as conn:
+            row = conn.execute(
+                f"SELECT wrapped_key FROM {self._table} WHERE subject_id = %s",  # noqa: S608 - our table name
+                (subject,),
+            ).fetchone()
+        if row is None:
+            return False
+        self._cache.put(subject, self._unwrap(subject, row["wrapped_key"]))
+        return row["wrapped_key"] is None
+
     def forget(self, subject: UUID) -> None:
         """Remember the subject as erased in this process (from its erasure event)."""
         self._cache.put(subject, None)

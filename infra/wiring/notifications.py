@@ -18,6 +18,8 @@ from commands.notifications.delivery import Backoff, Deliverer, OutcomeListener
 from commands.notifications.http.deps import NotificationsServices
 from commands.notifications.outcomes import NotificationsApplication, OutcomeEvents
 from commands.notifications.policy import NOTIFIER_LOGS, Notifier
+from commands.notifications.ports import Forgetting
+from commands.notifications.push import PushRouter
 from commands.notifications.rendering import Renderer
 from commands.notifications.tickets import StreamTickets
 from commands.notifications.unsubscribe import UnsubscribeSigner, unsubscribe_headers
@@ -35,6 +37,7 @@ from infra.postgres.devices import PostgresDevices
 from infra.postgres.mailbox import PostgresMailbox
 from infra.postgres.notifications import PostgresDeliveryLog
 from infra.postgres.resends import PostgresResends
+from infra.postgres.sealing_mapper import SealingMapper
 from infra.postgres.server import view_datastore
 from infra.postgres.stream_tickets import PostgresStreamTickets
 from infra.postgres.suppressions import PostgresSuppressions
@@ -147,6 +150,18 @@ def build(
         for channel, sender in channels.items()
     ]
 
+    users_mapper = apps["users"].mapper
+    if not isinstance(users_mapper, SealingMapper):
+        raise TypeError("the event store's Factory makes every mapper a SealingMapper")
+    keys = users_mapper.keys
+    tickets = PostgresStreamTickets(pool)
+    push = channels.get(Channel.PUSH)
+    # The delivery log last: the others find the person's addresses in it; the push
+    # senders before the devices, whose endpoints they read.
+    forgetting: list[Forgetting] = [mailbox, suppressions, inbox, tickets]
+    forgetting += [push] if isinstance(push, PushRouter) else []
+    forgetting += [devices, log]
+
     def notifier(view: TrackingRecorder) -> Notifier:
         assert isinstance(view, View)
         return Notifier(
@@ -159,6 +174,8 @@ def build(
             record=notifications_tables.record,
             channels=frozenset(channels),
             clock=clock,
+            forgetting=forgetting,
+            erased=keys.is_erased,
         )
 
     spec = ProjectionSpec(
@@ -169,7 +186,6 @@ def build(
         make_projection=notifier,
         rebuildable=False,
     )
-    tickets = PostgresStreamTickets(pool)
     feedback_topics = (
         [settings.sns_topic_arn_ses_feedback] if settings.sns_topic_arn_ses_feedback else []
     )

@@ -7,8 +7,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
+
+from psycopg import Cursor
 
 from domain.refusals import BadQuery
 
@@ -67,3 +69,8 @@ class Inbox(Protocol):
         """Only the owner's; False when the user has no such notification."""
 
     def mark_all_read(self, user_id: UUID, at: datetime) -> int: ...
+
+    def forget(self, user_id: UUID, cursor: Cursor[Any] | None = None) -> None:
+        """Delete every item of the user (erased: their titles and bodies were
+        rendered with their name and addresses); in ``cursor``'s transaction when
+        the store is in Postgres. Nothing to delete is no error."""

@@ -135,6 +135,18 @@ class InboxContract:
 
         assert inbox.page(user, None, 10) == list(reversed(items))
 
+    def test_forget_deletes_every_item_of_the_user_and_no_one_elses(self, inbox: Inbox) -> None:
+        erased, other = uuid4(), uuid4()
+        filled(inbox, erased, 4)
+        kept = filled(inbox, other, 2)
+
+        inbox.forget(erased)  # an erased user (ADR 0024)
+        inbox.forget(erased)  # again: nothing left, no error
+
+        assert inbox.page(erased, None, 10) == []
+        assert inbox.unread_count(erased) == 0
+        assert inbox.page(other, None, 10) == list(reversed(kept))
+
 
 def assert_wakes_its_users_streams(inbox: Inbox, pool: ConnectionPool[Any]) -> None:
     """The live streams listen in Postgres whichever store keeps the inbox."""

@@ -350,6 +350,43 @@ def test_a_disabled_endpoint_is_gone_and_the_router_removes_the_device(
     assert arn not in [e["EndpointArn"] for e in endpoints["Endpoints"]]  # a new one next time
 
 
+def test_forgetting_an_erased_user_deletes_their_devices_endpoints_only(
+    sns: Any,
+    sns_push: SnsPushSender,
+    devices: MemoryDevices,
+    platform_applications: dict[str, str],
+) -> None:
+    erased, other = uuid4(), uuid4()
+    theirs = [
+        devices.register(Device(uuid4(), erased, platform, f"token-{uuid4()}"))
+        for platform in ("fcm", "apns")
+    ]
+    never_pushed = devices.register(Device(uuid4(), erased, "fcm", f"token-{uuid4()}"))
+    kept = devices.register(Device(uuid4(), other, "fcm", f"token-{uuid4()}"))
+    for device in (*theirs, kept):
+        sns_push.send(outgoing(Channel.PUSH, str(device.id)))
+
+    def endpoints() -> set[str]:
+        return {
+            e["EndpointArn"]
+            for application in platform_applications.values()
+            for e in sns.list_endpoints_by_platform_application(PlatformApplicationArn=application)[
+                "Endpoints"
+            ]
+        }
+
+    arns = {devices.rows[d.id].endpoint_arn for d in theirs}
+    kept_arn = devices.rows[kept.id].endpoint_arn
+    assert None not in arns and arns | {kept_arn} <= endpoints()
+    assert devices.rows[never_pushed.id].endpoint_arn is None
+
+    sns_push.forget(erased)
+    sns_push.forget(erased)  # again (a redelivered erasure): nothing left, no error
+
+    assert not arns & endpoints()
+    assert kept_arn in endpoints()
+
+
 def test_push_to_an_unknown_device_is_gone(sns_push: SnsPushSender, devices: MemoryDevices) -> None:
     router = PushRouter({"fcm": sns_push}, devices)
     for address in (str(uuid4()), "not-a-device-id"):
