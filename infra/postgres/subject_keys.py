@@ -37,13 +37,15 @@ CREATE TABLE IF NOT EXISTS subject_keys (
 KEY_TTL_SECONDS = 60.0
 CACHE_CAPACITY = 100_000
 _PLAIN, _WRAPPED = b"\x01", b"\x02"
+_NO_KEY = b""
+"""Cached for a subject that has no key yet (expires like a key)."""
 _NONCE = 12
 _TAG = 16
 
 
 class _Cache:
-    """Subject -> (key, or None once erased; when it was read), least recently used
-    out first."""
+    """Subject -> (key, None once erased, or ``_NO_KEY``; when it was read), least
+    recently used out first."""
 
     def __init__(self) -> None:
         self._entries: OrderedDict[UUID, tuple[bytes | None, float]] = OrderedDict()
@@ -94,37 +96,27 @@ class SubjectKeys:
 
     def for_reading(self, subject: UUID) -> bytes | None:
         """The subject's key; None once erased (or if it never had one)."""
-        cached = self._cache.get(subject)
-        if cached is not None:
-            return cached[0]
-        with self._datastore.get_connection() as conn:
-            row = conn.execute(
-                f"SELECT wrapped_key FROM {self._table} WHERE subject_id = %s",  # noqa: S608 - our table name
-                (subject,),
-            ).fetchone()
-        key = None if row is None else self._unwrap(subject, row["wrapped_key"])
-        if row is not None:
-            self._cache.put(subject, key)
-        return key
+        return self._lookup(subject) or None
+
+    def is_erased(self, subject: UUID) -> bool:
+        """Whether the subject was erased (its key deleted); False for one that never
+        had a key (an account older than the sealing). As keys are read: an erasure
+        made by another process is seen once the copy here expires, or this process
+        reads the erasure event."""
+        return self._lookup(subject) is None
 
     def for_writing(self, subject: UUID) -> bytes | None:
         """The subject's key, made now if it has none; None once erased."""
-        cached = self._cache.get(subject)
-        if cached is not None:
-            return cached[0]
+        key = self._lookup(subject)
+        if key != _NO_KEY:
+            return key
         with self._datastore.get_connection() as conn:
             conn.execute(
-                f"INSERT INTO {self._table} (subject_id, wrapped_key) VALUES (%s, %s) "  # noqa: S608
+                f"INSERT INTO {self._table} (subject_id, wrapped_key) VALUES (%s, %s) "  # noqa: S608 - our table name
                 "ON CONFLICT (subject_id) DO NOTHING",
                 (subject, self._wrap(subject, os.urandom(32))),
             )
-            row = conn.execute(
-                f"SELECT wrapped_key FROM {self._table} WHERE subject_id = %s",  # noqa: S608
-                (subject,),
-            ).fetchone()
-        key = None if row is None else self._unwrap(subject, row["wrapped_key"])
-        self._cache.put(subject, key)
-        return key
+        return self._lookup(subject, cached=False) or None
 
     def erase(self, subject: UUID) -> None:
         """Delete the subject's key for good (idempotent)."""
@@ -138,23 +130,19 @@ class SubjectKeys:
             )
         self.forget(subject)
 
-    def is_erased(self, subject: UUID) -> bool:
-        """Whether the subject was erased (its key deleted); False for one that never
-        had a key (an account older than the sealing). From the cache, as keys are
-        read: an erasure made by another process is seen once its key's copy here
-        expires, or this process reads the erasure event."""
-        cached = self._cache.get(subject)
-        if cached is not None:
-            return cached[0] is None
+    def _lookup(self, subject: UUID, cached: bool = True) -> bytes | None:
+        """The key; None once erased; ``_NO_KEY`` if the subject never had one."""
+        entry = self._cache.get(subject) if cached else None
+        if entry is not None:
+            return entry[0]
         with self._datastore.get_connection() as conn:
             row = conn.execute(
-                f"SELECT wrapped_key FROM {self._table} WHERE subject_id = %s",  # noqa: S608 - our table name
+                f"SELECT wrapped_key FROM {self._table} WHERE subject_id = %s",  # noqa: S608
                 (subject,),
             ).fetchone()
-        if row is None:
-            return False
-        self._cache.put(subject, self._unwrap(subject, row["wrapped_key"]))
-        return row["wrapped_key"] is None
+        key = _NO_KEY if row is None else self._unwrap(subject, row["wrapped_key"])
+        self._cache.put(subject, key)
+        return key
 
     def forget(self, subject: UUID) -> None:
         """Remember the subject as erased in this process (from its erasure event)."""
