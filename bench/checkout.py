@@ -93,6 +93,12 @@ def parse_args() -> argparse.Namespace:
         help="projections and the checkout saga in a process of their own "
         "(`shop projections run`), the API with SHOP_PROJECTIONS=false",
     )
+    parser.add_argument(
+        "--background-process",
+        action="store_true",
+        help="with --split: the background part (notifications, analytics, the audit "
+        "chain) in a third process (`shop projections run --part background`)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database")
     return parser.parse_args()
 
@@ -327,7 +333,14 @@ def main() -> None:
         per_checkout: dict[str, tuple[float, float]] = {}
         if args.saga_partitions is not None:  # shop_server passes the environment on
             os.environ["SHOP_CHECKOUT_SAGA_PARTITIONS"] = str(args.saga_partitions)
-        with shop_server(conninfo, tmp / "var", secret, tmp, split=args.split) as server:
+        with shop_server(
+            conninfo,
+            tmp / "var",
+            secret,
+            tmp,
+            split=args.split,
+            background_process=args.background_process,
+        ) as server:
             await_sessions(server.base, tokens[users[-1].id])
             log(f"{len(tokens)} sessions in the access view")
             offset = 0
@@ -336,6 +349,7 @@ def main() -> None:
                 before = event_rows(conninfo)
                 with psycopg.connect(conninfo) as conn:
                     meter = CpuMeter(server.pid, database_backends(conn), server.projections_pid)
+                background = CpuMeter(server.background_pid, [])
                 batch = users[offset : offset + round(rate * args.duration)]
                 offset += len(batch)
                 asyncio.run(load(server.base, conninfo, run, batch, tokens, args))
@@ -343,6 +357,8 @@ def main() -> None:
                 server_cores = f"{shares.server:.2f}"
                 if args.split:
                     server_cores += f" + projections {shares.extra:.2f}"
+                if server.background_pid:
+                    server_cores += f" + background {background.shares().server:.2f}"
                 run.cpu = (
                     f"load {shares.own:.2f} / server {server_cores} / "
                     f"postgres {shares.postgres:.2f} / other {shares.other:.2f}"

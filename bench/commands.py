@@ -351,6 +351,8 @@ class Server:
     """The process serving HTTP (the parent of its workers)."""
     projections_pid: int | None = None
     """--split: the process running the projections."""
+    background_pid: int | None = None
+    """--split --background-process: the process running the background part."""
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -389,11 +391,13 @@ def shop_server(
     logs: Path,
     *,
     split: bool = False,
+    background_process: bool = False,
     workers: int = 1,
     redis_url: str | None = None,
 ) -> Iterator[Server]:
     """``shop run`` as a subprocess (or, with ``split``, an API-only process and a
-    projections process); stops them at the end."""
+    projections process; with ``background_process`` too, the projections' background
+    part in a third); stops them at the end."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -410,23 +414,12 @@ def shop_server(
         env["SHOP_REDIS_URL"] = redis_url
     with contextlib.ExitStack() as stack:
         projections: subprocess.Popen[bytes] | None = None
+        background: subprocess.Popen[bytes] | None = None
         if split:
-            proj_log = logs / "projections.log"
-            out = stack.enter_context(proj_log.open("wb"))
-            projections = subprocess.Popen(
-                [str(Path(sys.executable).parent / "shop"), "projections", "run"],
-                env=env,
-                cwd=REPO,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            stack.callback(_stop, projections)
-            _wait_until(
-                projections,
-                lambda: "projections running" in proj_log.read_text(),
-                proj_log,
-                "the projections process",
-            )
+            parts = ["foreground", "background"] if background_process else ["all"]
+            started = [_projections_process(stack, env, logs, part) for part in parts]
+            projections = started[0]
+            background = started[1] if background_process else None
             env["SHOP_PROJECTIONS"] = "false"
         shop = Path(sys.executable).parent / "shop"
         command = [str(shop), "run", "--host", "127.0.0.1", "--port", str(port)]
@@ -438,7 +431,35 @@ def shop_server(
         what = "shop run (SHOP_PROJECTIONS=false)" if split else "shop run"
         what += f" --workers {workers}" if workers > 1 else ""
         log(f"{what} (pid {proc.pid}) answers at {base}")
-        yield Server(base, proc.pid, projections.pid if projections else None)
+        yield Server(
+            base,
+            proc.pid,
+            projections.pid if projections else None,
+            background.pid if background else None,
+        )
+
+
+def _projections_process(
+    stack: contextlib.ExitStack, env: dict[str, str], logs: Path, part: str
+) -> subprocess.Popen[bytes]:
+    """``shop projections run --part <part>``, once it says it is running."""
+    proj_log = logs / f"projections-{part}.log"
+    out = stack.enter_context(proj_log.open("wb"))
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "shop"), "projections", "run", "--part", part],
+        env=env,
+        cwd=REPO,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    stack.callback(_stop, process)
+    _wait_until(
+        process,
+        lambda: "projections running" in proj_log.read_text(),
+        proj_log,
+        f"the projections process ({part})",
+    )
+    return process
 
 
 # --- projections -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.application import Application
@@ -54,6 +55,20 @@ in batches of what this interval brings (fewer transactions per event), at the
 price of at most this much more lag."""
 
 
+class ProjectionPart(StrEnum):
+    """Which projections a process runs: all of them, or one of two parts that two
+    processes run side by side."""
+
+    ALL = "all"
+    FOREGROUND = "foreground"
+    """The views commands wait for and the checkout saga."""
+    BACKGROUND = "background"
+    """``ProjectionSpec.background``: notifications, analytics, the audit chain."""
+
+    def runs(self, spec: ProjectionSpec) -> bool:
+        return self is ProjectionPart.ALL or spec.background == (self is ProjectionPart.BACKGROUND)
+
+
 @dataclass(frozen=True)
 class ProjectionSpec:
     """How to build one projection (or policy) and what it follows."""
@@ -67,6 +82,10 @@ class ProjectionSpec:
     make_projection: Callable[[TrackingRecorder], Projection[Any]]
     rebuildable: bool = True
     """False for policies: replaying them would repeat their side effects."""
+    background: bool = False
+    """Work no command's answer waits for (notifications, analytics): it may run in
+    a process of its own (``shop projections run --part background``), so that the
+    checkout saga and the views a shopper reads never queue behind it."""
 
 
 @dataclass

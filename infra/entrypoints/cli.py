@@ -27,6 +27,7 @@ from infra.settings import Settings
 from infra.signals import exit_on_sigterm_as_on_ctrl_c
 from infra.wiring import tracing
 from infra.wiring.process import Container, StoredEventsUnreadable, bootstrap
+from streams.embedded import ProjectionPart
 
 app = typer.Typer(help="eventshop: an event-sourced commerce backend", no_args_is_help=True)
 app.callback()(act_as_command_line)  # what a command saves names it as actor
@@ -262,8 +263,16 @@ def _serve_http(container: Container, role: Role) -> None:
 
 
 @projections_app.command("run")
-def projections_run() -> None:
-    """Keep every projection and policy current, without serving HTTP (beside a
+def projections_run(
+    part: Annotated[
+        ProjectionPart,
+        typer.Option(
+            help="all; or foreground (the views commands wait for, the checkout saga) "
+            "and background (notifications, analytics, the audit chain) in two processes"
+        ),
+    ] = ProjectionPart.ALL,
+) -> None:
+    """Keep the projections and policies current, without serving HTTP (beside a
     `shop run` with SHOP_PROJECTIONS=false); stops on Ctrl-C or SIGTERM."""
     import signal
     import threading
@@ -272,7 +281,7 @@ def projections_run() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     tracing.install(load_settings(), "projections")
     with _migrated() as container:
-        container.start_projections()
+        container.start_projections(part)
         console.print("[green]projections running[/green]")
         try:
             while not stop.wait(1.0):

@@ -6,7 +6,7 @@ built at import time; ``bootstrap`` builds, ``close`` ends."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -50,7 +50,7 @@ from infra.wiring.users import Users
 from projections import dead_letters, generations
 from projections.catalog.search import CatalogSearch
 from read_api.deps import ReadServices
-from streams.embedded import EmbeddedRunner, ProjectionSpec
+from streams.embedded import EmbeddedRunner, ProjectionPart, ProjectionSpec
 from streams.product_cache_follower import ProductCacheFollower
 from streams.supervision import LOOPS
 
@@ -243,18 +243,20 @@ class Container:
         with self.pool.connection() as conn:
             return generations.active_generations(conn)
 
-    def start_projections(self) -> None:
+    def start_projections(self, part: ProjectionPart = ProjectionPart.ALL) -> None:
+        """Run the projections and policies of ``part``, with the followers and loops
+        that go with them."""
         self.runner = EmbeddedRunner(
-            specs=self.specs,
+            specs=[spec for spec in self.specs if part.runs(spec)],
             app_env=self.app_env,
             active_generations=self.active_generations,
             ensure_generation=self.ensure_generation,
             conninfo=self.conninfo,
         )
         self.runner.start()
-        self.start_feed_followers()
+        self.start_feed_followers(part)
 
-    def start_feed_followers(self) -> None:
+    def start_feed_followers(self, part: ProjectionPart = ProjectionPart.ALL) -> None:
         """What follows the product view's change feed rather than the logs (the
         product cache, the search index), and the periodic sweep of abandoned payment
         authentications: beside the projections, in whichever process runs them
@@ -263,11 +265,13 @@ class Container:
         if self.followers_started:
             return
         self.followers_started = True
-        self.catalog.start_followers(self.pools)
-        self.ordering.sweeper.start()
-        self.notifications.start_workers()
-        if self.audit is not None:
-            self.audit.start()
+        if part is not ProjectionPart.BACKGROUND:
+            self.catalog.start_followers(self.pools)
+            self.ordering.sweeper.start()
+        if part is not ProjectionPart.FOREGROUND:
+            self.notifications.start_workers()
+            if self.audit is not None:
+                self.audit.start()
 
     def background_errors(self) -> dict[str, str]:
         """What is failing now in this process's background work, by name: read from
@@ -336,8 +340,8 @@ def bootstrap(settings: Settings | None = None) -> Container:
         specs=users_area.specs
         + catalog_area.specs
         + ordering_area.specs
-        + notifications_area.specs
-        + analytics.specs(pools),
+        + [replace(spec, background=True) for spec in notifications_area.specs]
+        + [replace(spec, background=True) for spec in analytics.specs(pools)],
     )
     container.audit = audit_wiring.build(settings, pools)
     try:
