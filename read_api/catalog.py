@@ -63,6 +63,9 @@ from read_api.deps import (
 )
 from read_api.errors import ProjectionLagging, SearchDown
 from read_api.http_caching import (
+    CONDITIONAL_DOCS,
+    IF_NONE_MATCH_PARAMETER,
+    NOT_MODIFIED_DOCS,
     answer,
     body_etag,
     etag,
@@ -162,12 +165,18 @@ _PRODUCT_DOCS: dict[str, Any] = {
             "schema": {"type": "string", "maxLength": MAX_TOKEN_LENGTH},
             "description": "Same as the X-Consistency-Token header",
         },
+        IF_NONE_MATCH_PARAMETER,
     ],
     "security": [{"HTTPBearer": []}, {}],
 }
 
 
-@router.get("/products/{product_id}", response_model=ProductDetail, openapi_extra=_PRODUCT_DOCS)
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductDetail,
+    responses=NOT_MODIFIED_DOCS,
+    openapi_extra=_PRODUCT_DOCS,
+)
 async def product(product_id: UUID, request: Request) -> Response:
     """A published product with its stock and rating summary. Its seller and admins
     also see it as a draft, unpublished or archived."""
@@ -207,7 +216,12 @@ _UNTYPED = TypeAdapter(dict[str, Any])
 that (a page of products through the model cost a validation per product)."""
 
 
-@router.get("/products", response_model=ProductPage)
+@router.get(
+    "/products",
+    response_model=ProductPage,
+    responses=NOT_MODIFIED_DOCS,
+    openapi_extra=CONDITIONAL_DOCS,
+)
 async def products(
     request: Request,
     services: Services,
@@ -331,11 +345,18 @@ router.add_api_route(
     search,
     methods=["GET"],
     response_model=SearchAnswer,
+    responses=NOT_MODIFIED_DOCS,
+    openapi_extra=CONDITIONAL_DOCS,
     route_class_override=_CachedSearchRoute,
 )
 
 
-@router.get("/categories", response_model=CategoryTree)
+@router.get(
+    "/categories",
+    response_model=CategoryTree,
+    responses=NOT_MODIFIED_DOCS,
+    openapi_extra=CONDITIONAL_DOCS,
+)
 async def categories(
     request: Request, services: Services, positions: Positions, include_archived: bool = False
 ) -> Response:

@@ -42,6 +42,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
@@ -64,6 +65,24 @@ fresh while it revalidates in the background (a 304 at most, usually), so a popu
 page never waits on a refetch; past that, a copy is refetched before use."""
 
 VARY = "Authorization, X-Consistency-Token"
+
+IF_NONE_MATCH_PARAMETER: dict[str, Any] = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "ETags the client holds (a list, or *): 304 Not Modified when one is "
+    "current. Ignored on a request with a credential",
+}
+CONDITIONAL_DOCS: dict[str, Any] = {"parameters": [IF_NONE_MATCH_PARAMETER]}
+"""A conditional route's ``openapi_extra``."""
+NOT_MODIFIED_DOCS: dict[int | str, dict[str, Any]] = {
+    304: {
+        "description": "Not Modified: If-None-Match holds the current ETag; no body, "
+        "the 200's ETag, Cache-Control and Vary",
+    }
+}
+"""A conditional route's ``responses``."""
 
 _ENTITY_TAG = re.compile(r'\s*(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
 
