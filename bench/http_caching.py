@@ -14,8 +14,9 @@ What it does, in order (see bench/README.md, "HTTP caching"):
    keep-alive connections (a connection sends its next request when the previous
    answer arrives): detail 200 (no If-None-Match, ids round-robin), detail 304 (each
    id's own ETag), listing 200, listing 304. Per run: answers/s, and the server's
-   CPU per answer (``shop run``'s process tree, from /proc). Any answer other than
-   the expected status is counted and reported.
+   CPU per answer (``shop run``'s process tree, from /proc); over the runs, the body
+   bytes per answer. Any answer other than the expected status is counted and
+   reported.
 5. The medians of the rounds, and 304 against 200: the ratio of rates and of CPU per
    answer.
 
@@ -87,6 +88,8 @@ class Target:
     rates: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    body_bytes: int = 0
+    answers: int = 0
     unexpected: dict[int, int] = field(default_factory=dict)
 
 
@@ -107,9 +110,10 @@ async def closed_loop(
             i = k
             while time.perf_counter() < end:
                 sent = time.perf_counter()
-                status, _ = await client.send(target.requests[i % len(target.requests)])
+                status, body = await client.send(target.requests[i % len(target.requests)])
                 if status == target.expected:
                     answered += 1
+                    target.body_bytes += len(body)
                     latencies.append((time.perf_counter() - sent) * 1000)
                 else:
                     target.unexpected[status] = target.unexpected.get(status, 0) + 1
@@ -118,6 +122,7 @@ async def closed_loop(
         await asyncio.gather(*(worker(k) for k in range(connections)))
         wall = time.perf_counter() - start
         cpu = process_tree_cpu_seconds(pid) - cpu_before
+    target.answers += answered
     target.rates.append(answered / wall)
     target.cpu_ms.append(cpu * 1000 / max(answered, 1))
     target.latencies_ms += latencies
@@ -212,12 +217,14 @@ def report(
     )
     lines.append("")
     headers = ["target", "answers/s (median)", "per round", "server CPU ms/answer (median)"]
+    headers.append("body bytes/answer")
     rows = [
         [
             t.name,
             f"{median(t.rates):,.0f}",
             " / ".join(f"{r:,.0f}" for r in t.rates),
             fmt(median(t.cpu_ms), 3),
+            f"{t.body_bytes / max(t.answers, 1):,.0f}",
             fmt(percentile(t.latencies_ms, 50), 2),
             fmt(percentile(t.latencies_ms, 99), 2),
         ]
