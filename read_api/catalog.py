@@ -7,6 +7,10 @@ position the client wrote, as everywhere in the read API.
 
 Product details come from the Redis cache when there is one (``services.product_cache``),
 as the stored JSON bytes; a miss, or Redis down, reads Postgres (and fills the cache).
+
+Product detail, listing, category tree and search answer anonymous requests with an
+``ETag`` and a short public ``Cache-Control``, and ``If-None-Match`` with 304
+(``read_api.http_caching``: which validator each one takes, and why).
 """
 
 from __future__ import annotations
@@ -29,8 +33,13 @@ from domain.errors import NotPermitted, UnknownEntity
 from domain.money import CURRENCY_MINOR_UNITS
 from domain.refusals import BadQuery
 from domain.users import Role
-from projections.catalog.category_queries import category_tree
-from projections.catalog.product_queries import list_products, product_snapshot, visible_to
+from projections.catalog.category_queries import categories_version, category_tree
+from projections.catalog.product_queries import (
+    list_products,
+    product_snapshot,
+    products_version,
+    visible_to,
+)
 from projections.catalog.review_queries import product_reviews
 from projections.catalog.search import ProductFilter, SearchUnavailable
 from projections.catalog.stock_queries import inventory_levels
@@ -53,6 +62,18 @@ from read_api.deps import (
     wait_for,
 )
 from read_api.errors import ProjectionLagging, SearchDown
+from read_api.http_caching import (
+    CONDITIONAL_DOCS,
+    IF_NONE_MATCH_PARAMETER,
+    NOT_MODIFIED_DOCS,
+    answer,
+    body_etag,
+    etag,
+    full,
+    not_modified,
+    personal,
+    revalidated,
+)
 
 router = APIRouter(tags=["catalog"], route_class=ParsedBodyRoute)
 
@@ -144,12 +165,18 @@ _PRODUCT_DOCS: dict[str, Any] = {
             "schema": {"type": "string", "maxLength": MAX_TOKEN_LENGTH},
             "description": "Same as the X-Consistency-Token header",
         },
+        IF_NONE_MATCH_PARAMETER,
     ],
     "security": [{"HTTPBearer": []}, {}],
 }
 
 
-@router.get("/products/{product_id}", response_model=ProductDetail, openapi_extra=_PRODUCT_DOCS)
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductDetail,
+    responses=NOT_MODIFIED_DOCS,
+    openapi_extra=_PRODUCT_DOCS,
+)
 async def product(product_id: UUID, request: Request) -> Response:
     """A published product with its stock and rating summary. Its seller and admins
     also see it as a draft, unpublished or archived."""
@@ -166,7 +193,7 @@ async def product(product_id: UUID, request: Request) -> Response:
         if hit is not None:
             if not visible_to(hit.status, hit.seller_id, viewer_id, admin=admin):
                 raise UnknownEntity("no such product")
-            return Response(hit.body, media_type="application/json")
+            return answer(request, hit.body, _product_etag(hit.generation, hit.revision))
     await wait_for(services, "catalog_products", positions)
     async with services.pool.connection() as conn:
         found = await product_snapshot(conn, product_id)
@@ -177,7 +204,11 @@ async def product(product_id: UUID, request: Request) -> Response:
         await cache.put(found, body)
     if not visible_to(found.status, found.seller_id, viewer_id, admin=admin):
         raise UnknownEntity("no such product")
-    return Response(body, media_type="application/json")
+    return answer(request, body, _product_etag(found.generation, found.revision))
+
+
+def _product_etag(generation: int, revision: int) -> str:
+    return etag("p", generation, revision, models=(ProductDetail,))
 
 
 _UNTYPED = TypeAdapter(dict[str, Any])
@@ -185,8 +216,14 @@ _UNTYPED = TypeAdapter(dict[str, Any])
 that (a page of products through the model cost a validation per product)."""
 
 
-@router.get("/products", response_model=ProductPage)
+@router.get(
+    "/products",
+    response_model=ProductPage,
+    responses=NOT_MODIFIED_DOCS,
+    openapi_extra=CONDITIONAL_DOCS,
+)
 async def products(
+    request: Request,
     services: Services,
     positions: Positions,
     filters: Filters,
@@ -197,10 +234,17 @@ async def products(
     """Published products, filtered and sorted. Pass ``next_cursor`` back as
     ``cursor`` for the next page."""
     await wait_for(services, "catalog_products", positions)
+    tag = None
     async with services.pool.connection() as conn:
+        if not personal(request.headers):
+            # Before the page: a change landing in between makes the tag older than
+            # the body (the next request gets a 200), never newer.
+            tag = etag("l", *await products_version(conn), models=(ProductPage,))
+            if (unchanged := not_modified(request, tag)) is not None:
+                return unchanged
         page = await list_products(conn, filters, sort, cursor, limit)
     body = {"items": page.items, "next_cursor": page.next_cursor}
-    return Response(_UNTYPED.dump_json(body), media_type="application/json")
+    return answer(request, _UNTYPED.dump_json(body), tag)
 
 
 class _Uncacheable(Exception):
@@ -214,7 +258,9 @@ class _CachedSearchRoute(ParsedBodyRoute):
     validation too, which cost more than the rest of a hit. Nothing is stored for a
     request that was refused (its handler raised, or answered other than 200), so a
     hit is always an answer to a request that passed validation. A request with a
-    consistency token (header or ``after``) skips the cache: it reads the view."""
+    consistency token (header or ``after``) skips the cache: it reads the view.
+    ``If-None-Match`` is weighed here, on whatever answers (the search itself answers
+    in full, so that what the cache stores is always the answer)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -226,9 +272,9 @@ class _CachedSearchRoute(ParsedBodyRoute):
                 or "x-consistency-token" in request.headers
                 or "after" in request.query_params
             ):
-                return await handler(request)
+                return revalidated(request, await handler(request))
 
-            async def answer() -> bytes:
+            async def uncached() -> bytes:
                 response = await handler(request)
                 if response.status_code != 200:
                     raise _Uncacheable(response)
@@ -236,15 +282,20 @@ class _CachedSearchRoute(ParsedBodyRoute):
 
             key = orjson.dumps(sorted(request.query_params.multi_items()))
             try:
-                body = await cache.fetch(key, answer)
+                body = await cache.fetch(key, uncached)
             except _Uncacheable as refused:
                 return refused.response
-            return Response(body, media_type="application/json")
+            return answer(request, body, _search_etag)
 
         return cached
 
 
+def _search_etag(body: bytes) -> str:
+    return body_etag("s", body)
+
+
 async def search(
+    request: Request,
     services: Services,
     positions: Positions,
     filters: Filters,
@@ -286,7 +337,7 @@ async def search(
         "facets": result.facets,
         "exhaustive": result.exhaustive,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return full(request, orjson.dumps(body), _search_etag)
 
 
 router.add_api_route(
@@ -294,19 +345,31 @@ router.add_api_route(
     search,
     methods=["GET"],
     response_model=SearchAnswer,
+    responses=NOT_MODIFIED_DOCS,
+    openapi_extra=CONDITIONAL_DOCS,
     route_class_override=_CachedSearchRoute,
 )
 
 
-@router.get("/categories", response_model=CategoryTree)
+@router.get(
+    "/categories",
+    response_model=CategoryTree,
+    responses=NOT_MODIFIED_DOCS,
+    openapi_extra=CONDITIONAL_DOCS,
+)
 async def categories(
-    services: Services, positions: Positions, include_archived: bool = False
-) -> dict[str, Any]:
+    request: Request, services: Services, positions: Positions, include_archived: bool = False
+) -> Response:
     """The category tree: top-level categories, each with its ``children``."""
     await wait_for(services, "catalog_categories", positions)
+    tag = None
     async with services.pool.connection() as conn:
+        if not personal(request.headers):
+            tag = etag("c", *await categories_version(conn), models=(CategoryTree,))
+            if (unchanged := not_modified(request, tag)) is not None:
+                return unchanged
         tree = await category_tree(conn, include_archived=include_archived)
-    return {"items": tree}
+    return answer(request, orjson.dumps({"items": tree}), tag)
 
 
 @router.get("/inventory", response_model=InventoryPage)

@@ -1,5 +1,5 @@
-# One HTTPS entry point. Reads (GET, HEAD) go to the read API, everything else to
-# the write API; plain HTTP only redirects.
+# One HTTPS entry point, behind CloudFront (cdn.tf). Reads (GET, HEAD) go to the
+# read API, everything else to the write API; plain HTTP is redirected by CloudFront.
 
 locals {
   apis = { for role, spec in var.services : role => spec if spec.port != null }
@@ -114,22 +114,9 @@ resource "aws_lb_listener_rule" "reads" {
   }
 }
 
-resource "aws_lb_listener" "http" {
-  load_balancer_arn = aws_lb.main.arn
-  port              = 80
-  protocol          = "HTTP"
-  default_action {
-    type = "redirect"
-    redirect {
-      port        = "443"
-      protocol    = "HTTPS"
-      status_code = "HTTP_301"
-    }
-  }
-}
-
 # AWS's managed rule sets in front of the API (common exploits, known bad inputs,
-# IP reputation) and a per-address rate limit on top of the app's own limits.
+# IP reputation). The per-address rate limit is on the CDN's ACL (cdn.tf): here
+# every request comes from one of CloudFront's addresses.
 resource "aws_wafv2_web_acl" "main" {
   name  = var.name
   scope = "REGIONAL"
@@ -190,24 +177,6 @@ resource "aws_wafv2_web_acl" "main" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "AWSManagedRulesKnownBadInputsRuleSet"
-      sampled_requests_enabled   = true
-    }
-  }
-  rule {
-    name     = "per-address-rate"
-    priority = 10
-    action {
-      block {}
-    }
-    statement {
-      rate_based_statement {
-        limit              = 6000
-        aggregate_key_type = "IP"
-      }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "per-address-rate"
       sampled_requests_enabled   = true
     }
   }

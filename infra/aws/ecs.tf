@@ -14,9 +14,14 @@ locals {
     SHOP_WORKER_GROUP              = var.consumer_group
     SHOP_PAYMENT_GATEWAY           = "stripe"    # its keys are secrets, below
     SHOP_DATA_DIR                  = "/run/shop" # heartbeats of the relay and workers
-    # The ALB's nodes live in the public subnets: only their X-Forwarded-For and
-    # X-Forwarded-Proto are believed (the client is the rightmost hop outside them).
-    SHOP_TRUSTED_PROXIES = join(",", aws_subnet.public[*].cidr_block)
+    # The ALB's nodes live in the public subnets, and every request comes through
+    # CloudFront (cdn.tf): only their X-Forwarded-For and X-Forwarded-Proto are
+    # believed (the client is the rightmost hop outside them: the viewer CloudFront
+    # saw). CloudFront's addresses are its origin-facing list, as of the last apply.
+    SHOP_TRUSTED_PROXIES = join(",", concat(
+      aws_subnet.public[*].cidr_block,
+      sort([for entry in data.aws_ec2_managed_prefix_list.cloudfront.entries : entry.cidr]),
+    ))
     # Notifications (notifications.tf); SHOP_VAPID_PRIVATE_KEY is a secret, below.
     SHOP_NOTIFY_EMAIL               = "ses"
     SHOP_NOTIFY_SMS                 = "sns"

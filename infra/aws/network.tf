@@ -108,21 +108,15 @@ resource "aws_route_table_association" "private" {
 
 resource "aws_security_group" "alb" {
   name        = "${var.name}-alb"
-  description = "HTTPS from the internet"
+  description = "HTTPS from CloudFront"
   vpc_id      = aws_vpc.main.id
   ingress {
-    description = "HTTPS"
-    from_port   = 443
-    to_port     = 443
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
-  ingress {
-    description = "HTTP, redirected to HTTPS"
-    from_port   = 80
-    to_port     = 80
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
+    # Only through the CDN (cdn.tf), whose WAF sees the viewers' own addresses.
+    description     = "HTTPS from CloudFront's origin-facing addresses"
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
+    prefix_list_ids = [data.aws_ec2_managed_prefix_list.cloudfront.id]
   }
   egress {
     description = "To the API tasks"

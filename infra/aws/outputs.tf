@@ -1,6 +1,11 @@
 output "url" {
-  description = "The load balancer's DNS name (point the public URL's record at it)."
+  description = "The load balancer's DNS name (CloudFront's origin; only CloudFront reaches it)."
   value       = aws_lb.main.dns_name
+}
+
+output "cdn_domain" {
+  description = "CloudFront's domain name: point the public URL's record at it."
+  value       = aws_cloudfront_distribution.main.domain_name
 }
 
 output "kafka_bootstrap" {

@@ -22,9 +22,9 @@ from infra.entrypoints.route_limits import RouteLimits
 from infra.wiring.process import Container
 
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"]
-CORS_HEADERS += ["X-Cart-Token", "X-Consistency-Token"]
+CORS_HEADERS += ["X-Cart-Token", "X-Consistency-Token", "If-None-Match"]
 CORS_EXPOSED = ["Retry-After", "X-Consistency-Token", "X-Trace-Id", "RateLimit", "RateLimit-Policy"]
-CORS_EXPOSED += ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+CORS_EXPOSED += ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "ETag"]
 
 
 def install(app: FastAPI, container: Container) -> None:

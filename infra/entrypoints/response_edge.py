@@ -11,7 +11,9 @@ Content-Security-Policy, allowing their one inline style).
 - ``Cache-Control: no-store`` on personal answers: to a request carrying a
   credential (``Authorization``, ``X-Cart-Token``), and under ``/auth``, ``/cart`` and
   ``/checkout``, which answer tokens (access and refresh tokens, a guest's new cart
-  token) to requests that carry none. Public reads stay cacheable.
+  token) to requests that carry none. Public reads stay cacheable: the catalog's
+  say for how long themselves (``read_api.http_caching``, which holds the list of
+  credential headers).
 - ``X-Trace-Id``: the request's trace (32 hex digits), when it is traced
   (``SHOP_OTEL_EXPORTER``), so that a client's report leads to its spans and logs.
 """
@@ -22,12 +24,14 @@ from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from read_api.http_caching import CREDENTIAL_HEADERS
+
 HSTS = "max-age=31536000; includeSubDomains"
 CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_CSP = "frame-ancestors 'none'"
 _DOCS = ("/docs", "/redoc")
 _PERSONAL_PATHS = ("/auth", "/cart", "/checkout")
-_CREDENTIALS = frozenset({b"authorization", b"x-cart-token"})
+_CREDENTIALS = frozenset(name.encode() for name in CREDENTIAL_HEADERS)
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:

@@ -144,7 +144,7 @@ class RedisProductCache:
         if state != self._state:
             self._use(state)  # the follower moved on (swap, new epoch) or stopped vouching
             entry = None
-        hit = _decode(entry) if entry is not None else None
+        hit = _decode(entry, generation) if entry is not None else None
         self.counts["hit" if hit else "miss"] += 1
         return hit
 
@@ -178,12 +178,18 @@ class RedisProductCache:
         self._state = self._state_parts = None
 
 
-def _decode(entry: bytes) -> CachedProduct | None:
+def _decode(entry: bytes, generation: int) -> CachedProduct | None:
     header, _, body = entry.partition(b"\n")
     fields = header.split(b" ")
     if len(fields) != 3 or fields[1] == _TOMBSTONE:
         return None
-    return CachedProduct(status=fields[1].decode(), seller_id=UUID(fields[2].decode()), body=body)
+    return CachedProduct(
+        status=fields[1].decode(),
+        seller_id=UUID(fields[2].decode()),
+        body=body,
+        revision=int(fields[0]),
+        generation=generation,
+    )
 
 
 class RedisCacheInvalidator:

@@ -7,6 +7,22 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+_VERSION = (
+    "SELECT (SELECT active FROM public.projection_generations WHERE name = %s), "
+    "(SELECT coalesce(sum(position), 0) FROM (SELECT max(notification_id) AS position "
+    "FROM read.catalog_categories__tracking GROUP BY application_name) AS logs)"
+)
+
+
+async def categories_version(conn: AsyncConnection[Any]) -> tuple[int, int]:
+    """The state of ``catalog_categories`` as (generation, position): its position in
+    the logs it follows (their sum: each only grows, and the rows change only with
+    it). What the category tree's HTTP validator is made of."""
+    cursor = await conn.execute(_VERSION, ("catalog_categories",), prepare=True)
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0] or 0), int(row[1])
+
 
 async def category_tree(
     conn: AsyncConnection[Any], *, include_archived: bool = False

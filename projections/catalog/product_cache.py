@@ -42,6 +42,10 @@ class CachedProduct:
     seller_id: UUID
     body: bytes
     """The product document, JSON, exactly as the read API answers it."""
+    revision: int
+    """The revision of the row the body was made from (its HTTP validator)."""
+    generation: int
+    """The generation of ``catalog_products`` that row was read from."""
 
 
 @dataclass(frozen=True)

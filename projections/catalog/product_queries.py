@@ -132,6 +132,22 @@ async def product_snapshot(conn: AsyncConnection[Any], product_id: UUID) -> Prod
     )
 
 
+_VERSION = (
+    "SELECT (SELECT active FROM public.projection_generations WHERE name = %s), "
+    "(SELECT coalesce(max(revision), 0) FROM read.catalog_products_revisions)"
+)
+
+
+async def products_version(conn: AsyncConnection[Any]) -> tuple[int, int]:
+    """The state of ``catalog_products`` as (generation, last revision): every write
+    of a product row takes the next revision, so any change to what a listing shows
+    moves it (an index lookup: what a listing's HTTP validator is made of)."""
+    cursor = await conn.execute(_VERSION, (CACHED_VIEW,), prepare=True)
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0] or 0), int(row[1])
+
+
 async def list_products(
     conn: AsyncConnection[Any],
     where: ProductFilter,

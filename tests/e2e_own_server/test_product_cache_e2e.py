@@ -1,6 +1,6 @@
 """The product-detail cache wired into ``shop run`` (``SHOP_REDIS_URL`` set): reads are
 served from Redis (counted in /metrics), a change reaches them through the
-follower, and stopping the server closes cleanly."""
+follower (and changes their ETag), and stopping the server closes cleanly."""
 
 from __future__ import annotations
 
@@ -83,6 +83,13 @@ def test_product_details_come_from_redis_and_follow_changes(cached_server: Serve
             return answer.json() == mine.json() and cache_hits(client) > before
 
         eventually(served_from_cache, "a read served from Redis")
+        # HTTP validators: the cached entry's tag is the Postgres row's (the same
+        # revision), and a revalidation is answered from Redis too.
+        tag = mine.headers["etag"]
+        before = cache_hits(client)
+        unchanged = client.get(f"/products/{product_id}", headers={"If-None-Match": tag})
+        assert unchanged.status_code == 304 and unchanged.headers["etag"] == tag
+        assert cache_hits(client) > before
 
         repriced = client.put(
             f"/products/{product_id}/price",
@@ -97,4 +104,12 @@ def test_product_details_come_from_redis_and_follow_changes(cached_server: Serve
             return answer.json()["price"]["amount"] == "12.00" and cache_hits(client) > before
 
         eventually(new_price_from_cache, "the new price, from Redis")
+        before = cache_hits(client)
+        changed = client.get(f"/products/{product_id}", headers={"If-None-Match": tag})
+        assert changed.status_code == 200 and changed.json()["price"]["amount"] == "12.00"
+        assert changed.headers["etag"] != tag and cache_hits(client) > before
+        again = client.get(
+            f"/products/{product_id}", headers={"If-None-Match": changed.headers["etag"]}
+        )
+        assert again.status_code == 304
         assert client.get("/health").json()["status"] == "ok"

@@ -195,6 +195,7 @@ def test_terraform_provides_every_managed_service(
         "aws_lb",
         "aws_appautoscaling_policy",
         "aws_wafv2_web_acl",
+        "aws_cloudfront_distribution",
     } <= types
     text = (TERRAFORM / "alb.tf").read_text()
     assert 'protocol          = "HTTPS"' in text
@@ -291,3 +292,140 @@ def test_terraform_tasks_send_their_spans_to_an_xray_collector_sidecar(
     policy = text.split('resource "aws_iam_role_policy" "task_traces"', 1)[1].split("\n}\n", 1)[0]
     assert "role = aws_iam_role.task.id" in policy
     assert '["xray:PutTraceSegments", "xray:PutTelemetryRecords"]' in policy
+
+
+# --- the CDN -------------------------------------------------------------------------------
+
+CACHED_CATALOG_READS = {"/products", "/products/{product_id}", "/categories", "/search"}
+"""The GET routes whose answers carry public Cache-Control (read_api/http_caching.py)."""
+
+
+def _resource(blocks: dict[str, list[Any]], kind: str, name: str) -> dict[str, Any]:
+    (body,) = [
+        resources[f'"{name}"']
+        for item in blocks["resource"]
+        for found, resources in item.items()
+        if _unquote(found) == kind and f'"{name}"' in resources
+    ]
+    return dict(body)
+
+
+def _local(blocks: dict[str, list[Any]], name: str) -> Any:
+    (value,) = [item[name] for item in blocks["locals"] if name in item]
+    return value
+
+
+def _behaviours(blocks: dict[str, list[Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The distribution's ordered cache behaviours as CloudFront tries them: (path
+    pattern, behaviour), the default last with the pattern ``*``."""
+    distribution = _resource(blocks, "aws_cloudfront_distribution", "main")
+    ordered: list[tuple[str, dict[str, Any]]] = []
+    for block in distribution.get("dynamic", []):
+        for kind, body in block.items():
+            if _unquote(kind) != "ordered_cache_behavior":
+                continue
+            (content,) = body["content"]
+            assert content["path_pattern"] == "${ordered_cache_behavior.value}"
+            paths = _local(blocks, body["for_each"].removeprefix("${local.").removesuffix("}"))
+            ordered += [(_unquote(path), content) for path in paths]
+    (default,) = distribution["default_cache_behavior"]
+    return [*ordered, ("*", default)]
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """CloudFront's path patterns: ``*`` any characters (``/`` included), ``?`` one,
+    case-sensitive; nothing else is special."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, path) is not None
+
+
+def _app_routes() -> list[tuple[str, set[str]]]:
+    from infra.entrypoints.http import READ_ROUTERS, WRITE_ROUTERS
+
+    routes = [
+        route
+        for router in (*READ_ROUTERS, *WRITE_ROUTERS, health.router)
+        for route in router.routes
+    ]
+    return [(route.path, set(route.methods)) for route in routes]  # type: ignore[attr-defined]
+
+
+def test_the_cdn_caches_the_catalogs_public_reads_and_nothing_else(
+    terraform: tuple[str, dict[str, list[Any]]],
+) -> None:
+    _, blocks = terraform
+    behaviours = _behaviours(blocks)
+    catalog_policy = "${aws_cloudfront_cache_policy.catalog.id}"
+    cached: set[str] = set()
+    for path, methods in _app_routes():
+        concrete = re.sub(r"\{[^}]+\}", "x1", path)
+        behaviour = next(b for pattern, b in behaviours if _matches(pattern, concrete))
+        # Every method reaches the origin, whatever the path (commands share the
+        # catalog's paths: POST /products, PUT /products/{id}/price, ...).
+        assert {_unquote(m) for m in behaviour["allowed_methods"]} >= methods, path
+        if behaviour["cache_policy_id"] == catalog_policy:
+            if "GET" in methods:
+                cached.add(path)
+        else:
+            assert behaviour["cache_policy_id"] == "${data.aws_cloudfront_cache_policy.disabled.id}"
+            assert behaviour["origin_request_policy_id"] == (
+                "${data.aws_cloudfront_origin_request_policy.all_viewer.id}"
+            ), path
+    assert cached == CACHED_CATALOG_READS
+    personal = ("/users/", "/auth/", "/cart", "/checkout", "/orders", "/payments", "/me/")
+    others = ("/admin/", "/inventory", "/webhooks/", "/reviews/", "/products/x1/reviews")
+    for prefix in (*personal, *others):
+        behaviour = next(b for pattern, b in behaviours if _matches(pattern, prefix + "x"))
+        assert behaviour["cache_policy_id"] != catalog_policy, prefix
+    data = {
+        _unquote(kind) + "." + _unquote(name): body
+        for item in blocks["data"]
+        for kind, named in item.items()
+        for name, body in named.items()
+    }
+    assert _unquote(data["aws_cloudfront_cache_policy.disabled"]["name"]) == (
+        "Managed-CachingDisabled"
+    )
+    assert _unquote(data["aws_cloudfront_origin_request_policy.all_viewer"]["name"]) == (
+        "Managed-AllViewer"
+    )
+
+
+def test_the_cdn_keys_catalog_copies_by_credential_and_consistency_token(
+    terraform: tuple[str, dict[str, list[Any]]],
+) -> None:
+    """No cookie, and an entry of its own for each credential and each consistency
+    token; the origin's Cache-Control decides (nothing kept without one); errors
+    never kept; the origin is the load balancer, over HTTPS, reachable only from
+    CloudFront."""
+    _, blocks = terraform
+    policy = _resource(blocks, "aws_cloudfront_cache_policy", "catalog")
+    assert (policy["min_ttl"], policy["default_ttl"]) == (0, 0)
+    assert 0 < policy["max_ttl"] <= 60
+    (key,) = policy["parameters_in_cache_key_and_forwarded_to_origin"]
+    assert _unquote(key["cookies_config"][0]["cookie_behavior"]) == "none"
+    assert _unquote(key["query_strings_config"][0]["query_string_behavior"]) == "all"
+    (headers,) = key["headers_config"]
+    assert _unquote(headers["header_behavior"]) == "whitelist"
+    in_key = {_unquote(h) for h in headers["headers"][0]["items"]}
+    assert {"Authorization", "X-Consistency-Token", "Origin"} == in_key
+    forwarded = _resource(blocks, "aws_cloudfront_origin_request_policy", "catalog")
+    assert _unquote(forwarded["cookies_config"][0]["cookie_behavior"]) == "none"
+    (extra,) = forwarded["headers_config"]
+    extra_headers = {_unquote(h) for h in extra["headers"][0]["items"]}
+    # What the catalog's commands need (the bearer travels in the key), no credential.
+    assert {"Host", "Content-Type", "Idempotency-Key"} <= extra_headers
+    assert not {"Authorization", "X-Cart-Token", "Cookie"} & extra_headers
+
+    distribution = _resource(blocks, "aws_cloudfront_distribution", "main")
+    (origin,) = distribution["origin"]
+    assert origin["domain_name"] == "${aws_lb.main.dns_name}"
+    assert _unquote(origin["custom_origin_config"][0]["origin_protocol_policy"]) == "https-only"
+    assert {404, 503} <= set(_local(blocks, "uncached_errors"))
+    (errors,) = [b for b in distribution["dynamic"] if '"custom_error_response"' in b]
+    assert errors['"custom_error_response"']["content"][0]["error_caching_min_ttl"] == 0
+    alb = _resource(blocks, "aws_security_group", "alb")
+    assert [rule["prefix_list_ids"] for rule in alb["ingress"]] == [
+        ["${data.aws_ec2_managed_prefix_list.cloudfront.id}"]
+    ]
+    assert all("cidr_blocks" not in rule for rule in alb["ingress"])

@@ -556,7 +556,7 @@ async def check_refusals(container: Container) -> None:
         assert answer.status_code == 422
     operation = openapi()["paths"]["/products/{product_id}"]["get"]
     names = {p["name"] for p in operation["parameters"]}
-    assert names == {"product_id", "X-Consistency-Token", "after"}
+    assert names == {"product_id", "X-Consistency-Token", "after", "If-None-Match"}
 
 
 def openapi() -> dict[str, Any]:
