@@ -165,6 +165,14 @@ def test_an_erased_shopper_is_nowhere_and_the_books_still_balance(
         lambda: _tables_holding(server.database_url, needles) == {} or None,
         "every read model to drop the shopper's data",
     )
+    download = client.get(f"/admin/users/{shopper.id}/data-export", headers=seen)
+    assert download.status_code == 200, download.text
+    (exported_order,) = download.json()["orders"]  # the order is still theirs, amounts kept
+    assert (exported_order["order_id"], Decimal(exported_order["refunded"])) == (
+        order_id,
+        Decimal("12.50"),
+    )
+    assert [n for n in needles if n.lower() in download.text.lower()] == []
     states = stored_states(server.database_url)
     assert [n for n in needles if any(n.encode() in s for s in states)] == []
     exported = server.shop("export", "events", "--dir", str(tmp_path / "export"))
