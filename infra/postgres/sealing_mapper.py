@@ -16,13 +16,13 @@ value itself: it reads as it is (ADR 0024 says what that means for erasure).
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
-from Crypto.Cipher import AES
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import resolve_topic
@@ -33,7 +33,6 @@ from infra.postgres.subject_keys import SubjectKeys
 
 ENVELOPE = "_pd_"
 _NONCE = 12
-_TAG = 16
 _ADDRESS = "client_address"
 
 Sealer = Callable[[UUID, str, Any], Any]
@@ -81,10 +80,8 @@ class SealingMapper(Mapper[UUID]):
         if key is None:
             return None  # the subject is erased: the caller stores the erased value
         nonce = os.urandom(_NONCE)
-        cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
-        cipher.update(_context(subject, name))
-        sealed, tag = cipher.encrypt_and_digest(json.dumps(value).encode())
-        return {ENVELOPE: [subject.hex, base64.b64encode(nonce + sealed + tag).decode()]}
+        sealed = AESGCM(key).encrypt(nonce, orjson.dumps(value), _context(subject, name))
+        return {ENVELOPE: [subject.hex, base64.b64encode(nonce + sealed).decode()]}
 
     def _open(self, value: Any, name: str, erased: Callable[[UUID], Any]) -> Any:
         if not _is_envelope(value):
@@ -95,9 +92,9 @@ class SealingMapper(Mapper[UUID]):
         if key is None:
             return erased(subject)
         raw = base64.b64decode(text)
-        cipher = AES.new(key, AES.MODE_GCM, nonce=raw[:_NONCE])
-        cipher.update(_context(subject, name))
-        return json.loads(cipher.decrypt_and_verify(raw[_NONCE:-_TAG], raw[-_TAG:]))
+        return orjson.loads(
+            AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], _context(subject, name))
+        )
 
 
 def _context(subject: UUID, name: str) -> bytes:

@@ -21,9 +21,9 @@ import time
 from collections import OrderedDict
 from uuid import UUID
 
-from Crypto.Cipher import AES
-from Crypto.Hash import SHA256
-from Crypto.Protocol.KDF import HKDF
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eventsourcing.postgres import PostgresDatastore
 
 DDL = """
@@ -40,7 +40,6 @@ _PLAIN, _WRAPPED = b"\x01", b"\x02"
 _NO_KEY = b""
 """Cached for a subject that has no key yet (expires like a key)."""
 _NONCE = 12
-_TAG = 16
 
 
 class _Cache:
@@ -90,7 +89,9 @@ class SubjectKeys:
         self._wrapping = (
             None
             if master_key is None
-            else HKDF(master_key, 32, b"", SHA256, context=b"eventshop subject keys")
+            else AESGCM(
+                HKDF(SHA256(), 32, salt=None, info=b"eventshop subject keys").derive(master_key)
+            )
         )
         self._cache = _shared_cache(store)
 
@@ -152,10 +153,7 @@ class SubjectKeys:
         if self._wrapping is None:
             return _PLAIN + key
         nonce = os.urandom(_NONCE)
-        cipher = AES.new(self._wrapping, AES.MODE_GCM, nonce=nonce)
-        cipher.update(subject.bytes)
-        sealed, tag = cipher.encrypt_and_digest(key)
-        return _WRAPPED + nonce + sealed + tag
+        return _WRAPPED + nonce + self._wrapping.encrypt(nonce, key, subject.bytes)
 
     def _unwrap(self, subject: UUID, stored: bytes | None) -> bytes | None:
         if stored is None:
@@ -167,7 +165,4 @@ class SubjectKeys:
             raise RuntimeError(
                 "the data subjects' keys are wrapped under SHOP_ENCRYPTION_KEY: set it"
             )
-        nonce, sealed, tag = stored[1 : 1 + _NONCE], stored[1 + _NONCE : -_TAG], stored[-_TAG:]
-        cipher = AES.new(self._wrapping, AES.MODE_GCM, nonce=nonce)
-        cipher.update(subject.bytes)
-        return cipher.decrypt_and_verify(sealed, tag)
+        return self._wrapping.decrypt(stored[1 : 1 + _NONCE], stored[1 + _NONCE :], subject.bytes)
