@@ -91,6 +91,9 @@ class SalesView(View):
         "(placed_at, product_id)",
         "CREATE INDEX IF NOT EXISTS analytics_products_seller ON {schema}.analytics_products "
         "(seller_id)",
+        # An erasure finds the customer's orders (ADR 0024).
+        "CREATE INDEX IF NOT EXISTS analytics_orders_customer ON {schema}.analytics_orders "
+        "(customer_id)",
     ]
 
     @staticmethod

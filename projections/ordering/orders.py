@@ -116,6 +116,9 @@ class OrdersView(View):
         "CREATE INDEX IF NOT EXISTS orders_status ON {schema}.orders "
         "(status, placed_at DESC, order_id DESC)",
         "CREATE INDEX IF NOT EXISTS orders_products ON {schema}.orders USING gin (product_ids)",
+        # An erasure finds the steps its user acted in (ADR 0024).
+        "CREATE INDEX IF NOT EXISTS order_timeline_actors_id ON {schema}.order_timeline_actors "
+        "((actor ->> 'id'))",
     ]
 
     # --- erasure (SQL behind named methods, called by the projection) -------------
@@ -143,20 +146,20 @@ class OrdersView(View):
             (ERASED_TEXT, user_id),
         )
         # The client address is sealed under the acting user's key; an anonymous
-        # placement's under its customer's.
+        # placement's under its customer's. Two statements, each on an index.
+        dropped = Jsonb({"client_address": None})
         cursor.execute(
-            "UPDATE order_timeline_actors a SET actor = actor || %s "
-            "WHERE actor ->> 'client_address' IS NOT NULL AND ("
-            "(actor ->> 'kind' = %s AND actor ->> 'id' = %s) OR (a.version = 1 "
+            "UPDATE order_timeline_actors SET actor = actor || %s "
+            "WHERE actor ->> 'id' = %s AND actor ->> 'kind' = %s "
+            "AND actor ->> 'client_address' IS NOT NULL",
+            (dropped, str(user_id), ActorKind.USER.value),
+        )
+        cursor.execute(
+            "UPDATE order_timeline_actors a SET actor = actor || %s FROM orders o "
+            "WHERE o.customer_id = %s AND a.order_id = o.order_id AND a.version = 1 "
             "AND NOT (actor ->> 'kind' = %s AND actor ->> 'id' IS NOT NULL) "
-            "AND a.order_id IN (SELECT order_id FROM orders WHERE customer_id = %s)))",
-            (
-                Jsonb({"client_address": None}),
-                ActorKind.USER.value,
-                str(user_id),
-                ActorKind.USER.value,
-                user_id,
-            ),
+            "AND actor ->> 'client_address' IS NOT NULL",
+            (dropped, user_id, ActorKind.USER.value),
         )
 
     @staticmethod
