@@ -9,6 +9,13 @@ day is later refunded or cancelled, and the two logs may be applied in any order
 (a rebuild catches up one log after the other): nothing here joins across logs at
 write time.
 
+Erasure (ADR 0024): the facts keep the customer's id, no name, email or address;
+but a shopper's cancellation reason is free text they wrote, which reads as
+``ERASED_TEXT`` once they are erased. The view follows the users log for
+``User.Erased`` and remembers erasures (``analytics_erased_customers``), so that a
+cancellation applied after one is written blanked too: the only write here that
+looks across logs, which is why the view is ``serialised``.
+
 What counts as a sale: an order that was confirmed (payment authorized, or nothing
 to pay) and not cancelled before any money was captured. An order cancelled after
 capture stays a sale; its refund takes it out of the net revenue.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -26,13 +34,15 @@ from psycopg.sql import SQL
 from domain.catalog import Product
 from domain.categories import Category
 from domain.orders import Order
+from domain.users import ERASED_TEXT, User
 from projections.catalog.shared_tables import CATEGORY_COLUMNS, apply_category
 from projections.engine import View, ViewProjection
 
 
 class SalesView(View):
     name = "analytics_sales"
-    follows = ("ordering", "catalog")
+    follows = ("ordering", "catalog", "users")
+    serialised = True  # an erasure and a cancellation take turns (module docstring)
     tables = {
         "analytics_orders": """
             order_id uuid PRIMARY KEY,
@@ -70,6 +80,9 @@ class SalesView(View):
             category_ids uuid[] NOT NULL DEFAULT ARRAY[]::uuid[]
         """,
         "analytics_categories": CATEGORY_COLUMNS,
+        "analytics_erased_customers": """
+            customer_id uuid PRIMARY KEY
+        """,
     }
     indexes = [
         "CREATE INDEX IF NOT EXISTS analytics_orders_placed ON {schema}.analytics_orders "
@@ -78,14 +91,41 @@ class SalesView(View):
         "(placed_at, product_id)",
         "CREATE INDEX IF NOT EXISTS analytics_products_seller ON {schema}.analytics_products "
         "(seller_id)",
+        # An erasure finds the customer's orders (ADR 0024).
+        "CREATE INDEX IF NOT EXISTS analytics_orders_customer ON {schema}.analytics_orders "
+        "(customer_id)",
     ]
+
+    @staticmethod
+    def erase_customer(cursor: Cursor[DictRow], customer_id: UUID) -> None:
+        """Blank the customer's own cancellation reasons; again, nothing."""
+        cursor.execute(
+            "INSERT INTO analytics_erased_customers VALUES (%s) ON CONFLICT DO NOTHING",
+            (customer_id,),
+        )
+        cursor.execute(
+            "UPDATE analytics_orders SET cancellation_reason = %s "
+            "WHERE customer_id = %s AND NOT cancelled_by_admin",
+            (ERASED_TEXT, customer_id),
+        )
+
+    @staticmethod
+    def customer_erased(cursor: Cursor[DictRow], order_id: UUID) -> bool:
+        cursor.execute(
+            "SELECT 1 FROM analytics_orders o JOIN analytics_erased_customers e "
+            "USING (customer_id) WHERE o.order_id = %s",
+            (order_id,),
+        )
+        return cursor.fetchone() is not None
 
 
 class SalesProjection(ViewProjection[SalesView]):
     name = "analytics_sales"
 
     def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
-        if isinstance(event, Order.Event):
+        if isinstance(event, User.Erased):
+            self.view.erase_customer(cursor, event.originator_id)
+        elif isinstance(event, Order.Event):
             self._order(event, cursor)
         elif isinstance(event, Product.Event):
             self._product(event, cursor)
@@ -137,6 +177,7 @@ class SalesProjection(ViewProjection[SalesView]):
                     event.reason,
                 )
             case Order.Cancelled():
+                erased = not event.by_admin and self.view.customer_erased(cursor, order_id)
                 # Cancelled before any capture: no money moved, no sale.
                 _set(
                     cursor,
@@ -144,7 +185,7 @@ class SalesProjection(ViewProjection[SalesView]):
                     "cancelled_at = %s, cancellation_reason = %s, cancelled_by_admin = %s, "
                     "is_sale = is_sale AND captured > 0",
                     event.at,
-                    event.reason,
+                    ERASED_TEXT if erased else event.reason,
                     event.by_admin,
                 )
             case Order.Returned():

@@ -11,31 +11,54 @@
   gateway's reference) and one row per gateway fact (authorization, decline,
   capture, void, refund, each with the gateway's reference): the payment history.
   Queries join it to ``orders`` for the customer.
+
+Erasure (ADR 0024): ``orders`` follows the users log too, for ``User.Erased``, on
+which it blanks what it derived from the customer's personal data to what a replay
+gives once the customer's key is gone: the shipping address (``{}``, as
+``Order.Placed`` then reads) and the client address of every step the user acted in
+(sealed under the actor's key, or the customer's for an anonymous placement); and
+the free text the shopper wrote (a cancellation's or a return request's reason, kept
+in ``order_shopper_notes``), which is not sealed but may name anyone, reads as
+``ERASED_TEXT``. Erasures are remembered (``orders_erased_users``) and a step applied
+after one is written blanked already, so the two logs may be applied in either order
+(live, or a rebuild one log after the other) and give the same rows; the view is
+``serialised`` so that an erasure and an order step never commit past each other.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 from psycopg.types.json import Jsonb
 
-from domain.actors import actor_of
+from domain.actors import Actor, ActorKind, actor_of
 from domain.money import Money
 from domain.order_status import OrderStatus, refunded_status
 from domain.orders import AUTHENTICATION_NOTE, FREE_ORDER_NOTE, Order
 from domain.payments import Payment, PaymentStatus
+from domain.personal_data import EVENT_FIELDS
+from domain.users import ERASED_TEXT, User
 from projections.engine import View, ViewProjection
 
 S = OrderStatus
 
 
+def erased_shipping_address(customer_id: UUID) -> Any:
+    """What ``Order.Placed``'s shipping address reads as once its customer is erased."""
+    return EVENT_FIELDS[Order.Placed].erased["shipping_address"](customer_id)
+
+
 class OrdersView(View):
     name = "orders"
-    follows = ("ordering",)
+    follows = ("ordering", "users")
+    serialised = True  # an erasure and an order's step take turns (module docstring)
     tables = {
         "orders": """
             order_id uuid PRIMARY KEY,
@@ -75,6 +98,15 @@ class OrdersView(View):
             actor jsonb NOT NULL,
             PRIMARY KEY (order_id, version)
         """,
+        # The timeline steps whose note the shopper wrote (erased with the shopper).
+        "order_shopper_notes": """
+            order_id uuid NOT NULL,
+            version integer NOT NULL,
+            PRIMARY KEY (order_id, version)
+        """,
+        "orders_erased_users": """
+            user_id uuid PRIMARY KEY
+        """,
     }
     indexes = [
         "CREATE INDEX IF NOT EXISTS orders_customer ON {schema}.orders "
@@ -84,17 +116,85 @@ class OrdersView(View):
         "CREATE INDEX IF NOT EXISTS orders_status ON {schema}.orders "
         "(status, placed_at DESC, order_id DESC)",
         "CREATE INDEX IF NOT EXISTS orders_products ON {schema}.orders USING gin (product_ids)",
+        # An erasure finds the steps its user acted in (ADR 0024).
+        "CREATE INDEX IF NOT EXISTS order_timeline_actors_id ON {schema}.order_timeline_actors "
+        "((actor ->> 'id'))",
     ]
+
+    # --- erasure (SQL behind named methods, called by the projection) -------------
+
+    @staticmethod
+    def erase_user(cursor: Cursor[DictRow], user_id: UUID) -> None:
+        """Blank what the rows hold of ``user_id``'s personal data; again, nothing."""
+        cursor.execute(
+            "INSERT INTO orders_erased_users VALUES (%s) ON CONFLICT DO NOTHING", (user_id,)
+        )
+        cursor.execute(
+            "UPDATE orders SET shipping_address = %s WHERE customer_id = %s",
+            (Jsonb(erased_shipping_address(user_id)), user_id),
+        )
+        cursor.execute(
+            "UPDATE orders o SET cancellation_reason = %s FROM order_shopper_notes n "
+            "JOIN order_timeline t USING (order_id, version) "
+            "WHERE o.customer_id = %s AND n.order_id = o.order_id AND t.status = %s",
+            (ERASED_TEXT, user_id, S.CANCELLED.value),
+        )
+        cursor.execute(
+            "UPDATE order_timeline t SET note = %s FROM order_shopper_notes n, orders o "
+            "WHERE (t.order_id, t.version) = (n.order_id, n.version) "
+            "AND o.order_id = t.order_id AND o.customer_id = %s",
+            (ERASED_TEXT, user_id),
+        )
+        # The client address is sealed under the acting user's key; an anonymous
+        # placement's under its customer's. Two statements, each on an index.
+        dropped = Jsonb({"client_address": None})
+        cursor.execute(
+            "UPDATE order_timeline_actors SET actor = actor || %s "
+            "WHERE actor ->> 'id' = %s AND actor ->> 'kind' = %s "
+            "AND actor ->> 'client_address' IS NOT NULL",
+            (dropped, str(user_id), ActorKind.USER.value),
+        )
+        cursor.execute(
+            "UPDATE order_timeline_actors a SET actor = actor || %s FROM orders o "
+            "WHERE o.customer_id = %s AND a.order_id = o.order_id AND a.version = 1 "
+            "AND NOT (actor ->> 'kind' = %s AND actor ->> 'id' IS NOT NULL) "
+            "AND actor ->> 'client_address' IS NOT NULL",
+            (dropped, user_id, ActorKind.USER.value),
+        )
+
+    @staticmethod
+    def is_erased(cursor: Cursor[DictRow], user_id: UUID | None) -> bool:
+        if user_id is None:
+            return False
+        cursor.execute("SELECT 1 FROM orders_erased_users WHERE user_id = %s", (user_id,))
+        return cursor.fetchone() is not None
+
+    @staticmethod
+    def customer_erased(cursor: Cursor[DictRow], order_id: UUID) -> bool:
+        cursor.execute(
+            "SELECT 1 FROM orders o JOIN orders_erased_users e ON e.user_id = o.customer_id "
+            "WHERE o.order_id = %s",
+            (order_id,),
+        )
+        return cursor.fetchone() is not None
 
 
 class OrdersProjection(ViewProjection[OrdersView]):
     name = "orders"
 
     def apply(self, event: Any, cursor: Cursor[DictRow]) -> None:
+        if isinstance(event, User.Erased):
+            self.view.erase_user(cursor, event.originator_id)
+            return
         if not isinstance(event, Order.Event):
             return
         match event:
             case Order.Placed():
+                address = (
+                    erased_shipping_address(event.customer_id)
+                    if self.view.is_erased(cursor, event.customer_id)
+                    else event.shipping_address
+                )
                 cursor.execute(
                     "INSERT INTO orders (order_id, customer_id, status, currency, total, "
                     "captured, refunded, lines, product_ids, shipping_address, placed_at, "
@@ -107,7 +207,7 @@ class OrdersProjection(ViewProjection[OrdersView]):
                         Decimal(event.total["amount"]),
                         Jsonb([{**e, "product_id": str(e["product_id"])} for e in event.lines]),
                         sorted({e["product_id"] for e in event.lines}),
-                        Jsonb(event.shipping_address),
+                        Jsonb(address),
                         event.at,
                         event.at,
                     ),
@@ -161,16 +261,17 @@ class OrdersProjection(ViewProjection[OrdersView]):
             case Order.Delivered():
                 self._move(cursor, event, S.DELIVERED, "delivered", "delivered_at = %s", event.at)
             case Order.Cancelled():
+                reason = self._shoppers_text(cursor, event) if not event.by_admin else event.reason
                 self._move(
                     cursor,
                     event,
                     S.CANCELLED,
-                    event.reason,
+                    reason,
                     "cancellation_reason = %s, authentication = NULL",
-                    event.reason,
+                    reason,
                 )
             case Order.ReturnRequested():
-                self._move(cursor, event, S.RETURN_REQUESTED, event.reason)
+                self._move(cursor, event, S.RETURN_REQUESTED, self._shoppers_text(cursor, event))
             case Order.ReturnApproved():
                 self._move(cursor, event, S.RETURN_APPROVED, "return approved")
             case Order.ReturnRefused():
@@ -194,6 +295,15 @@ class OrdersProjection(ViewProjection[OrdersView]):
                 status = refunded_status(current, event.fully)
                 self._move(cursor, event, status, f"{kind} {amount}: {event.reason}")
 
+    def _shoppers_text(self, cursor: Cursor[DictRow], event: Any) -> str:
+        """The reason the shopper wrote: noted as theirs, and erased if they are."""
+        cursor.execute(
+            "INSERT INTO order_shopper_notes VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (event.originator_id, event.originator_version),
+        )
+        erased = self.view.customer_erased(cursor, event.originator_id)
+        return ERASED_TEXT if erased else str(event.reason)
+
     def _move(
         self,
         cursor: Cursor[DictRow],
@@ -216,16 +326,30 @@ class OrdersProjection(ViewProjection[OrdersView]):
             (*values, event.at, event.originator_id),
         )
 
-    @staticmethod
-    def _note(cursor: Cursor[DictRow], event: Any, status: OrderStatus, note: str) -> None:
+    def _note(self, cursor: Cursor[DictRow], event: Any, status: OrderStatus, note: str) -> None:
         cursor.execute(
             "INSERT INTO order_timeline VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             (event.originator_id, event.originator_version, status.value, event.at, note),
         )
+        actor = actor_of(event)
+        if actor.client_address is not None and self._address_erased(cursor, event, actor):
+            actor = replace(actor, client_address=None)
         cursor.execute(
             "INSERT INTO order_timeline_actors VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-            (event.originator_id, event.originator_version, Jsonb(actor_of(event).as_mapping())),
+            (event.originator_id, event.originator_version, Jsonb(actor.as_mapping())),
         )
+
+    def _address_erased(self, cursor: Cursor[DictRow], event: Any, actor: Actor) -> bool:
+        """Whether the one whose key seals the actor's client address is erased: the
+        acting user, or for an anonymous placement its customer (as the event
+        store's mapper chooses)."""
+        owner: UUID | None = None
+        if actor.kind is ActorKind.USER and actor.id is not None:
+            with suppress(ValueError):
+                owner = UUID(actor.id)
+        if owner is None and isinstance(event, Order.Placed):
+            owner = event.customer_id
+        return self.view.is_erased(cursor, owner)
 
 
 class PaymentsView(View):

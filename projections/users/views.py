@@ -1,18 +1,32 @@
 """Read models of the users context: what a user sees of their profile, what an
-admin lists, and the access view that authentication checks on every request."""
+admin lists, and the access view that authentication checks on every request.
+
+``User.Erased`` (ADR 0024) blanks what each view holds of the user's personal data
+to the values a replay gives once the user's key is gone (``domain.personal_data``):
+the registration's email and name read as erased, and each profile change as no
+change, so the profile is left with the defaults of a fresh registration. A rebuild
+after the erasure therefore writes the same rows as the live view.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier
 from psycopg.types.json import Jsonb
 
+from domain.personal_data import ERASED_USER
 from domain.sessions import Session
 from domain.users import DEFAULT_NOTIFICATION_PREFERENCES, PROFILE_FIELDS, User
 from projections.engine import View, ViewProjection
+
+
+def erased_values(user_id: UUID) -> dict[str, Any]:
+    """The user's personal attributes as they read once erased."""
+    return {name: erased(user_id) for name, erased in ERASED_USER.items()}
 
 
 class UserProfilesView(View):
@@ -54,29 +68,53 @@ class UserProfilesProjection(ViewProjection[UserProfilesView]):
                     ),
                 )
             case User.ProfileUpdated():
+                # An erased user's changes replay as none ({}): the change still dates.
                 changes = {k: v for k, v in event.changes.items() if k in PROFILE_FIELDS}
                 values = [
                     Jsonb(v) if k in ("addresses", "notification_preferences") else v
                     for k, v in changes.items()
                 ]
-                assignments = SQL(", ").join(
+                assignments: list[str | Composable] = [
                     SQL("{0} = %s").format(Identifier(column)) for column in changes
-                )
+                ]
                 self._update(cursor, event, assignments, values)
             case User.EmailVerified() | User.PasswordReset():
-                self._update(cursor, event, "email_verified = true", [])
+                self._update(cursor, event, ["email_verified = true"], [])
             case User.RoleGranted():
-                self._update(cursor, event, "roles = array_append(roles, %s)", [event.role])
+                self._update(cursor, event, ["roles = array_append(roles, %s)"], [event.role])
             case User.RoleRevoked():
-                self._update(cursor, event, "roles = array_remove(roles, %s)", [event.role])
+                self._update(cursor, event, ["roles = array_remove(roles, %s)"], [event.role])
             case User.Deactivated():
-                self._update(cursor, event, "active = false", [])
+                self._update(cursor, event, ["active = false"], [])
+            case User.Erased():
+                erased = erased_values(event.originator_id)
+                self._update(
+                    cursor,
+                    event,
+                    [
+                        "email = %s, name = %s, phone = %s, addresses = %s, "
+                        "notification_preferences = %s, active = false"
+                    ],
+                    [
+                        erased["email"],
+                        erased["name"],
+                        erased["phone"],
+                        Jsonb(erased["addresses"]),
+                        # Sealed with the rest of each change: a replay never sees them.
+                        Jsonb(DEFAULT_NOTIFICATION_PREFERENCES),
+                    ],
+                )
 
     def _update(
-        self, cursor: Cursor[DictRow], event: Any, assignments: str | Composable, values: list[Any]
+        self,
+        cursor: Cursor[DictRow],
+        event: Any,
+        assignments: list[str | Composable],
+        values: list[Any],
     ) -> None:
-        statement = SQL("UPDATE user_profiles SET {0}, updated_at = %s WHERE user_id = %s").format(
-            SQL(assignments) if isinstance(assignments, str) else assignments
+        parts: list[Composable] = [SQL(a) if isinstance(a, str) else a for a in assignments]
+        statement = SQL("UPDATE user_profiles SET {0} WHERE user_id = %s").format(
+            SQL(", ").join([*parts, SQL("updated_at = %s")])
         )
         cursor.execute(statement, (*values, event.timestamp, event.originator_id))
 
@@ -136,6 +174,14 @@ class AdminUsersProjection(ViewProjection[AdminUsersView]):
                     "WHERE user_id = %s",
                     (event.reason, event.originator_id),
                 )
+            case User.Erased():
+                # The deactivation reason, if any, stays: an admin's note, not sealed.
+                erased = erased_values(event.originator_id)
+                cursor.execute(
+                    "UPDATE admin_users SET email = %s, name = %s, active = false "
+                    "WHERE user_id = %s",
+                    (erased["email"], erased["name"], event.originator_id),
+                )
             case Session.Started():
                 cursor.execute(
                     "UPDATE admin_users SET last_login_at = %s, login_count = login_count + 1 "
@@ -185,7 +231,8 @@ class UserAccessProjection(ViewProjection[UserAccessView]):
                 self._user(cursor, event, "roles = array_append(roles, %s)", event.role)
             case User.RoleRevoked():
                 self._user(cursor, event, "roles = array_remove(roles, %s)", event.role)
-            case User.Deactivated():
+            case User.Deactivated() | User.Erased():
+                # An erased account is closed for good: its tokens stop working at once.
                 self._user(cursor, event, "active = %s", False)
             case User.PasswordReset() | User.PasswordChanged():
                 self._user(cursor, event, "credentials_version = credentials_version + %s", 1)

@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 
+from domain.users import ERASED_TEXT
 from tests.support.api import CONSISTENCY, bearer, written
 from tests.support.catalog_client import Cast, listed_product, product_body
 from tests.support.ordering_client import awaiting_order, checkout, confirmed_order
@@ -223,6 +224,28 @@ def deactivate(w: World) -> tuple[httpx.Response, list[Query]]:
         f"/admin/users/{shopper.id}/deactivate", json={"reason": "fraud"}, headers=w.cast.admin
     )
     return answer, [Query(f"/users/{shopper.id}", w.cast.admin, has('"active":false'))]
+
+
+def erase_self(w: World) -> tuple[httpx.Response, list[Query]]:
+    shopper = w.account("ryweraseme")
+    order_id = w.order(shopper)
+    answer = w.client.post(
+        "/users/me/erasure", json={"password": shopper.password}, headers=shopper.headers
+    )
+    return answer, [
+        Query(f"/users/{shopper.id}", w.cast.admin, has(ERASED_TEXT)),
+        # The orders view follows the users log for the erasure (ADR 0024).
+        Query(f"/orders/{order_id}", w.cast.admin, field("shipping_address", {})),
+    ]
+
+
+def erase(w: World) -> tuple[httpx.Response, list[Query]]:
+    shopper = w.account("ryweraseadmin")
+    answer = w.client.post(f"/admin/users/{shopper.id}/erasure", headers=w.cast.admin)
+    return answer, [
+        Query(f"/users/{shopper.id}", w.cast.admin, has(ERASED_TEXT)),
+        Query(f"/admin/users?email_prefix={shopper.email}", w.cast.admin, field("items", [])),
+    ]
 
 
 def create_product(w: World) -> tuple[httpx.Response, list[Query]]:
@@ -589,6 +612,8 @@ TABLE: dict[str, Row] = {
     "POST /admin/users/{user_id}/roles": grant_role,
     "DELETE /admin/users/{user_id}/roles/{role}": revoke_role,
     "POST /admin/users/{user_id}/deactivate": deactivate,
+    "POST /users/me/erasure": erase_self,
+    "POST /admin/users/{user_id}/erasure": erase,
     "POST /products": create_product,
     "PATCH /products/{product_id}": update_product,
     "PUT /products/{product_id}/price": change_price,

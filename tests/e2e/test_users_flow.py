@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.users import ERASED_TEXT, erased_email
 from infra.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.support.api import CONSISTENCY, bearer, problem_type
@@ -569,3 +570,49 @@ def test_several_workers_need_redis_for_their_rate_limits(
     refused = run_shop(env, "run", "--workers", "2", timeout=120)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "SHOP_REDIS_URL" in refused.stdout
+
+
+def test_an_erased_account_s_tokens_stop_working(server: Server, client: httpx.Client) -> None:
+    """Erasure closes the account as deactivation does (ADR 0024): every session's
+    access token is refused at once, the refresh tokens and the password too; what
+    an admin sees of it reads as erased."""
+    account = verified_account(server, client, "erased")
+    other_device = login(client, account.email, account.password).json()
+    wrong = client.post(
+        "/users/me/erasure", json={"password": "not-the-password-at-all"}, headers=account.headers
+    )
+    assert wrong.status_code == 401, wrong.text
+    assert client.get("/users/me", headers=account.headers).status_code == 200
+
+    erased = client.post(
+        "/users/me/erasure", json={"password": account.password}, headers=account.headers
+    )
+    assert erased.status_code == 200, erased.text
+    for access in (account.access_token, other_device["access_token"]):
+        assert client.get("/users/me", headers=bearer(access)).status_code == 401
+    for refresh in (account.refresh_token, other_device["refresh_token"]):
+        refused = client.post("/auth/refresh", json={"refresh_token": refresh})
+        assert refused.status_code == 403, refused.text
+        assert problem_type(refused) == "account-inactive"
+    relogin = login(client, account.email, account.password)
+    assert relogin.status_code == 401, relogin.text
+
+    admin = _consistent(erased.headers[CONSISTENCY], server.admin_headers(client))
+    shown = client.get(f"/users/{account.id}", headers=admin).json()
+    assert (shown["email"], shown["name"], shown["phone"], shown["active"]) == (
+        erased_email(uuid.UUID(account.id)),
+        ERASED_TEXT,
+        None,
+        False,
+    )
+    listed = client.get("/admin/users", params={"email_prefix": account.email}, headers=admin)
+    assert listed.json()["items"] == []
+
+
+def test_an_admin_erasure_refuses_the_user_s_tokens(server: Server, client: httpx.Client) -> None:
+    account = verified_account(server, client, "erased-by-admin")
+    erased = client.post(f"/admin/users/{account.id}/erasure", headers=server.admin_headers(client))
+    assert erased.status_code == 200, erased.text
+    assert client.get("/users/me", headers=account.headers).status_code == 401
+    refused = client.post("/auth/refresh", json={"refresh_token": account.refresh_token})
+    assert refused.status_code == 403, refused.text

@@ -91,7 +91,10 @@ def test_a_rebuild_equals_the_live_views_and_the_figures_follow_the_history(
         assert rebuild(container, view_class.name) == 2
         built = contents(container.conninfo, view_class, 2)
         assert built == contents(container.conninfo, view_class, 1), view_class.name
-        assert all(built.values()), view_class.name  # every table has rows
+        # Every table has rows (erasures have tests of their own: test_erasure_views).
+        assert all(rows for t, rows in built.items() if t != "analytics_erased_customers"), (
+            view_class.name
+        )
 
     today = datetime.now(UTC).date()
     span = DateRange(today - timedelta(days=29), today)
