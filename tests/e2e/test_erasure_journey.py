@@ -151,9 +151,13 @@ def test_an_erased_shopper_is_nowhere_and_the_books_still_balance(
         return answer if personal["street"] not in str(answer) else None
 
     order_after = eventually(blanked, "the order's shipping address to be erased")
-    for figure in ("status", "total", "lines"):
+    for figure in ("status", "total", "captured", "refunded", "lines", "updated_at"):
         assert order_after[figure] == order_before[figure], figure
-    assert Decimal(order_after["total"]["amount"]) == Decimal("60.00")
+    assert (Decimal(order_after["total"]), Decimal(order_after["refunded"])) == (
+        Decimal("60.00"),
+        Decimal("12.50"),
+    )
+    assert order_after["shipping_address"] == {}
     assert [step["status"] for step in order_after["timeline"]] == [
         step["status"] for step in order_before["timeline"]
     ]
