@@ -184,3 +184,24 @@ def test_an_erased_shopper_is_nowhere_and_the_books_still_balance(
     text = _exported_text(tmp_path / "export")
     assert shopper.id in text  # the export holds the shopper's events, erased
     assert [n for n in needles if n.lower() in text.lower()] == []
+
+
+def test_erasure_refused_changes_nothing(server: Server, client: httpx.Client, cast: Cast) -> None:
+    """Another shopper, an unknown or malformed id, an admin erasing their own
+    account, an empty body: each refused with its problem, no event written."""
+    victim = verified_account(server, client, "victim")
+    intruder = verified_account(server, client, "intruder")
+    admin_id = client.get("/users/me", headers=cast.admin).json()["user_id"]
+    before = server.event_count()
+    attempts = [
+        (f"/admin/users/{victim.id}/erasure", intruder.headers, None, 403, "not-permitted"),
+        (f"/admin/users/{uuid.uuid4()}/erasure", cast.admin, None, 404, "not-found"),
+        ("/admin/users/not-an-id/erasure", cast.admin, None, 422, "validation-failed"),
+        (f"/admin/users/{admin_id}/erasure", cast.admin, None, 403, "not-permitted"),
+        ("/users/me/erasure", victim.headers, {}, 422, "validation-failed"),
+        ("/users/me/erasure", {}, {"password": victim.password}, 401, "unauthenticated"),
+    ]
+    for path, headers, body, status, code in attempts:
+        refused(client.post(path, json=body, headers=headers), status, code)
+    assert server.event_count() == before
+    assert client.get("/users/me", headers=victim.headers).json()["email"] == victim.email
