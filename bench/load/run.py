@@ -42,6 +42,7 @@ from bench._common import (
     pids_cpu_seconds,
     wait_for_quiet,
 )
+from bench.catalog_scale import ensure_database
 from bench.checkout import await_sessions
 from bench.commands import Server, shop_server
 from bench.load import prepare
@@ -83,10 +84,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     p.add_argument("--workers", type=int, default=1, help="`shop run --workers`")
     p.add_argument("--split", action="store_true", help="projections in their own process")
+    p.add_argument(
+        "--database",
+        default=None,
+        help="a database to keep and reuse (created if missing; seeding resumes) instead of "
+        "a throwaway one; with --server, that server's database",
+    )
+    p.add_argument("--no-seed", action="store_true", help="with --database: already seeded")
+    p.add_argument("--password", default=None, help="of the seeded accounts (with --no-seed)")
     p.add_argument("--server", default=None, help="a running server's URL (no seeding then)")
-    p.add_argument("--database", default=None, help="with --server: its database conninfo")
     p.add_argument("--secret", default=None, help="with --server: its SHOP_SECRET_KEY")
-    p.add_argument("--password", default=None, help="with --server: the seeded accounts'")
     p.add_argument("--lag-bound-ms", type=float, default=25, help="generator lag p99 bound")
     p.add_argument("--quiet-wait", type=float, default=5)
     p.add_argument("--keep", action="store_true", help="keep the database")
@@ -194,12 +201,17 @@ def target(
         yield args.server, args.database, args.secret, args.password, None
         return
     secret = secrets.token_urlsafe(36)
-    password = "Load-" + secrets.token_urlsafe(16)
-    name, conninfo = create_database(args.postgres, "bench_load")
+    password = args.password or "Load-" + secrets.token_urlsafe(16)
+    if args.database:  # kept: seeded once (resumable), reused by later runs
+        name, conninfo = urlsplit(args.database).path.lstrip("/"), args.database
+        ensure_database(args.database)
+    else:
+        name, conninfo = create_database(args.postgres, "bench_load")
     log(f"database {name}, data dir {tmp}")
     try:
         customers = args.customers or 2 * args.users
-        prepare.seed_catalog(conninfo, args.products, customers, args.seed, password)
+        if not args.no_seed:
+            prepare.seed_catalog(conninfo, args.products, customers, args.seed, password)
         os.environ["SHOP_REDIS_URL"] = args.redis  # shop_server passes the environment on
         os.environ["SHOP_PRODUCT_CACHE_PREFIX"] = f"{name}:"
         os.environ["SHOP_ACCESS_TOKEN_MINUTES"] = "60"
@@ -214,7 +226,7 @@ def target(
         ) as server:
             yield server.base, conninfo, secret, password, server
     finally:
-        discard_scratch(args.postgres, name, tmp, args.keep)
+        discard_scratch(args.postgres, name, tmp, args.keep or bool(args.database))
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -17,6 +17,7 @@ import contextlib
 import json
 import random
 import time
+import zlib
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -74,6 +75,16 @@ class WorkerPlan:
 
 
 @dataclass
+class Visit:
+    """One session's identity: its access token once signed in, the account it logs
+    in with otherwise, and the products its cart may hold."""
+
+    token: str | None
+    email: str
+    products: list[Product]
+
+
+@dataclass
 class WorkerResult:
     index: int
     samples: dict[str, Samples] = field(default_factory=dict)
@@ -98,7 +109,16 @@ class Shoppers:
         self.active = 0
         self.end = float("inf")
         """No step starts at or after this (monotonic s): the sessions then leave."""
-        self.buyable = [p for p in plan.catalog.products if p.buyable] or plan.catalog.products
+        buyable = [p for p in plan.catalog.products if p.buyable] or plan.catalog.products
+        self.buyable: dict[str, list[Product]] = {}
+        for product in buyable:
+            self.buyable.setdefault(product.currency, []).append(product)
+        self.currencies = sorted(self.buyable)
+
+    def cart_products(self, who: str) -> list[Product]:
+        """What ``who`` may put in a cart: a cart holds one currency, and a signed-in
+        customer's cart outlives the visit, so each customer buys in one currency."""
+        return self.buyable[self.currencies[zlib.crc32(who.encode()) % len(self.currencies)]]
 
     def samples(self, kind: str) -> Samples:
         return self.result.samples.setdefault(kind, Samples())
@@ -127,6 +147,8 @@ class Shoppers:
         rng = random.Random(self.rng.random())
         remembered, steps = journey(rng, self.plan.mix)
         token = rng.choice(self.plan.tokens) if remembered and self.plan.tokens else None
+        email = rng.choice(self.plan.accounts) if self.plan.accounts else ""
+        visit = Visit(token, email, self.cart_products(token or email))
         self.result.sessions += 1
         self.active += 1
         self.result.peak_sessions = max(self.result.peak_sessions, self.active)
@@ -140,13 +162,11 @@ class Shoppers:
                         break
                     await sleep_until(due)
                     if step.kind == "stream":
-                        if token is not None:
-                            stream = await self.open_stream(token, due)
+                        if visit.token is not None:
+                            stream = await self.open_stream(visit.token, due)
                         due = time.monotonic()
                         continue
-                    answered = await self.step(step.kind, client, rng, token, due)
-                    if step.kind == "login" and answered is not None:
-                        token = answered or None
+                    await self.step(step.kind, client, rng, visit, due)
                     due = time.monotonic()
         finally:
             self.active -= 1
@@ -157,11 +177,11 @@ class Shoppers:
                     stream.transport.close()
 
     async def step(
-        self, kind: str, client: RawHttp, rng: random.Random, token: str | None, due: float
-    ) -> str | None:
-        """One step; for ``login`` the new access token ("" on failure)."""
+        self, kind: str, client: RawHttp, rng: random.Random, visit: Visit, due: float
+    ) -> None:
+        """One step (``login`` signs the visit in)."""
         catalog = self.plan.catalog
-        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        auth = {"Authorization": f"Bearer {visit.token}"} if visit.token else {}
         if kind == "listing":
             path = f"/products?category_id={rng.choice(catalog.categories)}&limit=24"
             await self.timed(kind, due, client.request("GET", path), {200})
@@ -172,17 +192,16 @@ class Shoppers:
             product = rng.choice(catalog.products)
             await self.timed(kind, due, client.request("GET", f"/products/{product.id}"), {200})
         elif kind == "login":
-            login = {"email": rng.choice(self.plan.accounts), "password": self.plan.password}
+            login = {"email": visit.email, "password": self.plan.password}
             answer = await self.timed(
                 kind, due, client.request("POST", "/auth/login", login), {200}
             )
-            if answer is None or answer[0] != 200:
-                return ""
-            return str(json.loads(answer[1])["access_token"])
-        elif token is None:  # its login failed (counted there): the step is skipped
+            if answer is not None and answer[0] == 200:
+                visit.token = str(json.loads(answer[1])["access_token"])
+        elif visit.token is None:  # its login failed (counted there): the step is skipped
             pass
         elif kind == "cart_add":
-            line = {"product_id": rng.choice(self.buyable).id, "quantity": 1}
+            line = {"product_id": rng.choice(visit.products).id, "quantity": 1}
             call = client.request("POST", "/cart/lines", line, auth)
             await self.timed(kind, due, call, {200, 201})
         elif kind == "cart":
@@ -191,7 +210,6 @@ class Shoppers:
             await self.checkout(client, auth, due)
         elif kind == "orders":
             await self.timed(kind, due, client.request("GET", "/orders", None, auth), {200})
-        return None
 
     async def checkout(self, client: RawHttp, auth: dict[str, str], due: float) -> None:
         """``POST /checkout``; a ``409 prices-changed`` (a seller repriced a product in
