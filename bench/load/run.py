@@ -64,7 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=30, help="requests/s, all kinds")
     p.add_argument("--duration", type=float, default=60, help="measured seconds")
     p.add_argument(
-        "--warmup", type=float, default=None, help="unmeasured seconds first (default: a session)"
+        "--warmup",
+        type=float,
+        default=None,
+        help="unmeasured seconds first (default: twice a session's mean length)",
     )
     p.add_argument(
         "--orders-per-minute",
@@ -246,7 +249,9 @@ def main(argv: list[str] | None = None) -> None:
         orders_per_minute=args.orders_per_minute,
     )
     length = (chosen.mix.expected_steps() - 1) * chosen.mix.think_s
-    warmup = args.warmup if args.warmup is not None else length
+    # Little's law holds once the longest sessions started before the window: twice
+    # the mean length (a smoke run at the mean reached 90% of the planned rate).
+    warmup = args.warmup if args.warmup is not None else 2 * length
     log(
         f"plan: {chosen.sessions_per_s:.2f} sessions/s, sessions ~{length:.0f} s; "
         + "; ".join(chosen.notes)
