@@ -48,6 +48,7 @@ from bench.commands import Server, shop_server
 from bench.load import prepare
 from bench.load.mix import Mix, plan
 from bench.load.report import Figures, write
+from bench.load.settle import settle
 from bench.load.shoppers import Catalog, WorkerPlan, WorkerResult, worker_main
 from bench.load.stats import merge_all
 from bench.sse_fanout import raise_nofile
@@ -284,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
             f"then {args.duration:g} s measured"
         )
         results, start, end, cpu, generator = generate(args, shares, warmup, server, conninfo)
+        settled = settle(conninfo)
     counters = {
         "sessions": sum(r.sessions for r in results),
         "peak concurrent sessions (sum of the processes' peaks)": sum(
@@ -292,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
         "streams opened": sum(r.streams_opened for r in results),
         "streams lost": sum(r.streams_lost for r in results),
         "streams notified": sum(r.notified for r in results),
+        "reconnects (server closed an idle connection)": sum(r.reconnects for r in results),
     }
     figures = Figures(
         machine=machine,
@@ -310,6 +313,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{len(catalog.products):,} products sampled of {args.products:,} seeded; "
             f"warm-up {warmup:.0f} s"
         ],
+    )
+    figures.notes.append(
+        f"orders in the event store: {settled.placed:,} placed, {settled.confirmed:,} "
+        f"confirmed, {settled.rejected:,} rejected, **{settled.undecided:,} undecided** "
+        f"after the wait; the orders view had the ordering log's head "
+        f"{settled.orders_view_s:.2f} s after the sessions ended"
     )
     examples = {k: v for r in results for k, v in r.examples.items()}
     figures.notes += [f"first `{k}` answer: `{v[:200]}`" for k, v in sorted(examples.items())]

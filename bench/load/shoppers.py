@@ -97,6 +97,9 @@ class WorkerResult:
     """Streams closed by the server before their session ended."""
     notified: int = 0
     """Streams that received at least one notification."""
+    reconnects: int = 0
+    """Steps that found their kept-alive connection closed by the server (idle past
+    uvicorn's keep-alive timeout, 5 s by default) and sent on a new one."""
     examples: dict[str, str] = field(default_factory=dict)
     """The first unexpected answer of each kind and status (its body's start)."""
 
@@ -170,6 +173,7 @@ class Shoppers:
                     due = time.monotonic()
         finally:
             self.active -= 1
+            self.result.reconnects += client.reconnects
             if stream is not None:
                 self.result.streams_lost += stream.closed
                 self.result.notified += stream.received is not None
