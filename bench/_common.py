@@ -111,14 +111,15 @@ def git_revision() -> str:
 def machine_lines(server: str) -> list[str]:
     """Markdown bullet lines saying where and how the figures were measured."""
     argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    module = Path(sys.argv[0]).stem
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    module = spec.name if spec is not None else f"bench.{Path(sys.argv[0]).stem}"
     return [
         f"- date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
         f"- machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
         f"{cpu_model()}, {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}, PostgreSQL {postgres_version(server)}",
         f"- code: {git_revision()}",
-        f"- command: `{f'uv run python -m bench.{module} {argv}'.strip()}`",
+        f"- command: `{f'uv run python -m {module} {argv}'.strip()}`",
     ]
 
 
