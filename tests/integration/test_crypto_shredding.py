@@ -11,60 +11,40 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from pydantic import SecretStr
 
 from domain.users import EmailIndex, User, email_index_id, erased_email
 from infra.postgres import subject_keys
-from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
-from tests.conftest import TEST_SECRET
+from tests.support.personal_data import Person, store_settings
 from tests.support.production import ENCRYPTION_KEY
 from tests.support.side_door import stored_states
 from tests.support.users_client import STRONG_PASSWORD
 
 pytestmark = pytest.mark.integration
 
-EMAIL = "grace.shredding-probe@example.com"
-NAME = "Grace Shreddingprobe"
-PHONE = "+442079460999"
-ADDRESS = {"line1": "7 Compiler Court", "city": "Arlington", "postcode": "VA 22201"}
-PERSONAL = [EMAIL, NAME, PHONE, *ADDRESS.values()]
-
-
-def _settings(database_url: str, data_dir: Path, key: str | None = None) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=data_dir,
-        secret_key=SecretStr(TEST_SECRET),
-        encryption_key=None if key is None else SecretStr(key),
-    )
+GRACE = Person(
+    "grace.shredding-probe@example.com",
+    "Grace Shreddingprobe",
+    "+442079460999",
+    {"line1": "7 Compiler Court", "city": "Arlington", "postcode": "VA 22201"},
+)
+EMAIL, NAME, PHONE, ADDRESS = GRACE.email, GRACE.name, GRACE.phone, GRACE.address
 
 
 def _another_process(database_url: str, tmp_path: Path, key: str | None = None) -> Container:
     """A container with nothing cached, as a process started now has."""
     subject_keys._caches.clear()
-    return bootstrap(_settings(database_url, tmp_path, key))
+    return bootstrap(store_settings(database_url, tmp_path, key))
 
 
 @pytest.fixture
 def started(database_url: str, tmp_path: Path) -> Iterator[Container]:
-    container = bootstrap(_settings(database_url, tmp_path))
+    container = bootstrap(store_settings(database_url, tmp_path))
     container.migrate()
     try:
         yield container
     finally:
         container.close()
-
-
-def _write_person(container: Container) -> UUID:
-    user_id = uuid4()
-    container.user_commands.register(user_id, EMAIL, STRONG_PASSWORD, NAME)
-    container.user_commands.update_profile(user_id, {"phone": PHONE, "addresses": [ADDRESS]})
-    return user_id
-
-
-def _found(states: list[bytes]) -> set[str]:
-    return {text for text in PERSONAL for state in states if text.encode() in state}
 
 
 def _key_row(database_url: str, subject: UUID) -> tuple[bytes | None, object]:
@@ -79,8 +59,8 @@ def _key_row(database_url: str, subject: UUID) -> tuple[bytes | None, object]:
 def test_sealed_fields_are_unreadable_as_stored_and_load_back_whole(
     started: Container, database_url: str, tmp_path: Path
 ) -> None:
-    user_id = _write_person(started)
-    assert _found(stored_states(database_url)) == set()
+    user_id = GRACE.register(started)
+    assert GRACE.found_in(stored_states(database_url)) == set()
     again = _another_process(database_url, tmp_path)
     try:
         user: User = again.users_app.repository.get(user_id)
@@ -94,7 +74,7 @@ def test_sealed_fields_are_unreadable_as_stored_and_load_back_whole(
 def test_erasure_shreds_the_key_and_every_process_reads_the_fields_as_erased(
     started: Container, database_url: str, tmp_path: Path
 ) -> None:
-    user_id = _write_person(started)
+    user_id = GRACE.register(started)
     bystander = uuid4()
     started.user_commands.register(bystander, "bystander@example.com", STRONG_PASSWORD, "By")
     before = stored_states(database_url)
@@ -127,7 +107,7 @@ def test_a_rebuilt_aggregate_of_an_erased_user_replays_as_erased_without_the_eve
     """The key alone decides: deleted (the command's first step) and the erasure
     event not yet saved, the data already reads as erased, and a second erasure
     still records the event."""
-    user_id = _write_person(started)
+    user_id = GRACE.register(started)
     started.users_app.mapper.keys.erase(user_id)  # type: ignore[attr-defined]
     again = _another_process(database_url, tmp_path)
     try:
@@ -143,7 +123,7 @@ def test_what_is_written_for_an_erased_subject_is_stored_as_erased(
 ) -> None:
     """No key is made again for an erased subject: an event written for it later (a
     snapshot, a late profile change) stores the erased value itself."""
-    user_id = _write_person(started)
+    user_id = GRACE.register(started)
     started.user_commands.erase(user_id, by=uuid4())
     app = started.users_app
     app.take_snapshot(user_id)
@@ -152,16 +132,16 @@ def test_what_is_written_for_an_erased_subject_is_stored_as_erased(
     assert snapshot is not None
     state = next(iter(snapshot)).state  # type: ignore[attr-defined]
     assert state["email"] == erased_email(user_id)
-    assert _found(stored_states(database_url)) == set()
+    assert GRACE.found_in(stored_states(database_url)) == set()
 
 
 def test_keys_are_stored_wrapped_under_the_encryption_key(
     database_url: str, tmp_path: Path
 ) -> None:
-    container = bootstrap(_settings(database_url, tmp_path, ENCRYPTION_KEY))
+    container = bootstrap(store_settings(database_url, tmp_path, ENCRYPTION_KEY))
     try:
         container.migrate()
-        user_id = _write_person(container)
+        user_id = GRACE.register(container)
     finally:
         container.close()
     wrapped, _ = _key_row(database_url, user_id)

@@ -6,42 +6,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import StoredEvent
-from pydantic import SecretStr
 
 from domain.users import User
-from infra.settings import Settings
 from infra.wiring.process import Container, StoredEventsUnreadable, bootstrap
-from tests.conftest import TEST_SECRET
+from tests.support.personal_data import Person, store_settings
 from tests.support.production import ENCRYPTION_KEY
 from tests.support.side_door import stored_states
-from tests.support.users_client import STRONG_PASSWORD
 
 pytestmark = pytest.mark.integration
 
 OTHER_KEY = "3q2+796tvu/erb7v3q2+796tvu/erb7v3q2+796tvu8="
-EMAIL = "ada.cleartext-probe@example.com"
-NAME = "Ada Cleartextprobe"
-PHONE = "+442079460123"
-ADDRESS = {"line1": "12 Analytical Engine Lane", "city": "Marylebone", "postcode": "NW1 6XE"}
-PERSONAL = [EMAIL, NAME, PHONE, *ADDRESS.values()]
-
-
-def _settings(database_url: str, data_dir: Path, key: str | None) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=data_dir,
-        secret_key=SecretStr(TEST_SECRET),
-        encryption_key=None if key is None else SecretStr(key),
-    )
+ADA = Person(
+    "ada.cleartext-probe@example.com",
+    "Ada Cleartextprobe",
+    "+442079460123",
+    {"line1": "12 Analytical Engine Lane", "city": "Marylebone", "postcode": "NW1 6XE"},
+)
 
 
 @pytest.fixture
 def started(database_url: str, tmp_path: Path) -> Iterator[Container]:
-    container = bootstrap(_settings(database_url, tmp_path, ENCRYPTION_KEY))
+    container = bootstrap(store_settings(database_url, tmp_path, ENCRYPTION_KEY))
     container.migrate()
     try:
         yield container
@@ -49,33 +38,22 @@ def started(database_url: str, tmp_path: Path) -> Iterator[Container]:
         container.close()
 
 
-def _write_person(container: Container) -> UUID:
-    user_id = uuid4()
-    container.user_commands.register(user_id, EMAIL, STRONG_PASSWORD, NAME)
-    container.user_commands.update_profile(user_id, {"phone": PHONE, "addresses": [ADDRESS]})
-    return user_id
-
-
-def _cleartext(states: list[bytes]) -> set[str]:
-    return {text for text in PERSONAL for state in states if text.encode() in state}
-
-
 def test_no_personal_data_is_stored_in_clear_and_it_loads_back(
     started: Container, database_url: str, tmp_path: Path
 ) -> None:
-    user_id = _write_person(started)
+    user_id = ADA.register(started)
     states = stored_states(database_url)
     assert len(states) >= 3  # registered (user, email claim), profile updated
-    assert _cleartext(states) == set()
+    assert ADA.found_in(states) == set()
     started.close()
-    again = bootstrap(_settings(database_url, tmp_path, ENCRYPTION_KEY))  # no cached aggregate
+    again = bootstrap(store_settings(database_url, tmp_path, ENCRYPTION_KEY))  # no cached aggregate
     try:
         user: User = again.users_app.repository.get(user_id)
         assert (user.email, user.name, user.phone, user.addresses) == (
-            EMAIL,
-            NAME,
-            PHONE,
-            [ADDRESS],
+            ADA.email,
+            ADA.name,
+            ADA.phone,
+            [ADA.address],
         )
     finally:
         again.close()
@@ -87,24 +65,24 @@ def test_without_a_key_only_the_sealed_personal_fields_are_hidden(
     """The probe above can fail: unencrypted, the state is in clear (the account's
     role is found), and only the personal fields, sealed under the user's own key
     (ADR 0024), are not."""
-    container = bootstrap(_settings(database_url, tmp_path, None))
+    container = bootstrap(store_settings(database_url, tmp_path, None))
     try:
         container.migrate()
-        _write_person(container)
+        ADA.register(container)
     finally:
         container.close()
     states = stored_states(database_url)
     assert any(b"password_hash" in state for state in states)
-    assert _cleartext(states) == set()
+    assert ADA.found_in(states) == set()
 
 
 @pytest.mark.parametrize("key", [OTHER_KEY, None], ids=["another key", "no key"])
 def test_a_process_that_cannot_decode_the_events_refuses_to_start(
     started: Container, database_url: str, tmp_path: Path, key: str | None
 ) -> None:
-    _write_person(started)
+    ADA.register(started)
     with pytest.raises(StoredEventsUnreadable, match="SHOP_ENCRYPTION_KEY"):
-        bootstrap(_settings(database_url, tmp_path, key))
+        bootstrap(store_settings(database_url, tmp_path, key))
 
 
 def test_an_event_of_an_unknown_class_newest_in_its_log_does_not_stop_a_start(
@@ -112,10 +90,10 @@ def test_an_event_of_an_unknown_class_newest_in_its_log_does_not_stop_a_start(
 ) -> None:
     """The start-up check reads the state, not the topic: a poison event is the
     projections' to dead-letter (ADR 0016), not a reason to stay down."""
-    _write_person(started)
+    ADA.register(started)
     app = started.users_app
     newest = app.recorder.select_notifications(start=1, limit=1)[0]
     app.recorder.insert_events(
         [StoredEvent(uuid4(), 1, "gone_module:Gone", newest.state)]  # encrypted, as ours
     )
-    bootstrap(_settings(database_url, tmp_path, ENCRYPTION_KEY)).close()
+    bootstrap(store_settings(database_url, tmp_path, ENCRYPTION_KEY)).close()
