@@ -59,7 +59,8 @@ class CommandBatcher:
         try:
             async with asyncio.timeout(TIMEOUT):
                 if len(batch) == 1:
-                    answers: list[Any] = [await self._client.execute_command(*batch[0][0])]
+                    lone = self._client.execute_command(*batch[0][0])  # type: ignore[no-untyped-call]
+                    answers: list[Any] = [await lone]
                 else:
                     pipe = self._client.pipeline(transaction=False)
                     for command, _ in batch:
