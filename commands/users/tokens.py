@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from domain.errors import AuthenticationRequired, InvalidToken
 from domain.users import TokenPurpose
 
 _ALGORITHM = "HS256"
+VERIFIED_TOKENS = 50_000
+"""Verified access tokens remembered at most (about 300 bytes each)."""
 _ISSUER = "eventshop"
 
 
@@ -46,6 +49,8 @@ class IssuedTokens:
 class TokenCodec:
     def __init__(self, secret: str, access_ttl: timedelta, refresh_ttl: timedelta) -> None:
         self._secret = secret.encode()
+        self._verified: dict[str, tuple[AccessClaims, float]] = {}
+        """Access tokens that verified: their claims and expiry (``read_access``)."""
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
 
@@ -65,8 +70,25 @@ class TokenCodec:
         return IssuedTokens(access, refresh, int(self.access_ttl.total_seconds()))
 
     def read_access(self, token: str) -> AccessClaims:
-        claims = self._decode(token, "access")
-        return AccessClaims(_uuid(claims, "sub"), _uuid(claims, "sid"))
+        """The claims of a genuine, unexpired access token. Each request checks its
+        token twice (the route limits key on its user, the route authenticates), and
+        a client sends the same one for minutes: a token that verified is
+        remembered with its expiry, so a repeat costs a lookup and a clock read
+        instead of PyJWT's parsing and HMAC. Only the signature and expiry are
+        remembered: whether the session is live (logout, deactivation, erasure) is
+        the authenticator's question, asked at every request as before."""
+        known = self._verified.get(token)
+        if known is not None:
+            claims, expires = known
+            if time.time() < expires:
+                return claims
+            self._verified.pop(token, None)
+        decoded = self._decode(token, "access")
+        claims = AccessClaims(_uuid(decoded, "sub"), _uuid(decoded, "sid"))
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.clear()  # bounded: at worst, every token verifies once more
+        self._verified[token] = (claims, float(decoded["exp"]))
+        return claims
 
     def read_refresh(self, token: str) -> RefreshClaims:
         claims = self._decode(token, "refresh")

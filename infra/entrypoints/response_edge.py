@@ -21,7 +21,6 @@ Content-Security-Policy, allowing their one inline style).
 from __future__ import annotations
 
 from opentelemetry import trace
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from read_api.http_caching import CREDENTIAL_HEADERS
@@ -38,6 +37,29 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    ]
+
+
+# Every answer's headers, encoded once (the combinations are few).
+_BASE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+_ADDED: dict[tuple[bool, bool, bool], list[tuple[bytes, bytes]]] = {
+    (docs, https, personal): _raw(
+        {
+            **_BASE,
+            "Content-Security-Policy": DOCS_CSP if docs else CSP,
+            **({"Strict-Transport-Security": HSTS} if https else {}),
+            **({"Cache-Control": "no-store"} if personal else {}),
+        }
+    )
+    for docs in (False, True)
+    for https in (False, True)
+    for personal in (False, True)
+}
+
+
 class ResponseEdge:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -47,27 +69,21 @@ class ResponseEdge:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        added = {
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": DOCS_CSP if _under(path, _DOCS) else CSP,
-        }
-        if scope["scheme"] == "https":
-            added["Strict-Transport-Security"] = HSTS
-        if _under(path, _PERSONAL_PATHS) or any(
+        personal = _under(path, _PERSONAL_PATHS) or any(
             name in _CREDENTIALS for name, _ in scope["headers"]
-        ):
-            added["Cache-Control"] = "no-store"
+        )
+        added = _ADDED[_under(path, _DOCS), scope["scheme"] == "https", personal]
         # FastAPI's request span is current here: it wraps every middleware.
         span_context = trace.get_current_span().get_span_context()
         if span_context.is_valid:
-            added["X-Trace-Id"] = format(span_context.trace_id, "032x")
+            added = [*added, (b"x-trace-id", format(span_context.trace_id, "032x").encode())]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in added.items():
-                    headers.setdefault(name, value)
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in added if header[0] not in present]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -37,6 +37,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from infra.redis import search_cache
+from infra.redis.batching import CommandBatcher
 from infra.redis.reads import TIMEOUT, Breaker, reader_client
 from projections.catalog.product_cache import CachedProduct, CacheUnavailable, ProductSnapshot
 
@@ -115,6 +116,8 @@ class RedisProductCache:
         self._keys = _Keys(prefix)
         self._ttl_ms = int(ttl_seconds * 1000)
         self._guarded_set = client.register_script(_GUARDED_SET)
+        # Concurrent hits' MGETs in one round trip (``infra.redis.batching``).
+        self._batch = CommandBatcher(client)
         self._state: bytes | None = None
         self._state_parts: tuple[int, str, int] | None = None
         self.breaker = Breaker("product cache")
@@ -134,8 +137,8 @@ class RedisProductCache:
                 # One round trip: the entry, and whether the follower still vouches.
                 state, entry = cast(
                     "list[bytes | None]",
-                    await self._client.mget(
-                        self._keys.state, self._keys.entry(generation, epoch, product_id)
+                    await self._batch.execute(
+                        "MGET", self._keys.state, self._keys.entry(generation, epoch, product_id)
                     ),
                 )
         except (redis.RedisError, TimeoutError) as error:

@@ -5,16 +5,19 @@ process only)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Iterator
 
 import redis
 import redis.asyncio as aioredis
 
 from commands.ports import RateCount
+from infra.redis.batching import CommandBatcher
 from infra.redis.reads import TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -68,12 +71,23 @@ class AsyncRedisRateLimiter:
         self._prefix = prefix
         self._script = client.register_script(_SLIDING_WINDOW)
         self._warned_at = float("-inf")
+        # Concurrent requests' takes in one round trip (``infra.redis.batching``).
+        self._batch = CommandBatcher(client)
+        # A take's member only needs to be unique in its key: a process's random
+        # prefix and a counter, not a uuid4 (an os.urandom call) per request.
+        self._members = _members()
 
     async def take(self, key: str, limit: int, window_seconds: float) -> RateCount:
-        args: list[float | str] = [time.time(), window_seconds, limit, uuid.uuid4().hex]
+        member = next(self._members)
+        command = (self._prefix + key, time.time(), window_seconds, limit, member)
         try:
             async with asyncio.timeout(TIMEOUT):
-                return _count(await self._script(keys=[self._prefix + key], args=args))
+                try:
+                    answer = await self._batch.execute("EVALSHA", self._script.sha, 1, *command)
+                except redis.exceptions.NoScriptError:  # Redis restarted, or flushed
+                    await self._client.script_load(_SLIDING_WINDOW)
+                    answer = await self._batch.execute("EVALSHA", self._script.sha, 1, *command)
+                return _count(answer)
         except (redis.RedisError, TimeoutError) as error:
             if time.monotonic() - self._warned_at > self.WARN_EVERY:
                 self._warned_at = time.monotonic()
@@ -82,6 +96,11 @@ class AsyncRedisRateLimiter:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _members() -> Iterator[str]:
+    prefix = uuid.uuid4().hex
+    return (f"{prefix}.{n:x}" for n in itertools.count())
 
 
 class InProcessRateLimiter:

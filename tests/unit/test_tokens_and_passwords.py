@@ -326,3 +326,36 @@ def test_a_password_built_on_a_word_of_the_local_part_is_refused() -> None:
         check_password_strength(
             "zanzibarquokka2024!", email="ann.zanzibarquokka@example.com", name="Ann"
         )
+
+
+def test_a_remembered_access_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified tokens are remembered (``read_access``), with their expiry: once it
+    passes, the remembered token is refused as PyJWT refuses it."""
+    import time
+
+    codec_ = codec()
+    issued = codec_.issue(uuid4(), uuid4(), 1, now())
+    first = codec_.read_access(issued.access_token)
+    assert codec_.read_access(issued.access_token) == first  # remembered
+    later = now().timestamp() + ACCESS_TTL.total_seconds() + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _FrozenDatetime(later), raising=False)
+    with pytest.raises(AuthenticationRequired):
+        codec_.read_access(issued.access_token)
+
+
+class _FrozenDatetime:
+    def __init__(self, at: float) -> None:
+        self._at = at
+
+    def now(self, tz: object = None) -> datetime:
+        return datetime.fromtimestamp(self._at, UTC)
+
+
+def test_a_forged_token_is_never_remembered() -> None:
+    issued = codec().issue(uuid4(), uuid4(), 1, now())
+    forged = issued.access_token[:-2] + ("AA" if not issued.access_token.endswith("AA") else "BB")
+    c = codec()
+    for _ in range(2):
+        with pytest.raises(AuthenticationRequired):
+            c.read_access(forged)
