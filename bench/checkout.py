@@ -61,6 +61,7 @@ from domain.carts import open_cart
 from domain.money import Money
 from domain.orders import Order
 from domain.sessions import Session
+from infra.entrypoints.status import every_status
 from infra.settings import Settings
 from infra.wiring.process import Container, bootstrap
 from projections.positions import tracked_position_async
@@ -206,6 +207,26 @@ def await_sessions(base: str, last_token: str, timeout: float = 300.0) -> None:
             time.sleep(0.5)
 
 
+def await_settled(settings: Settings, conninfo: str, timeout: float = 600.0) -> float:
+    """Until every projection has applied every log up to its head and no delivery is
+    waiting: the setup's own events (registrations that decide verification mail,
+    sessions, carts) are then processed before the load, not during it."""
+    started = time.monotonic()
+    container = bootstrap(settings)
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            while any(s.lag for s in every_status(conn, container)) or conn.execute(
+                "SELECT count(*) FROM notify.deliveries"
+                " WHERE state IN ('queued', 'retrying', 'sending')"
+            ).fetchone() != (0,):
+                if time.monotonic() - started > timeout:
+                    raise TimeoutError("the projections did not take the setup in time")
+                time.sleep(0.5)
+    finally:
+        container.close()
+    return time.monotonic() - started
+
+
 async def load(
     base: str,
     conninfo: str,
@@ -343,6 +364,7 @@ def main() -> None:
         ) as server:
             await_sessions(server.base, tokens[users[-1].id])
             log(f"{len(tokens)} sessions in the access view")
+            log(f"projections settled after {await_settled(settings, conninfo):.0f} s more")
             offset = 0
             for rate in args.rates:
                 run = Run(rate, args.duration)

@@ -7,7 +7,9 @@ timeout: with the database away a command hung for 22 s before failing (issue 13
 D8). Here a failure surfaces at once: a request answers 503 with Retry-After, and
 the runners retry in their own supervised loops, with backoff. A connection that
 died while idle (the server restarted) is replaced before use by the pool's
-pre-ping (``POSTGRES_PRE_PING``), the one case the retries were good for.
+pre-ping (``POSTGRES_PRE_PING``), the one case the retries were good for; the ping
+is sent only to a connection whose socket has something to read
+(``connection_check``), not on every use.
 
 The library gives each Application a pool of its own. A process writes to seven
 logs, so it kept seven idle connections and could open seven times its
@@ -34,6 +36,7 @@ from eventsourcing.utils import Environment, EnvType, strtobool
 from psycopg.errors import DuplicateTable, UniqueViolation
 
 from infra.postgres import subject_keys
+from infra.postgres.connection_check import check_if_suspect
 from infra.postgres.sealing_mapper import SealingMapper
 
 SHARED_POOL = "POSTGRES_SHARED_POOL"
@@ -72,6 +75,8 @@ class Factory(PostgresFactory):
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
+        if self.datastore.pre_ping:  # the library's pool takes no check of our own
+            self.datastore.pool._check = check_if_suspect
         self._closed = False
         self._shared_key = (
             _store_key(self.env) if strtobool(self.env.get(SHARED_POOL) or "no") else None

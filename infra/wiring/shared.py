@@ -10,6 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection, Connection
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from infra.postgres.connection_check import check_if_suspect, check_if_suspect_async
 from infra.postgres.server import bounded_connections, database_conninfo, eventsourcing_env
 from infra.settings import Settings
 
@@ -56,7 +57,7 @@ def open_pools(settings: Settings) -> Pools:
             max_size=settings.db_pool_size,
             kwargs={"autocommit": True},
             timeout=settings.db_timeout,
-            check=ConnectionPool.check_connection,
+            check=check_if_suspect,
             open=True,
         ),
         read_pool=AsyncConnectionPool(
@@ -68,7 +69,7 @@ def open_pools(settings: Settings) -> Pools:
                 "options": f"-c statement_timeout={int(settings.db_statement_timeout * 1000)}",
             },
             timeout=settings.db_timeout,
-            check=AsyncConnectionPool.check_connection,
+            check=check_if_suspect_async,
             open=False,
         ),
     )
