@@ -366,9 +366,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_until(
-    proc: subprocess.Popen[bytes], ready: Callable[[], bool], log_path: Path, what: str
+    proc: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    log_path: Path,
+    what: str,
+    timeout: float = 60.0,
 ) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited ({proc.returncode}):\n{log_path.read_text()}")
@@ -394,10 +398,13 @@ def shop_server(
     background_process: bool = False,
     workers: int = 1,
     redis_url: str | None = None,
+    ready_timeout: float = 60.0,
 ) -> Iterator[Server]:
     """``shop run`` as a subprocess (or, with ``split``, an API-only process and a
     projections process; with ``background_process`` too, the projections' background
-    part in a third); stops them at the end."""
+    part in a third); stops them at the end. ``ready_timeout``: how long its first
+    answer may take (a server answers once its views have caught up with the logs,
+    minutes on a freshly seeded large catalog)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -427,7 +434,9 @@ def shop_server(
         out = stack.enter_context(server_log.open("wb"))
         proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         stack.callback(_stop, proc)  # stopped first: callbacks run last-in, first-out
-        _wait_until(proc, lambda: _answers(f"{base}/health"), server_log, "the server")
+        _wait_until(
+            proc, lambda: _answers(f"{base}/health"), server_log, "the server", ready_timeout
+        )
         what = "shop run (SHOP_PROJECTIONS=false)" if split else "shop run"
         what += f" --workers {workers}" if workers > 1 else ""
         log(f"{what} (pid {proc.pid}) answers at {base}")

@@ -227,6 +227,7 @@ def target(
             split=args.split,
             workers=args.workers,
             redis_url=args.redis,
+            ready_timeout=3600,  # a fresh million-product catalog's first catch-up
         ) as server:
             yield server.base, conninfo, secret, password, server
     finally:
