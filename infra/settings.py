@@ -211,6 +211,15 @@ class Settings(NotificationSettings, AuditSettings):
         ge=1,
         description="HTTP worker processes of `shop run`; more than one needs SHOP_REDIS_URL",
     )
+    keep_alive_seconds: float = Field(
+        default=75.0,
+        gt=0,
+        le=3600,
+        description="how long an idle HTTP connection is kept open (uvicorn's own 5 s is "
+        "shorter than a shopper's pause between pages, so nearly every page paid a new "
+        "connection; above a load balancer's idle timeout, 60 s on an ALB, so that the "
+        "balancer, not the server, closes first)",
+    )
 
     otel_exporter: Literal["none", "otlp", "console"] = Field(
         default="none",

@@ -13,6 +13,9 @@ resource "aws_lb" "main" {
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = true
+  # Below the tasks' SHOP_KEEP_ALIVE_SECONDS (75): the balancer closes an idle
+  # connection first, never a task under a request the balancer is sending.
+  idle_timeout = 60
   access_logs {
     bucket  = aws_s3_bucket.alb_logs.id
     enabled = true

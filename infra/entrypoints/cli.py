@@ -64,11 +64,12 @@ UVICORN_OPTIONS: dict[str, Any] = {
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """``UVICORN_OPTIONS``, and HTTPS when a certificate is set."""
+    """``UVICORN_OPTIONS``, the keep-alive, and HTTPS when a certificate is set."""
+    options = {**UVICORN_OPTIONS, "timeout_keep_alive": settings.keep_alive_seconds}
     if settings.tls_cert is None or settings.tls_key is None:
-        return UVICORN_OPTIONS
+        return options
     return {
-        **UVICORN_OPTIONS,
+        **options,
         "ssl_certfile": str(settings.tls_cert),
         "ssl_keyfile": str(settings.tls_key),
     }

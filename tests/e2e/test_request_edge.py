@@ -6,8 +6,10 @@ ordering's. A refused request writes no event."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -317,3 +319,20 @@ def test_skus_and_ids_are_not_taken_for_card_numbers(client: httpx.Client, cast:
     for ean in ("4006381333931", "5901234123457", "9780201379624", "4242424242424"):
         response = client.post("/products", json=product_body(sku=ean), headers=cast.seller.headers)
         written(response, 201)
+
+
+def test_an_idle_connection_outlives_a_shoppers_pause(server: Server) -> None:
+    """uvicorn's default keep-alive (5 s) is shorter than a pause between two pages:
+    the server keeps an idle connection open for ``SHOP_KEEP_ALIVE_SECONDS`` (75)."""
+    url = urlsplit(server.base_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    try:
+        conn.request("GET", "/health/live")
+        assert conn.getresponse().read() == b'{"status":"alive"}'
+        first = conn.sock
+        time.sleep(7.0)
+        conn.request("GET", "/health/live")  # a closed one: RemoteDisconnected
+        assert conn.getresponse().status == 200
+        assert conn.sock is first
+    finally:
+        conn.close()
