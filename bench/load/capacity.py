@@ -10,13 +10,15 @@ sends), then a wait until the projections have applied what it wrote (a
 checkout's saga, views and notifications are part of its cost). The CPU of the
 server (with its workers), the projections process and the database's backends over
 that span, divided by the requests answered, is the kind's cost; the generator's
-own CPU per request is measured beside it. ``checkout`` is measured as a cart line
+own CPU per request is measured beside it. What the processes use with no request at
+all (followers polling, the supervisors, ``--idle-seconds`` measured first) is taken
+off each kind and charged to the box once. ``checkout`` is measured as a cart line
 and a checkout together, and the cart line's cost taken off.
 
 The prediction: mean CPU per request of the mix (the shares from 20,000 sampled
 journeys of the plan's mix, the same ``plan`` as ``bench.load.run``) and the rate at
-which the box's cores would be ``--utilisation`` busy, with and without the
-generator's share. Takes the server options of ``bench.load.run`` (``--split``,
+which the box's cores, less the idle baseline, would be ``--utilisation`` busy, with
+and without the generator's share. Takes the server options of ``bench.load.run`` (``--split``,
 ``--workers``, ``--database``/``--no-seed``, ...)."""
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bench._common import CpuMeter, database_backends, log, machine_lines, percentile
+from bench._common import (
+    CpuMeter,
+    CpuShares,
+    database_backends,
+    log,
+    machine_lines,
+    percentile,
+)
 from bench._rawhttp import RawHttp
 from bench.checkout import await_sessions, await_settled
 from bench.commands import Server
@@ -102,6 +111,7 @@ def minus(pair: KindCost, part: KindCost, kind: str) -> KindCost:
 class Prediction:
     mean_system_ms: float
     mean_generator_ms: float
+    idle_cores: float
     cores: int
     utilisation: float
     rate: float
@@ -111,13 +121,23 @@ class Prediction:
 
 
 def predict(
-    costs: dict[str, KindCost], shares: dict[str, float], cores: int, utilisation: float
+    costs: dict[str, KindCost],
+    shares: dict[str, float],
+    cores: int,
+    utilisation: float,
+    idle_cores: float = 0.0,
 ) -> Prediction:
     system = sum(share * costs[kind].system_ms for kind, share in shares.items())
     generator = sum(share * costs[kind].generator_ms for kind, share in shares.items())
-    budget = cores * utilisation * 1000  # CPU ms per second
+    budget = (cores * utilisation - idle_cores) * 1000  # CPU ms per second
     return Prediction(
-        system, generator, cores, utilisation, budget / system, budget / (system + generator)
+        system,
+        generator,
+        idle_cores,
+        cores,
+        utilisation,
+        budget / system,
+        budget / (system + generator),
     )
 
 
@@ -170,6 +190,7 @@ def measure(
     settings: Settings,
     rate: float,
     seconds: float,
+    idle: CpuShares,
 ) -> KindCost:
     host, port = urlsplit(server.base).hostname or "127.0.0.1", urlsplit(server.base).port or 80
     shoppers.result.samples.clear()
@@ -189,13 +210,21 @@ def measure(
         kind,
         len(samples),
         samples.errors,
-        shares.server * per,
-        shares.extra * per,
-        shares.postgres * per,
+        max(0.0, shares.server - idle.server) * per,
+        max(0.0, shares.extra - idle.extra) * per,
+        max(0.0, shares.postgres - idle.postgres) * per,
         generator_s * 1000 / answered,
         percentile(ordered, 50),
         percentile(ordered, 95),
     )
+
+
+def idle_cpu(server: Server, conninfo: str, seconds: float) -> CpuShares:
+    """What the shop's processes use with no request coming (cores)."""
+    with psycopg.connect(conninfo) as conn:
+        meter = CpuMeter(server.pid, database_backends(conn), server.projections_pid)
+    time.sleep(seconds)
+    return meter.shares()
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -211,6 +240,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
     p.add_argument("--login-rate", type=float, default=5.0, help="logins/s (argon2)")
     p.add_argument("--seconds", type=float, default=30.0, help="per kind")
     p.add_argument("--visits", type=int, default=16, help="connections per kind")
+    p.add_argument("--idle-seconds", type=float, default=20.0, help="the idle baseline")
     p.add_argument("--utilisation", type=float, default=0.85)
     p.add_argument("--json", type=Path, default=None, help="write the figures here too")
     own, rest = p.parse_known_args(argv)
@@ -250,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
             catalog, tokens, accounts, password, background=False,
         )  # fmt: skip
         shoppers = Shoppers(worker)
+        idle = idle_cpu(server, conninfo, own.idle_seconds)
+        idle_cores = idle.server + idle.extra + idle.postgres
+        log(f"idle: {idle_cores:.2f} cores")
         costs: dict[str, KindCost] = {}
         used = 0
         for kind in KINDS:
@@ -263,10 +296,10 @@ def main(argv: list[str] | None = None) -> None:
             rate = own.login_rate if kind == "login" else own.kind_rate
             log(f"{kind}: {rate:g}/s for {own.seconds:g} s")
             costs[kind] = measure(
-                shoppers, kind, visits, server, conninfo, settings, rate, own.seconds
+                shoppers, kind, visits, server, conninfo, settings, rate, own.seconds, idle
             )
         costs["checkout"] = minus(costs["checkout"], costs["cart_add"], "checkout")
-    prediction = predict(costs, shares, os.cpu_count() or 1, own.utilisation)
+    prediction = predict(costs, shares, os.cpu_count() or 1, own.utilisation, idle_cores)
     report = render(machine, costs, shares, prediction, chosen.requests_per_s)
     print(report)
     if own.json is not None:
@@ -306,6 +339,7 @@ def render(
         "",
         f"- mean CPU per request of the mix: {p.mean_system_ms:.2f} ms in the shop, "
         f"{p.mean_generator_ms:.2f} ms in the generator",
+        f"- idle (no requests): {p.idle_cores:.2f} cores, taken off each kind above",
         f"- predicted: {p.rate:.0f} requests/s at {p.utilisation:.0%} of {p.cores} cores "
         f"({p.rate_beside_generator:.0f}/s with the generator on the same cores); "
         f"the plan asked for {planned_rate:.0f}/s",

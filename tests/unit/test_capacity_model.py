@@ -45,3 +45,9 @@ def test_the_prediction_divides_the_cores_by_the_mean_cost() -> None:
     assert prediction.mean_system_ms == pytest.approx(3.8)  # 0.9 * 2 + 0.1 * 20
     assert prediction.rate == pytest.approx(1600 / 3.8)
     assert prediction.rate_beside_generator == pytest.approx(1600 / 4.3)
+
+
+def test_the_idle_baseline_is_charged_once_not_per_request() -> None:
+    costs = {"product": cost("product", 1.0)}
+    idle = predict(costs, {"product": 1.0}, cores=2, utilisation=1.0, idle_cores=0.5)
+    assert idle.rate == pytest.approx(1500.0)  # 2 cores less 0.5, at 1 ms a request
