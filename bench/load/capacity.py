@@ -286,7 +286,10 @@ def main(argv: list[str] | None = None) -> None:
         costs: dict[str, KindCost] = {}
         used = 0
         for kind in KINDS:
-            n = own.visits
+            # A cart holds at most MAX_LINES lines (a shopper's adds a few): cart lines
+            # go to a customer each ten, so no cart fills up.
+            n = max(own.visits, int(own.kind_rate * own.seconds) // 10)
+            n = n if kind == "cart_add" else own.visits
             if kind == "login":
                 visits = [Visit(None, a, []) for a in accounts[:n]]
             else:  # each kind its own customers: a checkout empties the cart it needs
