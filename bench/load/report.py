@@ -144,8 +144,21 @@ def audit_lines(audit: dict[str, Any]) -> list[str]:
     ]
 
 
+def _cpu_line(figures: Figures) -> str:
+    cpu = figures.cpu
+    if figures.faults:  # a killed process's CPU and backends leave the sums mid-run
+        return (
+            f"- CPU (cores): generator {figures.generator_cores:.2f}; the server's and "
+            "Postgres's not measured in a fault run (processes and backends restarted)"
+        )
+    return (
+        f"- CPU (cores): generator {figures.generator_cores:.2f}, server {cpu.server:.2f}, "
+        f"postgres {cpu.postgres:.2f}, other {cpu.other:.2f}"
+    )
+
+
 def markdown(figures: Figures) -> str:
-    plan, cpu = figures.plan, figures.cpu
+    plan = figures.plan
     verdict = "valid" if figures.valid else "**INVALID** (the generator was late)"
     lines = ["# Shoppers' load (bench.load.run)", "", *figures.machine]
     lines += [
@@ -154,8 +167,7 @@ def markdown(figures: Figures) -> str:
         f"concurrent sessions (Little's law); measured {figures.duration:g} s after the warm-up",
         *(f"- {note}" for note in [*plan.notes, *figures.notes]),
         f"- generator: {', '.join(f'{k} {v:,}' for k, v in figures.counters.items())}",
-        f"- CPU (cores): generator {figures.generator_cores:.2f}, server {cpu.server:.2f}, "
-        f"postgres {cpu.postgres:.2f}, other {cpu.other:.2f}",
+        _cpu_line(figures),
         f"- generator loop lag p50/p99/max {fmt(percentile(figures.lag_ms, 50))}/"
         f"{fmt(figures.lag_p99)}/{fmt(max(figures.lag_ms, default=float('nan')))} ms, "
         f"sessions started late p99 {fmt(percentile(figures.session_late_ms, 99))} ms "
