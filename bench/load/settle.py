@@ -32,6 +32,20 @@ class Settled:
     head (as it was at the call)."""
 
 
+def connect(conninfo: str, patience: float = 60.0) -> psycopg.Connection[Any]:
+    """A connection, waiting out a full server: the machine's Postgres (100
+    connections) is shared, and losing a run's figures to others' test databases at
+    its very end would waste the run."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return psycopg.connect(conninfo, autocommit=True)
+        except psycopg.OperationalError as error:
+            if "too many clients" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 def _counts(conn: psycopg.Connection[Any]) -> tuple[int, int, int]:
     row = conn.execute(
         "SELECT count(*) FILTER (WHERE topic = %s), count(*) FILTER (WHERE topic = ANY(%s)), "
@@ -44,7 +58,7 @@ def _counts(conn: psycopg.Connection[Any]) -> tuple[int, int, int]:
 
 def settle(conninfo: str, timeout: float = 60.0) -> Settled:
     started = time.monotonic()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect(conninfo) as conn:
         head = log_head(conn, "ordering")
         view_s = float("nan")
         while time.monotonic() - started < timeout:
@@ -127,7 +141,7 @@ def _lagging(conninfo: str, settings: Settings, timeout: float) -> list[str]:
     container = bootstrap(settings)
     deadline = time.monotonic() + timeout
     try:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
+        with connect(conninfo) as conn:
             while True:
                 behind = [s for s in every_status(conn, container) if s.lag > 0]
                 if not behind or time.monotonic() > deadline:
@@ -141,7 +155,7 @@ def audit(conninfo: str, settings: Settings, accepted: list[str], timeout: float
     """Every 202'd checkout is one order, placed once and decided once; nothing
     captured twice; every read model at its logs' heads."""
     lagging = _lagging(conninfo, settings, timeout)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect(conninfo) as conn:
         placed = _per_order(conn, [get_topic(Order.Placed)])
         decided = _per_order(conn, DECIDED)
         captured = _per_order(conn, [get_topic(Order.PaymentCaptured)])
