@@ -35,6 +35,10 @@ from bench.load.stats import Samples
 KINDS = ("kill-projections", "restart-redis", "kill-api")
 DEFAULT_DOWN_S = 1.0
 P95_BOUND_MS = 200.0
+HOLD_S = 3
+PER_SECOND_KEPT = 60
+"""Seconds after a fault whose sent / failed / p95 the JSON keeps."""
+"""Clean seconds in a row that count as recovered."""
 READY_TIMEOUT_S = 120.0
 
 
@@ -113,24 +117,31 @@ def seconds_from(by_kind: dict[str, Samples], origin: float, end: float) -> list
     return [Second(sent[k], failed[k], percentile(sorted(latencies[k]), 95)) for k in range(n)]
 
 
+def _steady(seconds: list[Second], k: int, hold: int, ok: Callable[[Second], bool]) -> bool:
+    """Seconds ``k`` to ``k + hold - 1`` (or to the end, when fewer are left) pass."""
+    return all(ok(s) for s in seconds[k : k + hold])
+
+
 def recovery(
-    seconds: list[Second], p95_bound_ms: float = P95_BOUND_MS
+    seconds: list[Second], p95_bound_ms: float = P95_BOUND_MS, hold: int = HOLD_S
 ) -> tuple[int | None, int | None]:
-    """Seconds from the fault (the first of ``seconds``) to the first clean second,
-    and to the first clean second from then on with p95 under the bound; None when
-    it did not happen before the window ended."""
-    errors = next((k for k, s in enumerate(seconds) if s.clean), None)
+    """Seconds from the fault (the first of ``seconds``) until every kind is
+    answered without errors again, and until, besides, p95 is under the bound: the
+    first second that starts ``hold`` clean (and fast) seconds in a row. One clean
+    second is not enough: an effect may start a moment after the fault (a pool
+    notices a dead Redis on its next call), or a quiet second fall among failing
+    ones. None when it did not happen before the window ended."""
+
+    def fast(s: Second) -> bool:
+        return s.clean and s.p95_ms < p95_bound_ms
+
+    errors = next(
+        (k for k in range(len(seconds)) if _steady(seconds, k, hold, lambda s: s.clean)), None
+    )
     if errors is None:
         return None, None
-    fast = next(
-        (
-            k
-            for k in range(errors, len(seconds))
-            if seconds[k].clean and seconds[k].p95_ms < p95_bound_ms
-        ),
-        None,
-    )
-    return errors, fast
+    quick = next((k for k in range(errors, len(seconds)) if _steady(seconds, k, hold, fast)), None)
+    return errors, quick
 
 
 @dataclass(frozen=True)
@@ -464,5 +475,13 @@ def figures(struck: Struck, by_kind: dict[str, Samples], end: float) -> dict[str
         "error_rate": window.error_rate,
         "errors_recovered_after_s": clean,
         "p95_recovered_after_s": fast,
+        "per_second": [
+            [
+                sum(x.sent.values()),
+                sum(x.failed.values()),
+                None if math.isnan(x.p95_ms) else x.p95_ms,
+            ]
+            for x in seconds[:PER_SECOND_KEPT]
+        ],
         "notes": struck.notes,
     }

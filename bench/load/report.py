@@ -185,7 +185,7 @@ def markdown(figures: Figures) -> str:
         lines += [
             "",
             "## Faults (seconds from the fault; the window lasts until the process is "
-            "back and a second is answered without errors)",
+            "back and the first of 3 seconds in a row answered without errors)",
             "",
             fault_table(figures),
         ]

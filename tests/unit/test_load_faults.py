@@ -72,22 +72,34 @@ def _second(sent: int, failed: int, p95: float) -> Second:
     return Second({"listing": sent}, {"listing": failed}, p95)
 
 
-def test_recovery_is_the_first_clean_second_then_the_first_fast_one() -> None:
+def test_recovery_is_the_first_of_three_clean_seconds_then_of_three_fast_ones() -> None:
     seconds = [
         _second(40, 40, 2.0),  # refused at once: fast, but failing
         _second(40, 12, 900.0),
-        _second(0, 0, float("nan")),  # nothing sent
-        _second(40, 0, 1500.0),  # clean, slow (the backlog)
+        _second(0, 0, float("nan")),  # nothing sent: not clean
+        _second(40, 0, 1500.0),  # clean but followed by an error: not recovered yet
         _second(40, 1, 150.0),
+        _second(40, 0, 1200.0),  # clean from here on, the backlog still slow
+        _second(40, 0, 300.0),
+        _second(40, 0, 150.0),
         _second(40, 0, 120.0),
+        _second(40, 0, 110.0),
+        _second(40, 0, 90.0),
     ]
-    assert recovery(seconds) == (3, 5)
-    assert recovery(seconds, p95_bound_ms=2000.0) == (3, 3)
+    assert recovery(seconds) == (5, 7)
+    assert recovery(seconds, p95_bound_ms=2000.0) == (5, 5)
+    assert recovery(seconds, hold=1) == (3, 7)
+
+
+def test_a_fault_whose_errors_come_a_moment_later_is_not_recovered_at_once() -> None:
+    seconds = [_second(40, 0, 20.0), _second(40, 1, 20.0), *[_second(40, 0, 20.0)] * 4]
+    assert recovery(seconds) == (2, 2)
 
 
 def test_a_fault_without_errors_recovers_at_once_and_one_never_over_says_so() -> None:
-    assert recovery([_second(10, 0, 50.0)]) == (0, 0)
-    assert recovery([_second(10, 0, 500.0)]) == (0, None)
+    assert recovery([_second(10, 0, 50.0)] * 5) == (0, 0)
+    assert recovery([_second(10, 0, 50.0)]) == (0, 0)  # fewer seconds left than the hold
+    assert recovery([_second(10, 0, 500.0)] * 5) == (0, None)
     assert recovery([_second(10, 3, 50.0), _second(10, 1, 50.0)]) == (None, None)
     assert recovery([]) == (None, None)
 
