@@ -117,31 +117,32 @@ def seconds_from(by_kind: dict[str, Samples], origin: float, end: float) -> list
     return [Second(sent[k], failed[k], percentile(sorted(latencies[k]), 95)) for k in range(n)]
 
 
-def _steady(seconds: list[Second], k: int, hold: int, ok: Callable[[Second], bool]) -> bool:
-    """Seconds ``k`` to ``k + hold - 1`` (or to the end, when fewer are left) pass."""
-    return all(ok(s) for s in seconds[k : k + hold])
-
-
 def recovery(
-    seconds: list[Second], p95_bound_ms: float = P95_BOUND_MS, hold: int = HOLD_S
+    seconds: list[Second],
+    p95_bound_ms: float = P95_BOUND_MS,
+    hold: int = HOLD_S,
+    back_s: float = 0.0,
 ) -> tuple[int | None, int | None]:
     """Seconds from the fault (the first of ``seconds``) until every kind is
     answered without errors again, and until, besides, p95 is under the bound: the
-    first second that starts ``hold`` clean (and fast) seconds in a row. One clean
-    second is not enough: an effect may start a moment after the fault (a pool
-    notices a dead Redis on its next call), or a quiet second fall among failing
-    ones. None when it did not happen before the window ended."""
+    first second from which every second is clean (and fast) until the process is
+    back (``back_s`` after the fault) and for ``hold`` seconds at least (fewer when
+    the window ends first). One clean second is not enough: an effect may start a
+    moment after the fault (a pool notices a dead Redis on its next call), or a quiet
+    second fall among failing ones. None when it did not happen in the window."""
 
-    def fast(s: Second) -> bool:
-        return s.clean and s.p95_ms < p95_bound_ms
+    def first(ok: Callable[[Second], bool], since: int) -> int | None:
+        for k in range(since, len(seconds)):
+            if all(ok(s) for s in seconds[k : max(k + hold, math.ceil(back_s))]):
+                return k
+        return None
 
-    errors = next(
-        (k for k in range(len(seconds)) if _steady(seconds, k, hold, lambda s: s.clean)), None
-    )
+    if back_s >= len(seconds):  # not back before the window ended
+        return None, None
+    errors = first(lambda s: s.clean, 0)
     if errors is None:
         return None, None
-    quick = next((k for k in range(errors, len(seconds)) if _steady(seconds, k, hold, fast)), None)
-    return errors, quick
+    return errors, first(lambda s: s.clean and s.p95_ms < p95_bound_ms, errors)
 
 
 @dataclass(frozen=True)
@@ -461,8 +462,8 @@ def figures(struck: Struck, by_kind: dict[str, Samples], end: float) -> dict[str
     """One fault's figures: its window's error rate by kind, the restart and the
     recovery times (seconds from the fault)."""
     seconds = seconds_from(by_kind, struck.at, end)
-    clean, fast = recovery(seconds)
     back = (struck.ready - struck.at) if struck.ready is not None else None
+    clean, fast = recovery(seconds, back_s=back if back is not None else math.inf)
     over = max(1.0, back or 0.0, float(clean) if clean is not None else end - struck.at)
     window = fault_window(by_kind, struck.at, min(end, struck.at + over))
     return {

@@ -96,6 +96,16 @@ def test_a_fault_whose_errors_come_a_moment_later_is_not_recovered_at_once() -> 
     assert recovery(seconds) == (2, 2)
 
 
+def test_no_recovery_is_counted_before_the_process_is_back() -> None:
+    # errors at 5 and 8 while the killed process is down (back after 11.2 s)
+    seconds = [_second(40, 1 if k in (5, 8) else 0, 20.0) for k in range(20)]
+    assert recovery(seconds, back_s=11.2) == (9, 9)
+    assert recovery(seconds) == (0, 0)  # back at once: the first 3 seconds are clean
+    clean = [_second(40, 0, 20.0)] * 20
+    assert recovery(clean, back_s=11.2) == (0, 0)  # nothing failed at all
+    assert recovery(seconds[:10], back_s=15.0) == (None, None)  # not back in the window
+
+
 def test_a_fault_without_errors_recovers_at_once_and_one_never_over_says_so() -> None:
     assert recovery([_second(10, 0, 50.0)] * 5) == (0, 0)
     assert recovery([_second(10, 0, 50.0)]) == (0, 0)  # fewer seconds left than the hold
