@@ -387,6 +387,32 @@ def _answers(url: str) -> bool:
     return False
 
 
+def server_env(
+    conninfo: str,
+    data_dir: Path,
+    secret: str,
+    base: str,
+    *,
+    workers: int = 1,
+    redis_url: str | None = None,
+) -> dict[str, str]:
+    """The environment ``shop run`` and ``shop projections run`` get here (login
+    limits out of the way: the benchmarks log in more than a person would)."""
+    env = {
+        **os.environ,
+        "SHOP_DATABASE_URL": conninfo,
+        "SHOP_DATA_DIR": str(data_dir),
+        "SHOP_SECRET_KEY": secret,
+        "SHOP_PUBLIC_URL": base,
+        "SHOP_LOGIN_ATTEMPTS_PER_ACCOUNT": "1000000000",
+        "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "1000000000",
+        "SHOP_WORKERS": str(workers),
+    }
+    if workers > 1 and redis_url:
+        env["SHOP_REDIS_URL"] = redis_url
+    return env
+
+
 @contextlib.contextmanager
 def shop_server(
     conninfo: str,
@@ -407,18 +433,7 @@ def shop_server(
     minutes on a freshly seeded large catalog)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "SHOP_DATABASE_URL": conninfo,
-        "SHOP_DATA_DIR": str(data_dir),
-        "SHOP_SECRET_KEY": secret,
-        "SHOP_PUBLIC_URL": base,
-        "SHOP_LOGIN_ATTEMPTS_PER_ACCOUNT": "1000000000",
-        "SHOP_LOGIN_ATTEMPTS_PER_ADDRESS": "1000000000",
-        "SHOP_WORKERS": str(workers),
-    }
-    if workers > 1 and redis_url:
-        env["SHOP_REDIS_URL"] = redis_url
+    env = server_env(conninfo, data_dir, secret, base, workers=workers, redis_url=redis_url)
     with contextlib.ExitStack() as stack:
         projections: subprocess.Popen[bytes] | None = None
         background: subprocess.Popen[bytes] | None = None

@@ -37,6 +37,10 @@ class Figures:
     lag_bound_ms: float
     counters: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    """Per fault (``bench.load.faults.figures``): its window's errors, its recovery."""
+    audit: dict[str, Any] | None = None
+    """``bench.load.settle.Audit.as_dict``: nothing lost, nothing doubled."""
 
     @property
     def measured(self) -> dict[str, Samples]:
@@ -96,8 +100,65 @@ def interval_table(figures: Figures) -> str:
     return Table(headers, rows).markdown()
 
 
+def _seconds(value: float | None) -> str:
+    return "never (in the window)" if value is None else f"{value:g} s"
+
+
+def fault_table(figures: Figures) -> str:
+    rows = []
+    for f in figures.faults:
+        by_kind = ", ".join(
+            f"{k} {f['failed'][k]}/{n}" for k, n in f["sent"].items() if f["failed"].get(k)
+        )
+        back = f["back_after_s"]
+        rows.append(
+            [
+                f["fault"],
+                f"{f['at_s']:g}",
+                "never" if back is None else f"{back:.1f}",
+                f"{f['window_s']:.1f}",
+                f"{sum(f['failed'].values()):,} / {sum(f['sent'].values()):,}",
+                f"{f['error_rate']:.1%}",
+                by_kind or "none",
+                _seconds(f["errors_recovered_after_s"]),
+                _seconds(f["p95_recovered_after_s"]),
+            ]
+        )
+    headers = ["fault", "at s", "back after s", "window s", "failed / sent", "error rate"]
+    headers += ["failed by kind", "no errors after", "p95 < 200 ms after"]
+    return Table(headers, rows).markdown()
+
+
+def audit_lines(audit: dict[str, Any]) -> list[str]:
+    verdict = "**clean**" if audit["clean"] else "**NOT CLEAN**"
+    return [
+        f"- {verdict}: {audit['accepted']:,} checkouts answered 202; lost "
+        f"{audit['lost']:,}, the same order answered twice {audit['accepted_twice']:,}, "
+        f"placed twice {audit['placed_twice']:,}, decided twice {audit['decided_twice']:,}, "
+        f"undecided {audit['undecided']:,}, captured twice {audit['captured_twice']:,}, "
+        f"gateway payments captured over their authorization {audit['overcaptured']:,}",
+        f"- orders placed whose 202 no shopper saw (answer lost, retries given up): "
+        f"{audit['placed_unanswered']:,}",
+        "- read models at their logs' heads: "
+        + ("all" if not audit["lagging"] else "**behind**: " + ", ".join(audit["lagging"])),
+    ]
+
+
+def _cpu_line(figures: Figures) -> str:
+    cpu = figures.cpu
+    if figures.faults:  # a killed process's CPU and backends leave the sums mid-run
+        return (
+            f"- CPU (cores): generator {figures.generator_cores:.2f}; the server's and "
+            "Postgres's not measured in a fault run (processes and backends restarted)"
+        )
+    return (
+        f"- CPU (cores): generator {figures.generator_cores:.2f}, server {cpu.server:.2f}, "
+        f"postgres {cpu.postgres:.2f}, other {cpu.other:.2f}"
+    )
+
+
 def markdown(figures: Figures) -> str:
-    plan, cpu = figures.plan, figures.cpu
+    plan = figures.plan
     verdict = "valid" if figures.valid else "**INVALID** (the generator was late)"
     lines = ["# Shoppers' load (bench.load.run)", "", *figures.machine]
     lines += [
@@ -106,8 +167,7 @@ def markdown(figures: Figures) -> str:
         f"concurrent sessions (Little's law); measured {figures.duration:g} s after the warm-up",
         *(f"- {note}" for note in [*plan.notes, *figures.notes]),
         f"- generator: {', '.join(f'{k} {v:,}' for k, v in figures.counters.items())}",
-        f"- CPU (cores): generator {figures.generator_cores:.2f}, server {cpu.server:.2f}, "
-        f"postgres {cpu.postgres:.2f}, other {cpu.other:.2f}",
+        _cpu_line(figures),
         f"- generator loop lag p50/p99/max {fmt(percentile(figures.lag_ms, 50))}/"
         f"{fmt(figures.lag_p99)}/{fmt(max(figures.lag_ms, default=float('nan')))} ms, "
         f"sessions started late p99 {fmt(percentile(figures.session_late_ms, 99))} ms "
@@ -121,6 +181,17 @@ def markdown(figures: Figures) -> str:
         "",
         interval_table(figures),
     ]
+    if figures.faults:
+        lines += [
+            "",
+            "## Faults (seconds from the fault; the window lasts until the process is "
+            "back and the first of 3 seconds in a row answered without errors)",
+            "",
+            fault_table(figures),
+        ]
+    if figures.audit is not None:
+        lines += ["", "## Nothing lost, nothing doubled (after the run)", ""]
+        lines += audit_lines(figures.audit)
     return "\n".join(lines)
 
 
@@ -169,6 +240,8 @@ def raw(figures: Figures) -> dict[str, Any]:
             for k, s in [*((k, measured[k]) for k in kinds), ("all", overall(measured))]
         },
         "notes": figures.notes,
+        "faults": figures.faults,
+        "audit": figures.audit,
     }
 
 
@@ -180,6 +253,10 @@ def chart(figures: Figures, path: Path) -> None:
     whole = overall(measured)
     total = intervals(whole, figures.start, figures.end, INTERVAL_S)
     labels = [f"{i.start_s:.0f}" for i in total]
+    for f in figures.faults:  # the fault's interval is labelled with it
+        n = int(f["at_s"] // INTERVAL_S)
+        if 0 <= n < len(labels):
+            labels[n] += f" ({f['fault'].split('@')[0]} @{f['at_s']:g})"
 
     def line(title: str, y_title: str) -> Any:
         c = pygal.Line(

@@ -10,6 +10,10 @@ starts ``shop run`` with Redis (or uses ``--server`` with its ``--database`` and
 ``--users`` concurrent sessions and ``--orders-per-minute``, for ``--warmup`` seconds
 unmeasured and ``--duration`` measured. Writes report.md, figures.json,
 latency.svg and throughput.svg into ``--out`` and the report to stdout.
+``--fault KIND@AT[+DOWN]`` (repeatable) strikes a fault into the measured window
+(``bench.load.faults``): the server's processes then run under a supervisor, with a
+Redis server of the run's own, and the report has each fault's error rate and
+recovery, and the audit of the orders (nothing lost, nothing doubled).
 See bench/README.md ("Load model") for the mix's sources and how to read a run.
 """
 
@@ -45,10 +49,12 @@ from bench._common import (
 from bench.catalog_scale import ensure_database
 from bench.checkout import await_sessions
 from bench.commands import Server, shop_server
+from bench.load import faults as faults_
 from bench.load import prepare
+from bench.load.faults import Injector, Processes, RedisServer, parse_faults, supervised_shop
 from bench.load.mix import Mix, plan
 from bench.load.report import Figures, write
-from bench.load.settle import settle
+from bench.load.settle import audit, settle
 from bench.load.shoppers import Catalog, WorkerPlan, WorkerResult, worker_main
 from bench.load.stats import merge_all
 from bench.sse_fanout import raise_nofile
@@ -101,7 +107,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lag-bound-ms", type=float, default=25, help="generator lag p99 bound")
     p.add_argument("--quiet-wait", type=float, default=5)
     p.add_argument("--keep", action="store_true", help="keep the database")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND@AT[+DOWN]",
+        help=f"a fault AT s into the measured window, down DOWN s (default "
+        f"{faults_.DEFAULT_DOWN_S:g}); KIND: {', '.join(faults_.KINDS)}; repeatable, or "
+        "comma-separated",
+    )
+    args = p.parse_args(argv)
+    try:
+        args.faults = parse_faults(args.fault, args.duration)
+    except ValueError as error:
+        p.error(str(error))
+    kinds = {f.kind for f in args.faults}
+    if args.faults and (args.server or args.workers > 1):
+        p.error("--fault starts its own server: not with --server or --workers")
+    if "kill-projections" in kinds and not args.split:
+        p.error("kill-projections needs --split (the projections in a process of their own)")
+    return args
 
 
 # --- the generator processes -----------------------------------------------------------
@@ -113,9 +138,11 @@ def generate(
     warmup: float,
     server: Server | None,
     conninfo: str,
+    injector: Injector | None = None,
 ) -> tuple[list[WorkerResult], float, float, CpuShares, float]:
     """Start the workers, wait until each is ready, give them one start time; the
-    results, the measured window and the CPU over it."""
+    results, the measured window and the CPU over it. The injector's faults count
+    from the window's start."""
     context = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     procs = []
@@ -135,6 +162,8 @@ def generate(
         start, end = begin + warmup, begin + warmup + args.duration
         for pipe in pipes:
             pipe.send((begin, end))
+        if injector is not None:
+            injector.start(start)
         pids = [p.pid for p in procs if p.pid is not None]
         time.sleep(max(0.0, start - time.monotonic()))
         with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -151,6 +180,8 @@ def generate(
         )
         log("measured window over; waiting for the sessions in flight")
         results = [pipe.recv() for pipe in pipes]
+        if injector is not None:
+            injector.join()
         return results, start, end, cpu, generator
     finally:
         for proc in procs:
@@ -193,16 +224,18 @@ def worker_plans(
 # --- the run -------------------------------------------------------------------------------
 
 
+Target = tuple[str, str, str, str, Server | None, Processes | None]
+
+
 @contextlib.contextmanager
-def target(
-    args: argparse.Namespace, tmp: Path
-) -> Iterator[tuple[str, str, str, str, Server | None]]:
+def target(args: argparse.Namespace, tmp: Path) -> Iterator[Target]:
     """The server to load: (base URL, conninfo, secret, password, the server process
-    when started here). A fresh database is seeded and dropped at the end."""
+    when started here, the processes the faults act on). A fresh database is seeded
+    and dropped at the end."""
     if args.server:
         if not (args.database and args.secret and args.password):
             raise SystemExit("--server needs --database, --secret and --password")
-        yield args.server, args.database, args.secret, args.password, None
+        yield args.server, args.database, args.secret, args.password, None, None
         return
     secret = secrets.token_urlsafe(36)
     password = args.password or "Load-" + secrets.token_urlsafe(16)
@@ -216,6 +249,9 @@ def target(
         customers = args.customers or 2 * args.users
         if not args.no_seed:
             prepare.seed_catalog(conninfo, args.products, customers, args.seed, password)
+        if args.faults:
+            yield from _supervised(args, conninfo, secret, password, tmp, name)
+            return
         os.environ["SHOP_REDIS_URL"] = args.redis  # shop_server passes the environment on
         os.environ["SHOP_PRODUCT_CACHE_PREFIX"] = f"{name}:"
         os.environ["SHOP_ACCESS_TOKEN_MINUTES"] = "60"
@@ -229,9 +265,30 @@ def target(
             redis_url=args.redis,
             ready_timeout=3600,  # a fresh million-product catalog's first catch-up
         ) as server:
-            yield server.base, conninfo, secret, password, server
+            yield server.base, conninfo, secret, password, server, None
     finally:
         discard_scratch(args.postgres, name, tmp, args.keep or bool(args.database))
+
+
+def _supervised(
+    args: argparse.Namespace, conninfo: str, secret: str, password: str, tmp: Path, name: str
+) -> Iterator[Target]:
+    """The server under a supervisor, with a Redis of its own: a fault run restarts
+    Redis, which must not be the machine's shared one."""
+    redis = RedisServer(tmp / "redis")
+    redis.start()
+    log(f"redis-server of the run's own at {redis.url}")
+    os.environ["SHOP_REDIS_URL"] = redis.url
+    os.environ["SHOP_PRODUCT_CACHE_PREFIX"] = f"{name}:"
+    os.environ["SHOP_ACCESS_TOKEN_MINUTES"] = "60"
+    try:
+        with supervised_shop(conninfo, tmp / "var", secret, tmp, split=args.split, redis=redis) as (
+            server,
+            processes,
+        ):
+            yield server.base, conninfo, secret, password, server, processes
+    finally:
+        redis.stop()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -258,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
         f"plan: {chosen.sessions_per_s:.2f} sessions/s, sessions ~{length:.0f} s; "
         + "; ".join(chosen.notes)
     )
-    with target(args, tmp) as (base, conninfo, secret, password, server):
+    with target(args, tmp) as (base, conninfo, secret, password, server, processes):
         settings = Settings(
             database_url=conninfo,
             data_dir=tmp / "var",
@@ -285,8 +342,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.processes} generator processes; warm-up {warmup:.0f} s, "
             f"then {args.duration:g} s measured"
         )
-        results, start, end, cpu, generator = generate(args, shares, warmup, server, conninfo)
+        injector = Injector(args.faults, processes) if processes is not None else None
+        results, start, end, cpu, generator = generate(
+            args, shares, warmup, server, conninfo, injector
+        )
         settled = settle(conninfo)
+        audited = audit(conninfo, settings, [o for r in results for o in r.accepted])
     counters = {
         "sessions": sum(r.sessions for r in results),
         "peak concurrent sessions (sum of the processes' peaks)": sum(
@@ -296,12 +357,16 @@ def main(argv: list[str] | None = None) -> None:
         "streams lost": sum(r.streams_lost for r in results),
         "streams notified": sum(r.notified for r in results),
         "reconnects (server closed an idle connection)": sum(r.reconnects for r in results),
+        "checkouts": sum(r.checkouts for r in results),
+        "checkout retries with the same key": sum(r.checkout_retries for r in results),
+        "checkouts never answered 202": sum(r.checkouts_abandoned for r in results),
     }
+    by_kind = merge_all([r.samples for r in results])
     figures = Figures(
         machine=machine,
         plan=chosen,
         duration=args.duration,
-        by_kind=merge_all([r.samples for r in results]),
+        by_kind=by_kind,
         start=start,
         end=end,
         cpu=cpu,
@@ -314,7 +379,14 @@ def main(argv: list[str] | None = None) -> None:
             f"{len(catalog.products):,} products sampled of {args.products:,} seeded; "
             f"warm-up {warmup:.0f} s"
         ],
+        faults=[faults_.figures(s, by_kind, end) for s in (injector.struck if injector else [])],
+        audit=audited.as_dict(),
     )
+    if args.faults:
+        figures.notes.append(
+            "faults: " + ", ".join(map(str, args.faults)) + "; Redis of the run's own; the "
+            "CPU shares count the server's first processes only (a restarted one is not followed)"
+        )
     figures.notes.append(
         f"orders in the event store: {settled.placed:,} placed, {settled.confirmed:,} "
         f"confirmed, {settled.rejected:,} rejected, **{settled.undecided:,} undecided** "

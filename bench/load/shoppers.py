@@ -33,6 +33,18 @@ from bench.sse_fanout import StreamClient, raise_nofile
 ADDRESS = {"name": "Load Shopper", "line1": "1 Main St", "city": "Lyon", "country": "FR"}
 CHECKOUT = {"shipping_address": ADDRESS, "payment_method": "pm_card_visa"}
 TIMEOUT_S = 60.0
+CHECKOUT_RETRY_S = 45.0
+RETRY_PAUSE_S = 1.0
+
+
+def lost(answer: tuple[int, bytes] | None) -> bool:
+    """An answer that says nothing about whether the checkout was made: none at all
+    (connection refused or cut), a server error, a rate limit, or the same key's
+    earlier attempt still claimed (``409 request-in-progress``)."""
+    if answer is None:
+        return True
+    status, body = answer
+    return status >= 500 or status == 429 or (status == 409 and b"request-in-progress" in body)
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,15 @@ class WorkerResult:
     uvicorn's keep-alive timeout, 5 s by default) and sent on a new one."""
     examples: dict[str, str] = field(default_factory=dict)
     """The first unexpected answer of each kind and status (its body's start)."""
+    checkouts: int = 0
+    """Checkouts attempted (each with a key of its own; its retries not counted)."""
+    accepted: list[str] = field(default_factory=list)
+    """The order id of every checkout answered 202."""
+    checkout_retries: int = 0
+    """Retries with the same key after a lost answer."""
+    checkouts_abandoned: int = 0
+    """Shoppers whose checkout never got a 202 (given up after the retries, or
+    refused: prices changed twice, an empty cart, ...)."""
 
 
 class Shoppers:
@@ -217,13 +238,37 @@ class Shoppers:
 
     async def checkout(self, client: RawHttp, auth: dict[str, str], due: float) -> None:
         """``POST /checkout``; a ``409 prices-changed`` (a seller repriced a product in
-        the cart) is answered as a shopper would: checking out again at once."""
+        the cart) is answered as a shopper would: checking out again at once, a new
+        checkout with a new key. An answer lost (no answer, 5xx, 429, ``409
+        request-in-progress``) is retried with the SAME key, as a storefront must:
+        the key is what keeps the lost attempt and the retry one order."""
         for _attempt in range(2):
-            headers = {**auth, "Idempotency-Key": uuid4().hex}
+            key = uuid4().hex
+            answer = await self.checkout_once(client, auth, key, due)
+            self.result.checkouts += 1
+            if answer is not None and answer[0] == 202:
+                self.result.accepted.append(str(json.loads(answer[1])["id"]))
+                return
+            if answer is None or answer[0] != 409:
+                break
+            due = time.monotonic()
+        self.result.checkouts_abandoned += 1
+
+    async def checkout_once(
+        self, client: RawHttp, auth: dict[str, str], key: str, due: float
+    ) -> tuple[int, bytes] | None:
+        """One checkout's attempts with one key, until an answer that is not a lost
+        one or ``CHECKOUT_RETRY_S`` have passed (longer than the 30 s after which
+        a claim of a crashed attempt may be taken over)."""
+        headers = {**auth, "Idempotency-Key": key}
+        deadline = time.monotonic() + CHECKOUT_RETRY_S
+        while True:
             call = client.request("POST", "/checkout", CHECKOUT, headers)
             answer = await self.timed("checkout", due, call, {202})
-            if answer is None or answer[0] != 409:
-                return
+            if not lost(answer) or time.monotonic() >= deadline:
+                return answer
+            self.result.checkout_retries += 1
+            await asyncio.sleep(RETRY_PAUSE_S)
             due = time.monotonic()
 
     async def open_stream(self, token: str, due: float) -> StreamClient | None:
