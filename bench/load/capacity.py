@@ -48,7 +48,7 @@ from bench._common import (
     percentile,
 )
 from bench._rawhttp import RawHttp
-from bench.checkout import await_sessions, await_settled
+from bench.checkout import await_settled
 from bench.commands import Server
 from bench.load import prepare, run
 from bench.load.mix import Mix, journey, plan
@@ -258,26 +258,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     shares = request_shares(chosen.mix)
     tmp = Path(tempfile.mkdtemp(prefix="bench-capacity-"))
-    with run.target(args, tmp) as (base, conninfo, secret, password, server):
+    with run.target(args, tmp) as (base, conninfo, secret, password, server, _):
         assert server is not None, "the model measures a server it started (no --server)"
-        settings = Settings(
-            database_url=conninfo,
-            data_dir=tmp / "var",
-            secret_key=secret,  # type: ignore[arg-type]
-            access_token_minutes=60,
-        )
-        customers = args.customers or 2 * args.users
-        remembered = customers // 2
-        tokens, sellers, admin = prepare.sessions(settings, args.seed, remembered)
-        await_sessions(base, admin)
-        prepare.wait_for_catalog(conninfo)
+        shop = prepare.ready_shop(args, base, conninfo, secret, tmp)
+        settings, tokens, accounts = shop.settings, shop.tokens, shop.accounts
         await_settled(settings, conninfo)
-        catalog = prepare.sample_catalog(base, args.sample, sellers, admin)
-        accounts = [prepare.customer_email(n, args.seed) for n in range(remembered, customers)]
         host = urlsplit(base).hostname or "127.0.0.1"
         worker = WorkerPlan(
             0, host, urlsplit(base).port or 80, chosen.mix, 0.0, True, args.seed,
-            catalog, tokens, accounts, password, background=False,
+            shop.catalog, tokens, accounts, password, background=False,
         )  # fmt: skip
         shoppers = Shoppers(worker)
         idle = idle_cpu(server, conninfo, own.idle_seconds)

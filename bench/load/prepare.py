@@ -6,10 +6,12 @@ catalog to shop from (over HTTP, as a shopper sees it)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +21,7 @@ import psycopg
 
 from bench._common import log
 from bench.catalog_scale import UPSTREAM
-from bench.checkout import sign_in
+from bench.checkout import await_sessions, sign_in
 from bench.commands import REPO, BenchUser
 from bench.load.shoppers import Catalog, Product
 from commands.seeding.drafts import seed_id
@@ -133,3 +135,40 @@ def sample_catalog(base: str, limit: int, sellers: dict[str, str], admin: str) -
             if not cursor:
                 break
     return Catalog(categories, products[:limit], sorted(words), sellers, admin)
+
+
+@dataclass(frozen=True)
+class Shop:
+    """What the generator needs of a server that is ready: the settings it signs
+    sessions with, a sample of its catalog, the remembered customers' access tokens
+    and the emails of those who log in."""
+
+    settings: Settings
+    catalog: Catalog
+    tokens: list[str]
+    accounts: list[str]
+
+
+def ready_shop(args: argparse.Namespace, base: str, conninfo: str, secret: str, tmp: Path) -> Shop:
+    """Sessions written for half the customers, the sellers and the admin; then,
+    once the server's catalog views have caught up, the catalog sampled."""
+    settings = Settings(
+        database_url=conninfo,
+        data_dir=tmp / "var",
+        secret_key=secret,  # type: ignore[arg-type]
+        access_token_minutes=60,
+    )
+    customers = args.customers or 2 * args.users
+    remembered = customers // 2
+    tokens, sellers, admin = sessions(settings, args.seed, remembered)
+    await_sessions(base, admin)
+    caught = wait_for_catalog(conninfo)
+    log(f"read models caught up ({caught:.0f} s more); sampling the catalog")
+    catalog = sample_catalog(base, args.sample, sellers, admin)
+    log(
+        f"{len(catalog.products):,} products "
+        f"({sum(p.buyable for p in catalog.products):,} buyable), "
+        f"{len(catalog.categories)} categories, {len(catalog.words)} search words"
+    )
+    accounts = [customer_email(n, args.seed) for n in range(remembered, customers)]
+    return Shop(settings, catalog, tokens, accounts)

@@ -47,7 +47,6 @@ from bench._common import (
     wait_for_quiet,
 )
 from bench.catalog_scale import ensure_database
-from bench.checkout import await_sessions
 from bench.commands import Server, shop_server
 from bench.load import faults as faults_
 from bench.load import prepare
@@ -58,7 +57,6 @@ from bench.load.settle import audit, settle
 from bench.load.shoppers import Catalog, WorkerPlan, WorkerResult, worker_main
 from bench.load.stats import merge_all
 from bench.sse_fanout import raise_nofile
-from infra.settings import Settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -316,28 +314,12 @@ def main(argv: list[str] | None = None) -> None:
         + "; ".join(chosen.notes)
     )
     with target(args, tmp) as (base, conninfo, secret, password, server, processes):
-        settings = Settings(
-            database_url=conninfo,
-            data_dir=tmp / "var",
-            secret_key=secret,  # type: ignore[arg-type]
-            access_token_minutes=60,
-        )
-        customers = args.customers or 2 * args.users
-        remembered = customers // 2
-        tokens, sellers, admin = prepare.sessions(settings, args.seed, remembered)
-        await_sessions(base, admin)
-        caught = prepare.wait_for_catalog(conninfo)
-        log(f"read models caught up ({caught:.0f} s more); sampling the catalog")
-        catalog = prepare.sample_catalog(base, args.sample, sellers, admin)
-        log(
-            f"{len(catalog.products):,} products "
-            f"({sum(p.buyable for p in catalog.products):,} buyable), "
-            f"{len(catalog.categories)} categories, {len(catalog.words)} search words"
-        )
-        accounts = [prepare.customer_email(n, args.seed) for n in range(remembered, customers)]
+        shop = prepare.ready_shop(args, base, conninfo, secret, tmp)
+        settings, catalog = shop.settings, shop.catalog
         shares = worker_plans(
-            args, chosen.mix, chosen.sessions_per_s, base, catalog, tokens, accounts, password
-        )
+            args, chosen.mix, chosen.sessions_per_s, base, catalog, shop.tokens, shop.accounts,
+            password,
+        )  # fmt: skip
         log(
             f"{args.processes} generator processes; warm-up {warmup:.0f} s, "
             f"then {args.duration:g} s measured"
