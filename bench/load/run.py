@@ -33,6 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from bench._common import (
     DEFAULT_SERVER,
@@ -248,10 +249,10 @@ def target(args: argparse.Namespace, tmp: Path) -> Iterator[Target]:
         if not args.no_seed:
             prepare.seed_catalog(conninfo, args.products, customers, args.seed, password)
         if args.faults:
-            yield from _supervised(args, conninfo, secret, password, tmp, name)
+            yield from _supervised(args, conninfo, secret, password, tmp)
             return
         os.environ["SHOP_REDIS_URL"] = args.redis  # shop_server passes the environment on
-        os.environ["SHOP_PRODUCT_CACHE_PREFIX"] = f"{name}:"
+        os.environ["SHOP_PRODUCT_CACHE_PREFIX"] = cache_prefix(conninfo)
         os.environ["SHOP_ACCESS_TOKEN_MINUTES"] = "60"
         with shop_server(
             conninfo,
@@ -269,7 +270,7 @@ def target(args: argparse.Namespace, tmp: Path) -> Iterator[Target]:
 
 
 def _supervised(
-    args: argparse.Namespace, conninfo: str, secret: str, password: str, tmp: Path, name: str
+    args: argparse.Namespace, conninfo: str, secret: str, password: str, tmp: Path
 ) -> Iterator[Target]:
     """The server under a supervisor, with a Redis of its own: a fault run restarts
     Redis, which must not be the machine's shared one."""
@@ -277,7 +278,7 @@ def _supervised(
     redis.start()
     log(f"redis-server of the run's own at {redis.url}")
     os.environ["SHOP_REDIS_URL"] = redis.url
-    os.environ["SHOP_PRODUCT_CACHE_PREFIX"] = f"{name}:"
+    os.environ["SHOP_PRODUCT_CACHE_PREFIX"] = cache_prefix(conninfo)
     os.environ["SHOP_ACCESS_TOKEN_MINUTES"] = "60"
     try:
         with supervised_shop(conninfo, tmp / "var", secret, tmp, split=args.split, redis=redis) as (
@@ -287,6 +288,13 @@ def _supervised(
             yield server.base, conninfo, secret, password, server, processes
     finally:
         redis.stop()
+
+
+def cache_prefix(conninfo: str) -> str:
+    """The Redis keys of one database's shop: the seeded ids are the same in every
+    database seeded alike, so two (on two servers, say) must not share carts."""
+    params = conninfo_to_dict(conninfo)
+    return f"{params.get('host')}:{params.get('port', 5432)}/{params.get('dbname')}:"
 
 
 def _interrupt(signum: int, frame: object) -> None:
