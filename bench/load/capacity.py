@@ -52,7 +52,7 @@ from bench.checkout import await_settled
 from bench.commands import Server
 from bench.load import prepare, run
 from bench.load.mix import Mix, journey, plan
-from bench.load.shoppers import Shoppers, Visit, WorkerPlan
+from bench.load.shoppers import Shoppers, Visit, WorkerPlan, customer
 from bench.load.stats import Samples
 from infra.settings import Settings
 
@@ -282,9 +282,11 @@ def main(argv: list[str] | None = None) -> None:
             if kind == "login":
                 visits = [Visit(None, a, []) for a in accounts[:n]]
             else:  # each kind its own customers: a checkout empties the cart it needs
-                batch = tokens[used : used + n]
+                visits = [
+                    Visit(tokens[k], "", shoppers.cart_products(customer(k)))
+                    for k in range(used, used + n)
+                ]
                 used += n
-                visits = [Visit(t, "", shoppers.cart_products(t)) for t in batch]
             rate = own.login_rate if kind == "login" else own.kind_rate
             log(f"{kind}: {rate:g}/s for {own.seconds:g} s")
             costs[kind] = measure(

@@ -215,6 +215,7 @@ def worker_plans(
             accounts=accounts[i::n],
             password=password,
             background=i == 0,
+            stride=n,
         )
         for i in range(n)
     ]

@@ -78,12 +78,15 @@ class WorkerPlan:
     seed: int
     catalog: Catalog
     tokens: list[str]
-    """Access tokens of the remembered customers this worker may use."""
+    """Access tokens of the remembered customers this worker may use: customer
+    ``index + k * stride`` holds the k-th."""
     accounts: list[str]
     """Emails of the customers who log in with ``password``."""
     password: str
     background: bool
     """Run the sellers and the admin (one worker does)."""
+    stride: int = 1
+    """How many workers share the customers (``tokens`` is every stride-th)."""
 
 
 @dataclass
@@ -123,6 +126,12 @@ class WorkerResult:
     checkouts_abandoned: int = 0
     """Shoppers whose checkout never got a 202 (given up after the retries, or
     refused: prices changed twice, an empty cart, ...)."""
+
+
+def customer(n: int) -> str:
+    """A remembered customer's name for ``cart_products``: its number, not its token
+    (tokens are signed anew each run; a kept database keeps the carts)."""
+    return f"customer-{n}"
 
 
 class Shoppers:
@@ -170,9 +179,12 @@ class Shoppers:
     async def session(self, i: int, due: float) -> None:
         rng = random.Random(self.rng.random())
         remembered, steps = journey(rng, self.plan.mix)
-        token = rng.choice(self.plan.tokens) if remembered and self.plan.tokens else None
+        token, who = None, ""
+        if remembered and self.plan.tokens:
+            k = rng.randrange(len(self.plan.tokens))
+            token, who = self.plan.tokens[k], customer(self.plan.index + k * self.plan.stride)
         email = rng.choice(self.plan.accounts) if self.plan.accounts else ""
-        visit = Visit(token, email, self.cart_products(token or email))
+        visit = Visit(token, email, self.cart_products(who or email))
         self.result.sessions += 1
         self.active += 1
         self.result.peak_sessions = max(self.result.peak_sessions, self.active)
